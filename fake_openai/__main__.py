@@ -1,0 +1,141 @@
+"""`python -m fake_openai`: serve the fake Responses API until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+
+from .config import GenerationSettings, ServerSettings
+from .faults import FaultRule
+from .server import start_site
+
+
+def _settings(args: argparse.Namespace) -> ServerSettings:
+    faults = [FaultRule.parse_spec(spec) for spec in args.fault]
+    env_faults = os.environ.get("FAKE_OPENAI_FAULTS", "").strip()
+    if env_faults:
+        if env_faults.startswith("["):
+            faults += [FaultRule.model_validate(item) for item in json.loads(env_faults)]
+        else:
+            faults += [FaultRule.parse_spec(s) for s in env_faults.split(";") if s.strip()]
+    return ServerSettings(
+        api_key=args.api_key,
+        stream_retention_seconds=args.stream_retention,
+        fault_seed=args.fault_seed,
+        generation=GenerationSettings(
+            tokens=args.tokens,
+            tokens_per_second=args.tokens_per_second,
+            queued_seconds=args.queued_seconds,
+            reasoning_seconds=args.reasoning_seconds,
+            reasoning_tokens=args.reasoning_tokens,
+            reasoning=args.reasoning,
+            seed=args.seed,
+        ),
+        faults=faults,
+    )
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"FAKE_OPENAI_{name}", default)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    g = GenerationSettings()
+    parser = argparse.ArgumentParser(
+        prog="python -m fake_openai",
+        description="A local, fault-injecting OpenAI Responses API (background mode, resumable "
+        "streams). Every flag also reads FAKE_OPENAI_<FLAG> from the environment.",
+    )
+    parser.add_argument("--host", default=_env("HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(_env("PORT", "8787")),
+        help="0 picks a free port (the URL is printed).",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("FAKE_OPENAI_API_KEY"),
+        help="Accept only this bearer token (default: any non-empty key).",
+    )
+    parser.add_argument("--tokens", type=int, default=int(_env("TOKENS", str(g.tokens))))
+    parser.add_argument(
+        "--tokens-per-second",
+        type=float,
+        default=float(_env("TOKENS_PER_SECOND", str(g.tokens_per_second))),
+    )
+    parser.add_argument(
+        "--queued-seconds", type=float, default=float(_env("QUEUED_SECONDS", str(g.queued_seconds)))
+    )
+    parser.add_argument(
+        "--reasoning-seconds",
+        type=float,
+        default=float(_env("REASONING_SECONDS", str(g.reasoning_seconds))),
+    )
+    parser.add_argument(
+        "--reasoning-tokens",
+        type=int,
+        default=int(_env("REASONING_TOKENS", str(g.reasoning_tokens))),
+    )
+    parser.add_argument(
+        "--reasoning",
+        choices=["auto", "on", "off"],
+        default=_env("REASONING", "auto"),
+        help="Reasoning item with summary: by model name (auto), always, never.",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=int(_env("SEED", "0")), help="Seed of the generated text."
+    )
+    parser.add_argument(
+        "--stream-retention",
+        type=float,
+        default=float(_env("STREAM_RETENTION", "300")),
+        help="Seconds after creation during which a stream may be resumed.",
+    )
+    parser.add_argument(
+        "--fault-seed",
+        type=int,
+        default=int(_env("FAULT_SEED", "0")),
+        help="Seed of probabilistic faults.",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="A fault rule, e.g. 'route=create,kind=error,status=429,"
+        "retry_after=1,times=2' (repeatable; FAKE_OPENAI_FAULTS takes a "
+        "';'-separated list or a JSON array).",
+    )
+    args = parser.parse_args(argv)
+    args.reasoning = {"auto": None, "on": True, "off": False}[args.reasoning]
+    return args
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    runner, url = await start_site(_settings(args), args.host, args.port)
+    print(f"fake_openai listening on {url}/v1 (control API: {url}/_fake)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except OSError as err:
+        sys.exit(f"fake_openai: cannot listen on {args.host}:{args.port}: {err}")
+
+
+if __name__ == "__main__":
+    main()

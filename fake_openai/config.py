@@ -1,0 +1,57 @@
+"""Settings of the fake server: how responses are generated and how long streams stay resumable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .faults import FaultRule
+
+
+class GenerationSettings(BaseModel):
+    """How a response is produced; every field can be overridden per request (see `overrides`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: int = Field(default=300, ge=0, description="Answer tokens per response.")
+    tokens_per_second: float = Field(default=150.0, gt=0, description="Answer generation rate.")
+    queued_seconds: float = Field(default=0.3, ge=0, description="Time spent `queued`.")
+    reasoning_seconds: float = Field(
+        default=0.4, ge=0, description="Reasoning time before the first answer token."
+    )
+    reasoning_tokens: int = Field(
+        default=24, ge=0, description="Reasoning summary tokens of reasoning models."
+    )
+    reasoning: bool | None = Field(
+        default=None,
+        description="Force reasoning on/off; None: by model name (o* or *reason*).",
+    )
+    seed: int = Field(default=0, description="Seed of the generated text.")
+
+    def overrides(self, metadata: dict[str, str]) -> GenerationSettings:
+        """Apply per-request overrides from `fake_<field>` metadata keys (e.g. `fake_tokens`)."""
+        update: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            raw = metadata.get(f"fake_{name}")
+            if raw is not None:
+                update[name] = raw
+        if not update:
+            return self
+        return type(self).model_validate({**self.model_dump(), **update})
+
+
+class ServerSettings(BaseModel):
+    """Start-up settings of one fake server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str | None = Field(
+        default=None, description="Required bearer token; None accepts any non-empty key."
+    )
+    stream_retention_seconds: float = Field(
+        default=300.0, gt=0, description="How long after creation a stream may be resumed."
+    )
+    fault_seed: int = Field(default=0, description="Seed of probabilistic fault decisions.")
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    faults: list[FaultRule] = Field(default_factory=list)

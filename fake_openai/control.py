@@ -1,0 +1,106 @@
+"""A small client of the fake's `/_fake` control API (faults, config, introspection, reset)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "incomplete", "cancelled"})
+
+
+class ResponseRecord(BaseModel):
+    """What the fake knows of one response: canonical text, event log, request counts."""
+
+    id: str
+    status: str
+    model: str
+    background: bool
+    deleted: bool = False
+    text: str = Field(description="Output text so far; the canonical text once terminal.")
+    planned_text: str = Field(description="The full text this response is set to produce.")
+    reasoning_summary: str = ""
+    event_count: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class FakeControl:
+    """Synchronous control client; `url` is the server root (no `/v1`)."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.url}/_fake/{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as err:
+            raise RuntimeError(f"fake control {method} {path}: {err.read().decode()}") from None
+
+    def health(self) -> bool:
+        return bool(self._call("GET", "health").get("ok"))
+
+    def stats(self) -> dict[str, Any]:
+        """Overall counts (`counts`) and per-response counts (`responses`)."""
+        result: dict[str, Any] = self._call("GET", "stats")
+        return result
+
+    def counts(self) -> dict[str, int]:
+        result: dict[str, int] = self.stats()["counts"]
+        return result
+
+    def responses(self) -> list[ResponseRecord]:
+        return [ResponseRecord.model_validate(r) for r in self._call("GET", "responses")]
+
+    def response(self, response_id: str, *, events: bool = True) -> ResponseRecord:
+        suffix = "" if events else "?events=false"
+        return ResponseRecord.model_validate(self._call("GET", f"responses/{response_id}{suffix}"))
+
+    def wait_terminal(self, response_id: str, timeout: float = 30.0) -> ResponseRecord:
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.response(response_id, events=False)
+            if record.terminal:
+                return self.response(response_id)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{response_id} still {record.status} after {timeout}s")
+            time.sleep(0.05)
+
+    def reset(self) -> None:
+        self._call("POST", "reset", {})
+
+    def add_fault(self, **rule: Any) -> list[dict[str, Any]]:
+        """Add one rule, e.g. `add_fault(route="create", kind="error", status=429, times=2)`."""
+        result: list[dict[str, Any]] = self._call("POST", "faults", rule)
+        return result
+
+    def faults(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "faults")
+        return result
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "faults")
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change generation settings (`tokens=`, `tokens_per_second=`...) or
+        `stream_retention_seconds=` at run time."""
+        result: dict[str, Any] = self._call("PUT", "config", settings)
+        return result

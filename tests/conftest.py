@@ -1,0 +1,65 @@
+"""Shared test environments: the fake Responses API over HTTP, Temporal test/dev servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from fake_openai import FakeControl, FakeOpenAIServer, ServerSettings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", help="run the long randomized crash trials too")
+    parser.addoption("--trials", type=int, default=None, help="SIGKILL trials (default 10)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="long trial; run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeOpenAIServer]:
+    """One fake Responses API for the whole session, on a free loopback port."""
+    with FakeOpenAIServer(ServerSettings()) as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_server: FakeOpenAIServer) -> Iterator[FakeControl]:
+    """The shared fake, reset to defaults (no responses, no faults) for this test."""
+    control = fake_server.control
+    control.reset()
+    control.configure(**FAST_GENERATION, stream_retention_seconds=300)
+    yield control
+    control.clear_faults()
+
+
+# Short responses keep the suite fast while still spanning many events and several chunks.
+FAST_GENERATION = {
+    "tokens": 120,
+    "tokens_per_second": 300.0,
+    "queued_seconds": 0.05,
+    "reasoning_seconds": 0.1,
+    "reasoning_tokens": 8,
+    "reasoning": None,
+    "seed": 0,
+}
+
+
+@pytest.fixture
+def openai_sync(fake_server: FakeOpenAIServer) -> Iterator[openai.OpenAI]:
+    client = openai.OpenAI(base_url=fake_server.base_url, api_key="sk-test", max_retries=0)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def openai_async(fake_server: FakeOpenAIServer) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=fake_server.base_url, api_key="sk-test", max_retries=0)
