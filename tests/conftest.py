@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import openai
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
+from activities import ResponsesActivities
 from fake_openai import FakeControl, FakeOpenAIServer, ServerSettings
+from worker import dev_server, find_binary
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,3 +68,36 @@ def openai_sync(fake_server: FakeOpenAIServer) -> Iterator[openai.OpenAI]:
 @pytest.fixture
 async def openai_async(fake_server: FakeOpenAIServer) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=fake_server.base_url, api_key="sk-test", max_retries=0)
+
+
+# ---- Temporal ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (pip-installed binary): hours of timers in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=find_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (the pip-installed CLI's `server start-dev`, in memory)."""
+    async with dev_server(port=None, ui_port=None, db=None) as env:
+        yield env
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4()}"
+
+
+@pytest.fixture
+def activities(fake_server: FakeOpenAIServer) -> ResponsesActivities:
+    """The real activities, pointed at the fake over HTTP."""
+    client = openai.AsyncOpenAI(base_url=fake_server.base_url, api_key="sk-test", max_retries=0)
+    return ResponsesActivities(client, heartbeat_every_seconds=0.2)

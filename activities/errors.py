@@ -1,0 +1,100 @@
+"""The one place that turns OpenAI SDK errors into Temporal `ApplicationError`s.
+
+Retryable: 408, 409, 429 (rate limit), 5xx, connection errors and timeouts, honouring the API's
+`retry-after-ms` / `retry-after` through `next_retry_delay`. Non-retryable: everything a retry
+cannot fix (400, 401, 403, 404, 422, 429 `insufficient_quota`, an expired stream). The API's
+message is kept, and `type` is an `ErrorType` constant a caller can match on.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from datetime import timedelta
+
+import openai
+from temporalio.exceptions import ApplicationError
+
+from .models import ErrorType
+
+_STATUS_TYPES: dict[int, tuple[str, bool]] = {
+    400: (ErrorType.BAD_REQUEST, False),
+    401: (ErrorType.AUTHENTICATION, False),
+    403: (ErrorType.PERMISSION_DENIED, False),
+    404: (ErrorType.NOT_FOUND, False),
+    408: (ErrorType.REQUEST_TIMEOUT, True),
+    409: (ErrorType.CONFLICT, True),
+    422: (ErrorType.UNPROCESSABLE, False),
+    429: (ErrorType.RATE_LIMITED, True),
+}
+_MAX_RETRY_AFTER = timedelta(minutes=10)
+
+
+def is_stream_expired(err: openai.APIStatusError) -> bool:
+    """The API refuses to resume a stream outside its retention window with this 400."""
+    return err.status_code == 400 and "can no longer be streamed" in err.message
+
+
+def retry_after(headers: object) -> timedelta | None:
+    """The server's requested wait: `retry-after-ms`, else `retry-after` (seconds or a date)."""
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    delay: float | None = None
+    raw_ms = get("retry-after-ms")
+    raw = get("retry-after")
+    try:
+        if raw_ms is not None:
+            delay = float(raw_ms) / 1000
+        elif raw is not None:
+            try:
+                delay = float(raw)
+            except ValueError:
+                parsed = email.utils.parsedate_to_datetime(raw)
+                delay = parsed.timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+    if delay is None or delay < 0:
+        return None
+    return min(timedelta(seconds=delay), _MAX_RETRY_AFTER)
+
+
+def to_application_error(err: openai.OpenAIError) -> ApplicationError:
+    """Map an SDK exception to an `ApplicationError`; raise the result `from err`."""
+    if isinstance(err, openai.APITimeoutError):
+        return ApplicationError(
+            f"OpenAI request timed out: {err}", type=ErrorType.TIMEOUT, non_retryable=False
+        )
+    if isinstance(err, openai.APIConnectionError):
+        return ApplicationError(
+            f"Could not reach OpenAI: {err} ({err.__cause__!r})",
+            type=ErrorType.CONNECTION_ERROR,
+            non_retryable=False,
+        )
+    if isinstance(err, openai.APIStatusError):
+        status = err.status_code
+        details = {
+            "status_code": status,
+            "code": err.code,
+            "param": err.param,
+            "type": err.type,
+            "request_id": err.request_id,
+        }
+        if status >= 500:
+            error_type, retryable = ErrorType.SERVER_ERROR, True
+        elif status == 429 and err.code == "insufficient_quota":
+            error_type, retryable = ErrorType.QUOTA_EXCEEDED, False
+        elif is_stream_expired(err):
+            error_type, retryable = ErrorType.STREAM_EXPIRED, False
+        else:
+            error_type, retryable = _STATUS_TYPES.get(status, (ErrorType.API_ERROR, False))
+        return ApplicationError(
+            f"OpenAI {status}: {err.message}",
+            details,
+            type=error_type,
+            non_retryable=not retryable,
+            next_retry_delay=retry_after(err.response.headers) if retryable else None,
+        )
+    return ApplicationError(
+        f"OpenAI client error: {err}", type=ErrorType.API_ERROR, non_retryable=True
+    )

@@ -1,0 +1,358 @@
+"""Activities that call the OpenAI Responses API: create, retrieve, cancel, read a stream chunk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.responses import Response, ResponseStreamEvent
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from .errors import to_application_error
+from .models import (
+    DEFAULT_MODEL,
+    METADATA_WORKFLOW_KEY,
+    CreateResponseInput,
+    ErrorType,
+    ReadStreamChunkInput,
+    ResponseErrorInfo,
+    ResponseParams,
+    ResponseRef,
+    ResponseSnapshot,
+    StreamChunk,
+    StreamHeartbeat,
+    Usage,
+    is_terminal,
+)
+
+CALL_TIMEOUT_SECONDS = 20.0
+"""Per-call HTTP timeout; shorter than every activity's start-to-close timeout."""
+STREAM_CONNECT_GRACE_SECONDS = 30.0
+"""Extra HTTP time a stream call gets beyond its chunk budget."""
+HEARTBEAT_EVERY_SECONDS = 1.0
+"""How often `read_stream_chunk` heartbeats while it waits for events."""
+
+_TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def snapshot_of(response: Response) -> ResponseSnapshot:
+    """Our slim copy of an SDK `Response`: nothing of the SDK crosses the activity boundary."""
+    summary = "".join(
+        part.text for item in response.output if item.type == "reasoning" for part in item.summary
+    )
+    usage = None
+    if response.usage is not None:
+        details = response.usage.output_tokens_details
+        usage = Usage(
+            input_tokens=response.usage.input_tokens,
+            output_tokens=response.usage.output_tokens,
+            reasoning_tokens=details.reasoning_tokens if details is not None else 0,
+            total_tokens=response.usage.total_tokens,
+        )
+    error = None
+    if response.error is not None:
+        error = ResponseErrorInfo(code=response.error.code, message=response.error.message)
+    incomplete = response.incomplete_details
+    return ResponseSnapshot(
+        id=response.id,
+        status=response.status or "",
+        model=str(response.model),
+        output_text=response.output_text,
+        reasoning_summary=summary,
+        usage=usage,
+        error=error,
+        incomplete_reason=incomplete.reason if incomplete is not None else None,
+        created_at=response.created_at,
+        completed_at=response.completed_at,
+    )
+
+
+def _idempotency_key() -> str:
+    """Same for every attempt of one activity, different for every other activity and run."""
+    info = activity.info()
+    return f"durable-responses/{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+
+
+class ResponsesActivities:
+    """The OpenAI calls, sharing one `AsyncOpenAI` whose own retries are off.
+
+    Temporal's retry policy is the only retry layer, so the client must have `max_retries=0`;
+    `from_env()` builds one from `OPENAI_API_KEY` / `OPENAI_BASE_URL`, which never enter
+    workflow history.
+    """
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        default_model: str = DEFAULT_MODEL,
+        heartbeat_every_seconds: float = HEARTBEAT_EVERY_SECONDS,
+    ) -> None:
+        if client.max_retries != 0:
+            raise ValueError("ResponsesActivities needs AsyncOpenAI(max_retries=0)")
+        self._client = client
+        self._default_model = default_model
+        self._heartbeat_every = heartbeat_every_seconds
+
+    @classmethod
+    def from_env(cls) -> ResponsesActivities:
+        """Client from the worker's environment; `DURABLE_RESPONSES_MODEL` sets the default."""
+        return cls(
+            AsyncOpenAI(max_retries=0),
+            default_model=os.environ.get("DURABLE_RESPONSES_MODEL") or DEFAULT_MODEL,
+        )
+
+    def all(self) -> list[Callable[..., Any]]:
+        """Every activity of this class, for `Worker(activities=...)`."""
+        return [
+            self.create_background_response,
+            self.retrieve_response,
+            self.cancel_response,
+            self.read_stream_chunk,
+        ]
+
+    def _create_kwargs(self, params: ResponseParams) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": params.model or self._default_model,
+            "input": params.input,
+            "background": True,
+            "store": True,
+            "metadata": {**params.metadata, METADATA_WORKFLOW_KEY: activity.info().workflow_id},
+            "extra_headers": {"Idempotency-Key": _idempotency_key()},
+        }
+        if params.input == "" and params.previous_response_id is not None:
+            del kwargs["input"]
+        for name in ("instructions", "previous_response_id", "max_output_tokens"):
+            value = getattr(params, name)
+            if value is not None:
+                kwargs[name] = value
+        if params.reasoning is not None:
+            kwargs["reasoning"] = params.reasoning.model_dump(exclude_none=True)
+        if params.params:
+            # Pass-through options go in the body verbatim, whatever this SDK version names.
+            kwargs["extra_body"] = dict(params.params)
+        return kwargs
+
+    @activity.defn(name="create_background_response")
+    async def create_background_response(self, input: CreateResponseInput) -> ResponseSnapshot:
+        """Start a background response (`background=true`); returns at once, usually queued."""
+        try:
+            response = await self._client.responses.create(
+                **self._create_kwargs(input.params), timeout=CALL_TIMEOUT_SECONDS
+            )
+        except openai.OpenAIError as err:
+            raise to_application_error(err) from err
+        activity.logger.info("created background response %s (%s)", response.id, response.status)
+        return snapshot_of(response)
+
+    @activity.defn(name="retrieve_response")
+    async def retrieve_response(self, input: ResponseRef) -> ResponseSnapshot:
+        """One snapshot of a response (`GET /v1/responses/{id}`)."""
+        try:
+            response = await self._client.responses.retrieve(
+                input.response_id, timeout=CALL_TIMEOUT_SECONDS
+            )
+        except openai.OpenAIError as err:
+            raise to_application_error(err) from err
+        return snapshot_of(response)
+
+    @activity.defn(name="cancel_response")
+    async def cancel_response(self, input: ResponseRef) -> ResponseSnapshot:
+        """Cancel a background response upstream; one that already ended is left as it is."""
+        try:
+            response = await self._client.responses.cancel(
+                input.response_id, timeout=CALL_TIMEOUT_SECONDS
+            )
+        except openai.BadRequestError as err:
+            # Already completed/failed/incomplete: nothing to stop. Report what it is.
+            activity.logger.info("cancel of %s refused: %s", input.response_id, err.message)
+            return await self.retrieve_response(input)
+        except openai.OpenAIError as err:
+            raise to_application_error(err) from err
+        activity.logger.info("cancelled response %s upstream", response.id)
+        return snapshot_of(response)
+
+    @activity.defn(name="read_stream_chunk")
+    async def read_stream_chunk(self, input: ReadStreamChunkInput) -> StreamChunk:
+        """Read one bounded chunk of a background stream after the workflow's cursor.
+
+        Without a response id (first chunk) it creates the response with `stream=true` and
+        heartbeats the id as soon as `response.created` arrives, so a retried attempt resumes
+        that response instead of creating another. A retry always resumes from the cursor the
+        workflow recorded (the input), never from a heartbeat: events read after it are read
+        again, never lost and never doubled.
+        """
+        info = activity.info()
+        known = _heartbeat_of(info.heartbeat_details)
+        chunk = StreamChunk(
+            response_id=input.response_id or known.response_id or "",
+            cursor=input.cursor,
+            attempt=info.attempt,
+        )
+        beating = asyncio.create_task(self._heartbeat_loop(chunk))
+        try:
+            stream = await self._open_stream(input, chunk)
+            try:
+                await self._read(stream, input, chunk)
+            finally:
+                await stream.close()
+        except openai.OpenAIError as err:
+            raise to_application_error(err) from err
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+        if chunk.stopped_by in {"interrupted", "end"} and chunk.events == 0:
+            return await self._nothing_read(chunk)
+        return chunk
+
+    async def _heartbeat_loop(self, chunk: StreamChunk) -> None:
+        while True:
+            activity.heartbeat(
+                StreamHeartbeat(response_id=chunk.response_id or None, cursor=chunk.cursor)
+            )
+            await asyncio.sleep(self._heartbeat_every)
+
+    async def _open_stream(
+        self, input: ReadStreamChunkInput, chunk: StreamChunk
+    ) -> openai.AsyncStream[ResponseStreamEvent]:
+        timeout = input.budget_seconds + STREAM_CONNECT_GRACE_SECONDS
+        if chunk.response_id:
+            kwargs: dict[str, Any] = {}
+            if input.cursor is not None:
+                kwargs["starting_after"] = input.cursor
+            resumed: openai.AsyncStream[
+                ResponseStreamEvent
+            ] = await self._client.responses.retrieve(
+                chunk.response_id,
+                stream=True,
+                include_obfuscation=False,
+                timeout=timeout,
+                **kwargs,
+            )
+            return resumed
+        if input.params is None:
+            raise ApplicationError(
+                "read_stream_chunk needs params to create or a response_id to resume",
+                type=ErrorType.INVALID_REQUEST,
+                non_retryable=True,
+            )
+        created: openai.AsyncStream[ResponseStreamEvent] = await self._client.responses.create(
+            **self._create_kwargs(input.params),
+            stream=True,
+            stream_options={"include_obfuscation": False},
+            timeout=timeout,
+        )
+        return created
+
+    async def _read(
+        self,
+        stream: openai.AsyncStream[ResponseStreamEvent],
+        input: ReadStreamChunkInput,
+        chunk: StreamChunk,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + input.budget_seconds
+        events = _events(stream)
+        shutdown = asyncio.ensure_future(activity.wait_for_worker_shutdown())
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    chunk.stopped_by = "budget"
+                    return
+                next_event = asyncio.ensure_future(anext(events))
+                done, _ = await asyncio.wait(
+                    {next_event, shutdown}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                if next_event not in done:
+                    next_event.cancel()
+                    # A graceful worker shutdown hands over what was read; the next chunk
+                    # starts at once on another worker.
+                    chunk.stopped_by = "shutdown" if shutdown in done else "budget"
+                    return
+                try:
+                    event = next_event.result()
+                except StopAsyncIteration:
+                    chunk.stopped_by = "end"
+                    chunk.interrupted = True
+                    return
+                except openai.APIConnectionError as err:
+                    activity.logger.warning(
+                        "stream of %s broke after cursor %s: %s",
+                        chunk.response_id,
+                        chunk.cursor,
+                        err,
+                    )
+                    chunk.stopped_by = "interrupted"
+                    chunk.interrupted = True
+                    return
+                if self._apply(event, chunk) or len(chunk.text) >= input.max_chars:
+                    chunk.stopped_by = "terminal" if is_terminal(chunk.status) else "size"
+                    return
+        finally:
+            shutdown.cancel()
+
+    def _apply(self, event: ResponseStreamEvent, chunk: StreamChunk) -> bool:
+        """Fold one event into the chunk; True when it was the terminal event."""
+        response = getattr(event, "response", None)
+        if isinstance(response, Response) and not chunk.response_id:
+            chunk.response_id = response.id
+            # First heartbeat goes out at once: from here a retry attaches, not re-creates.
+            activity.heartbeat(StreamHeartbeat(response_id=response.id, cursor=chunk.cursor))
+        if event.type == "error":
+            raise ApplicationError(
+                f"OpenAI stream error for {chunk.response_id}: {event.message}",
+                {"code": event.code, "param": event.param},
+                type=ErrorType.SERVER_ERROR,
+            )
+        sequence = event.sequence_number
+        if chunk.cursor is not None and sequence <= chunk.cursor:
+            return False  # already recorded: a replay must never be applied twice
+        chunk.cursor = sequence
+        chunk.events += 1
+        if event.type == "response.output_text.delta":
+            chunk.text += event.delta
+        elif event.type == "response.reasoning_summary_text.delta":
+            chunk.reasoning_summary += event.delta
+        if isinstance(response, Response):
+            chunk.status = response.status or chunk.status
+            if event.type in _TERMINAL_EVENTS:
+                chunk.snapshot = snapshot_of(response)
+                return True
+        return False
+
+    async def _nothing_read(self, chunk: StreamChunk) -> StreamChunk:
+        """A stream that ended before any new event: report a terminal response, else retry."""
+        if chunk.response_id:
+            snapshot = await self.retrieve_response(ResponseRef(response_id=chunk.response_id))
+            if is_terminal(snapshot.status):
+                chunk.status = snapshot.status
+                chunk.snapshot = snapshot
+                chunk.stopped_by = "terminal"
+                return chunk
+        raise ApplicationError(
+            f"stream of {chunk.response_id or 'a new response'} ended before any event "
+            f"after cursor {chunk.cursor}",
+            type=ErrorType.CONNECTION_ERROR,
+        )
+
+
+async def _events(
+    stream: openai.AsyncStream[ResponseStreamEvent],
+) -> AsyncIterator[ResponseStreamEvent]:
+    async for event in stream:
+        yield event
+
+
+def _heartbeat_of(details: Any) -> StreamHeartbeat:
+    if details:
+        with contextlib.suppress(Exception):
+            return StreamHeartbeat.model_validate(details[0])
+    return StreamHeartbeat()
