@@ -104,7 +104,8 @@ class ResponsesActivities:
     def from_env(cls) -> ResponsesActivities:
         """Client from the worker's environment; `DURABLE_RESPONSES_MODEL` sets the default."""
         return cls(
-            AsyncOpenAI(max_retries=0),
+            # An empty OPENAI_BASE_URL (compose's default) means the real API, not "".
+            AsyncOpenAI(max_retries=0, base_url=os.environ.get("OPENAI_BASE_URL") or None),
             default_model=os.environ.get("DURABLE_RESPONSES_MODEL") or DEFAULT_MODEL,
         )
 

@@ -26,6 +26,7 @@ class ScriptedAPI:
     """The four activities, by name, answering from a script instead of the network."""
 
     polls_until_done: int = 3
+    create_status: str = "queued"
     final_status: str = "completed"
     text: str = "The theory of relativity, in two sentences."
     error_code: str = "server_error"
@@ -60,7 +61,7 @@ class ScriptedAPI:
             if self.create_errors:
                 raise self.create_errors.pop(0)
             self.creates += 1
-            return self.snapshot("queued")
+            return self.snapshot(self.create_status)
 
         @activity.defn(name="retrieve_response")
         async def retrieve(input: ResponseRef) -> ResponseSnapshot:

@@ -52,8 +52,12 @@ async def test_create_sends_metadata_and_a_stable_idempotency_key(fake, activiti
 
 async def test_create_passes_options_through(fake, activities):
     created = await _create(
-        activities, model="gpt-4.1", instructions="Be brief.", max_output_tokens=32,
-        reasoning={"effort": "low"}, params={"temperature": 0.5, "tools": []},
+        activities,
+        model="gpt-4.1",
+        instructions="Be brief.",
+        max_output_tokens=32,
+        reasoning={"effort": "low"},
+        params={"temperature": 0.5, "tools": []},
     )
     final = fake.wait_terminal(created.id)
     assert created.model == "gpt-4.1"

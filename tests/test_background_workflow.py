@@ -32,8 +32,9 @@ def _polls_to_cover(seconds: float) -> tuple[int, list[float]]:
 
 
 def _worker(env: WorkflowEnvironment, api: ScriptedAPI, task_queue: str) -> Worker:
-    return Worker(env.client, task_queue=task_queue, workflows=WORKFLOWS,
-                  activities=api.activities())
+    return Worker(
+        env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=api.activities()
+    )
 
 
 async def _run(env, api, task_queue, request) -> tuple[ResponseResult, WorkflowHandle]:
@@ -44,34 +45,52 @@ async def _run(env, api, task_queue, request) -> tuple[ResponseResult, WorkflowH
         return await handle.result(), handle
 
 
-async def _history_of_all_runs(client: Client, workflow_id: str, first_run: str):
+async def _history_of_all_runs(client: Client, workflow_id: str, first_run: str | None):
     """Each run's events, following the continue-as-new chain."""
     runs, run_id = [], first_run
     while run_id:
-        events = (await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()).events
+        events = (
+            await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        ).events
         runs.append(events)
         run_id = ""
         for event in events:
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-                run_id = event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                run_id = (
+                    event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                )
     return runs
 
 
 async def test_three_hour_run_polls_with_backoff_in_skipped_time(ts_env, task_queue):
     polls, intervals = _polls_to_cover(THREE_HOURS)
     api = ScriptedAPI(polls_until_done=polls)
-    result, handle = await _run(ts_env, api, task_queue, ResponseRequest(input="Explain.", poll=POLICY))
+    result, handle = await _run(
+        ts_env, api, task_queue, ResponseRequest(input="Explain.", poll=POLICY)
+    )
     assert (result.status, result.output_text, result.polls) == ("completed", api.text, polls)
     assert (result.response_id, api.creates, api.retrieves) == (RESPONSE_ID, 1, polls)
     events = (await handle.fetch_history()).events
     timers = [
         e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
-        for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
     ]
     assert timers == pytest.approx(intervals)
     assert timers[:4] == pytest.approx([2, 3, 4.5, 6.75]) and max(timers) == 60
     workflow_time = events[-1].event_time.ToDatetime() - events[0].event_time.ToDatetime()
     assert workflow_time >= timedelta(seconds=THREE_HOURS)
+
+
+async def test_a_create_that_answers_a_finished_response_needs_no_poll(ts_env, task_queue):
+    api = ScriptedAPI(create_status="completed")
+    result, _ = await _run(ts_env, api, task_queue, ResponseRequest(input="fast", poll=POLICY))
+    assert (result.status, result.output_text, result.polls, api.retrieves) == (
+        "completed",
+        api.text,
+        0,
+        0,
+    )
 
 
 async def test_each_poll_costs_at_most_six_history_events(ts_env, task_queue):
@@ -93,13 +112,15 @@ async def test_continue_as_new_bounds_each_run_and_keeps_the_result(ts_env, task
     result, handle = await _run(ts_env, api, task_queue, request)
     assert (result.output_text, result.polls, api.creates) == (api.text, polls, 1)
     assert result.runs == -(-polls // 25)  # one run per 25 polls, rounded up
-    runs = await _history_of_all_runs(ts_env.client, handle.id, handle.result_run_id)
+    runs = await _history_of_all_runs(ts_env.client, handle.id, handle.first_execution_run_id)
     assert len(runs) == result.runs > 1
     for events in runs:
         assert len(events) <= 25 * 6 + 20, "a run's history must stay bounded"
     timers = [
         e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
-        for events in runs for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+        for events in runs
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
     ]
     assert timers == pytest.approx(_polls_to_cover(THREE_HOURS)[1])  # backoff carried across runs
 
@@ -119,8 +140,10 @@ async def test_cancelling_the_workflow_cancels_the_response_upstream(ts_env, tas
     api = ScriptedAPI(polls_until_done=10**6)
     async with _worker(ts_env, api, task_queue):
         handle = await ts_env.client.start_workflow(
-            BackgroundResponseWorkflow.run, ResponseRequest(input="x", poll=POLICY),
-            id=f"wf-{uuid.uuid4()}", task_queue=task_queue,
+            BackgroundResponseWorkflow.run,
+            ResponseRequest(input="x", poll=POLICY),
+            id=f"wf-{uuid.uuid4()}",
+            task_queue=task_queue,
         )
         await ts_env.sleep(60)
         progress = await handle.query(BackgroundResponseWorkflow.progress)
@@ -136,8 +159,10 @@ async def test_progress_query_reports_live_state(ts_env, task_queue):
     api = ScriptedAPI(polls_until_done=10**6)
     async with _worker(ts_env, api, task_queue):
         handle = await ts_env.client.start_workflow(
-            BackgroundResponseWorkflow.run, ResponseRequest(input="x", poll=POLICY),
-            id=f"wf-{uuid.uuid4()}", task_queue=task_queue,
+            BackgroundResponseWorkflow.run,
+            ResponseRequest(input="x", poll=POLICY),
+            id=f"wf-{uuid.uuid4()}",
+            task_queue=task_queue,
         )
         await ts_env.sleep(20)
         progress: Progress = await handle.query("progress", result_type=Progress)
@@ -156,7 +181,11 @@ async def test_failed_response_fails_the_workflow_with_code_and_message(ts_env, 
         await _run(ts_env, api, task_queue, ResponseRequest(input="x", poll=POLICY))
     cause = err.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == ErrorType.RESPONSE_FAILED
-    assert cause.non_retryable and "server_error" in cause.message and "model exploded" in cause.message
+    assert (
+        cause.non_retryable
+        and "server_error" in cause.message
+        and "model exploded" in cause.message
+    )
     assert cause.details[0]["code"] == "server_error"
 
 
@@ -164,7 +193,10 @@ async def test_incomplete_returns_partial_text_with_reason(ts_env, task_queue):
     api = ScriptedAPI(polls_until_done=2, final_status="incomplete", text="partial")
     result, _ = await _run(ts_env, api, task_queue, ResponseRequest(input="x", poll=POLICY))
     assert (result.status, result.output_text, result.incomplete_reason) == (
-        "incomplete", "partial", "max_output_tokens")
+        "incomplete",
+        "partial",
+        "max_output_tokens",
+    )
 
 
 async def test_response_cancelled_elsewhere_fails_with_its_own_type(ts_env, task_queue):
@@ -177,9 +209,15 @@ async def test_response_cancelled_elsewhere_fails_with_its_own_type(ts_env, task
 
 
 async def test_non_retryable_create_error_fails_fast_with_its_type(ts_env, task_queue):
-    api = ScriptedAPI(create_errors=[ApplicationError(
-        "OpenAI 401: Incorrect API key provided", type=ErrorType.AUTHENTICATION, non_retryable=True
-    )])
+    api = ScriptedAPI(
+        create_errors=[
+            ApplicationError(
+                "OpenAI 401: Incorrect API key provided",
+                type=ErrorType.AUTHENTICATION,
+                non_retryable=True,
+            )
+        ]
+    )
     with pytest.raises(WorkflowFailureError) as err:
         await _run(ts_env, api, task_queue, ResponseRequest(input="x", poll=POLICY))
     cause = err.value.cause
@@ -192,8 +230,9 @@ async def test_retryable_errors_are_retried_honouring_next_retry_delay(ts_env, t
         polls_until_done=2,
         create_errors=[ApplicationError("OpenAI 500", type=ErrorType.SERVER_ERROR)],
         retrieve_errors=[
-            ApplicationError("OpenAI 429", type=ErrorType.RATE_LIMITED,
-                             next_retry_delay=timedelta(seconds=90)),
+            ApplicationError(
+                "OpenAI 429", type=ErrorType.RATE_LIMITED, next_retry_delay=timedelta(seconds=90)
+            ),
             ApplicationError("down", type=ErrorType.CONNECTION_ERROR),
         ],
     )
@@ -207,14 +246,21 @@ async def test_retryable_errors_are_retried_honouring_next_retry_delay(ts_env, t
 @pytest.mark.parametrize(
     ("args", "error_type", "fragment"),
     [
-        ([{"input": 5}], "ValidationError", "input"),
-        ([{"input": "x", "params": {"background": False}}], "ValidationError", "background"),
-        ([{"input": "x", "params": {"stream": True}}], "ValidationError", "stream"),
-        ([{"input": "x", "poll": {"initial_interval_seconds": -1}}], "ValidationError",
-         "initial_interval_seconds"),
-        ([{"input": "x", "modle": "o3"}], "ValidationError", "modle"),
-        ([{}], "ValidationError", "input"),
-        (["just a string"], "ValidationError", "ResponseRequest"),
+        ([{"input": 5}], ErrorType.INVALID_REQUEST, "input"),
+        (
+            [{"input": "x", "params": {"background": False}}],
+            ErrorType.INVALID_REQUEST,
+            "background",
+        ),
+        ([{"input": "x", "params": {"stream": True}}], ErrorType.INVALID_REQUEST, "stream"),
+        (
+            [{"input": "x", "poll": {"initial_interval_seconds": -1}}],
+            ErrorType.INVALID_REQUEST,
+            "initial_interval_seconds",
+        ),
+        ([{"input": "x", "modle": "o3"}], ErrorType.INVALID_REQUEST, "modle"),
+        ([{}], ErrorType.INVALID_REQUEST, "input"),
+        (["just a string"], ErrorType.INVALID_REQUEST, "valid dictionary"),
         ([], ErrorType.INVALID_REQUEST, "expected a request"),
         ([None], ErrorType.INVALID_REQUEST, "expected a request"),
         ([{"input": "a"}, {"input": "b"}], ErrorType.INVALID_REQUEST, "got 2"),
@@ -224,7 +270,9 @@ async def test_bad_input_fails_the_workflow_at_once(ts_env, task_queue, args, er
     api = ScriptedAPI()
     async with _worker(ts_env, api, task_queue):
         handle = await ts_env.client.start_workflow(
-            "BackgroundResponseWorkflow", args=args, id=f"bad-{uuid.uuid4()}",
+            "BackgroundResponseWorkflow",
+            args=args,
+            id=f"bad-{uuid.uuid4()}",
             task_queue=task_queue,
         )
         with pytest.raises(WorkflowFailureError) as err:

@@ -30,7 +30,7 @@ def test_create_faults_raise_the_sdk_exception(fake, openai_sync, rule, exceptio
         openai_sync.responses.create(model="o3", input="x", background=True)
     if isinstance(err.value, openai.APIStatusError):
         assert err.value.status_code == rule["status"]
-        assert err.value.body["message"]  # the API's envelope
+        assert err.value.message and err.value.type  # the API's envelope
     # `times=1`: the next request goes through, and a failed create made no response
     assert openai_sync.responses.create(model="o3", input="x", background=True).status == "queued"
     assert fake.counts()["creates"] == 1

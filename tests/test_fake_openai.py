@@ -230,7 +230,7 @@ def test_store_false_is_not_retrievable_and_rejected_with_background(fake, opena
         openai_sync.responses.retrieve(unstored.id)
     with pytest.raises(openai.BadRequestError) as err:
         openai_sync.responses.create(model="gpt-4.1", input="s", store=False, background=True)
-    assert err.value.body["param"] == "store"
+    assert err.value.param == "store"
 
 
 def test_starting_after_at_or_past_end_gives_empty_stream(fake, openai_sync):

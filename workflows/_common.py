@@ -11,6 +11,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from activities.models import (
         CreateResponseInput,
         ErrorType,
@@ -208,7 +210,16 @@ def validated_request(request: object, unexpected: tuple[object, ...]) -> Respon
         )
     if isinstance(request, ResponseRequest):
         return request
-    return ResponseRequest.model_validate(request)  # ValidationError fails the workflow
+    try:
+        return ResponseRequest.model_validate(request)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'request'}: {e['msg']}"
+            for e in err.errors(include_url=False)
+        )
+        raise ApplicationError(
+            f"invalid request: {problems}", type=ErrorType.INVALID_REQUEST, non_retryable=True
+        ) from None
 
 
 def initial_state(request: ResponseRequest) -> ResumeState:

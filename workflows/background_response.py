@@ -35,6 +35,7 @@ class BackgroundResponseWorkflow:
 
     def __init__(self) -> None:
         self._state = ResumeState()
+        self._last = ResponseSnapshot()
         self._next_poll_at: datetime | None = None
 
     @workflow.run
@@ -44,6 +45,7 @@ class BackgroundResponseWorkflow:
         """Create (unless continued), poll with growing intervals, return the final text."""
         request = common.validated_request(request, unexpected)
         state = self._state = common.initial_state(request)
+        self._last = ResponseSnapshot(id=state.response_id or "", status=state.status or "")
         try:
             if state.response_id is None:
                 created = await common.create_response(
@@ -69,7 +71,9 @@ class BackgroundResponseWorkflow:
         policy = request.poll
         interval = state.interval_seconds or policy.initial_interval_seconds
         polls_this_run = 0
-        snapshot = ResponseSnapshot(id=state.response_id or "", status=state.status or "")
+        # A create can already answer a finished response (a fast model, or an idempotent
+        # replay of a create whose first answer was lost), so start from what we have.
+        snapshot = self._last
         while not is_terminal(snapshot.status):
             if (
                 polls_this_run >= policy.max_polls_per_run
@@ -94,6 +98,7 @@ class BackgroundResponseWorkflow:
         return snapshot
 
     def _record(self, snapshot: ResponseSnapshot) -> None:
+        self._last = snapshot
         self._state.response_id = snapshot.id
         self._state.status = snapshot.status
         self._state.model = snapshot.model or self._state.model

@@ -1,0 +1,1 @@
+"""Examples of embedding durable-responses in your own workflows and workers."""
