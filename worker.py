@@ -15,8 +15,11 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import sysconfig
+import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +38,9 @@ log = logging.getLogger("durable_responses.worker")
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
 """How long a workflow task waits for the worker that cached the workflow before any worker
 takes it (SDK default 10 s): the largest part of recovery time after a worker is killed."""
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
+"""Heartbeats reach the server at least every second (SDK: 0.8 x the heartbeat timeout), so a
+short heartbeat timeout detects a dead worker fast without false alarms."""
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 """On SIGTERM, running activities get this long to hand over; stream reads return at once."""
 DEV_DB = Path(".temporal") / "temporal.db"
@@ -78,6 +84,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=activities.all(),
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         **options,  # type: ignore[arg-type]
     )
@@ -110,6 +117,81 @@ async def dev_server(
         yield env
     finally:
         await env.shutdown()
+
+
+class WorkerProcess:
+    """`python worker.py` as a child process, for demos and tests that kill workers for real."""
+
+    READY = "worker polling task queue"
+
+    def __init__(
+        self,
+        address: str,
+        task_queue: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.address = address
+        self.task_queue = task_queue
+        self.env = {**os.environ, **(env or {})}
+        fd, name = tempfile.mkstemp(prefix="durable-responses-worker-", suffix=".log")
+        os.close(fd)
+        self.log = Path(name)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start(self, timeout: float = 60.0) -> WorkerProcess:
+        """Start and wait until it polls the task queue."""
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--address",
+                    self.address,
+                    "--task-queue",
+                    self.task_queue,
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while self.READY not in self.output():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.output()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"worker not ready after {timeout}s:\n{self.output()}")
+            time.sleep(0.05)
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye, like a crashed host."""
+        self.signal(signal.SIGKILL)
+
+    def terminate(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM: graceful shutdown; returns the exit code."""
+        self.signal(signal.SIGTERM, timeout)
+        return self.proc.returncode if self.proc is not None else None
+
+    def signal(self, sig: int, timeout: float = 10.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+                self.proc.wait(timeout=timeout)
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+        self.log.unlink(missing_ok=True)
 
 
 def _cli() -> str:

@@ -162,7 +162,7 @@ class StreamPolicy(BaseModel):
         default=32_000, ge=1, description="A chunk ends early past this much text."
     )
     heartbeat_timeout_seconds: float = Field(
-        default=4.0, gt=0, description="How fast a dead worker's chunk is given to another."
+        default=3.0, gt=0, description="How fast a dead worker's chunk is given to another."
     )
     max_chunks_per_run: int = Field(
         default=500, ge=1, description="Continue-as-new after this many chunks in one run."
@@ -311,6 +311,9 @@ class ReadStreamChunkInput(BaseModel):
     response_id: str | None = None
     cursor: int | None = Field(default=None, description="Read events after this one.")
     budget_seconds: float = Field(default=1.0, gt=0)
+    retry_budget_seconds: float = Field(
+        default=0.5, gt=0, description="Budget of a retried attempt: text flows again fast."
+    )
     max_chars: int = Field(default=32_000, ge=1)
 
 
@@ -324,7 +327,9 @@ class StreamChunk(BaseModel):
     events: int = 0
     status: str = ""
     snapshot: ResponseSnapshot | None = Field(
-        default=None, description="The final response, when the chunk reached a terminal event."
+        default=None,
+        description="The final response when the chunk reached its end; from a stream its "
+        "text is left out (it came as deltas).",
     )
     interrupted: bool = Field(
         default=False, description="The connection broke; the next chunk resumes the cursor."

@@ -214,11 +214,13 @@ class ResponsesActivities:
         return chunk
 
     async def _heartbeat_loop(self, chunk: StreamChunk) -> None:
+        # Sleep first: when creating, the first heartbeat must be the one carrying the new
+        # response id, sent the moment `response.created` arrives (later ones are throttled).
         while True:
+            await asyncio.sleep(self._heartbeat_every)
             activity.heartbeat(
                 StreamHeartbeat(response_id=chunk.response_id or None, cursor=chunk.cursor)
             )
-            await asyncio.sleep(self._heartbeat_every)
 
     async def _open_stream(
         self, input: ReadStreamChunkInput, chunk: StreamChunk
@@ -259,7 +261,10 @@ class ResponsesActivities:
         chunk: StreamChunk,
     ) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + input.budget_seconds
+        budget = input.budget_seconds
+        if activity.info().attempt > 1:
+            budget = min(budget, input.retry_budget_seconds)  # resumed: show text again soon
+        deadline = loop.time() + budget
         events = _events(stream)
         shutdown = asyncio.ensure_future(activity.wait_for_worker_shutdown())
         try:
@@ -325,7 +330,11 @@ class ResponsesActivities:
         if isinstance(response, Response):
             chunk.status = response.status or chunk.status
             if event.type in _TERMINAL_EVENTS:
-                chunk.snapshot = snapshot_of(response)
+                # The text already travelled as deltas; carrying it again would double the
+                # payload (and break the 2 MB limit for long outputs).
+                chunk.snapshot = snapshot_of(response).model_copy(
+                    update={"output_text": "", "reasoning_summary": ""}
+                )
                 return True
         return False
 

@@ -346,6 +346,7 @@ def _record(job: ResponseJob, *, events: bool) -> dict[str, Any]:
         "planned_text": job.planned_text,
         "reasoning_summary": job.summary,
         "event_count": len(job.events),
+        "accepted_at": job.accepted_at,
         "counts": dict(job.counts),
         "metadata": dict(job.params.metadata),
     }

@@ -25,6 +25,7 @@ class ResponseRecord(BaseModel):
     planned_text: str = Field(description="The full text this response is set to produce.")
     reasoning_summary: str = ""
     event_count: int = 0
+    accepted_at: float = Field(default=0.0, description="Unix time the create was accepted.")
     counts: dict[str, int] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
     events: list[dict[str, Any]] = Field(default_factory=list)

@@ -57,7 +57,8 @@ class ResponseJob:
         self.settings = settings
         self.outcome = outcome
         self.retention_seconds = retention_seconds
-        self.created_at = int(time.time())
+        self.accepted_at = time.time()  # precise, for measuring clients (control API only)
+        self.created_at = int(self.accepted_at)
         self._created_monotonic = time.monotonic()
         self.completed_at: int | None = None
         self.status = "queued"

@@ -33,7 +33,7 @@ class ScriptedAPI:
     incomplete_reason: str = "max_output_tokens"
     create_errors: list[BaseException] = field(default_factory=list)
     retrieve_errors: list[BaseException] = field(default_factory=list)
-    chunks: list[StreamChunk | BaseException] = field(default_factory=list)
+    chunks: list[Any] = field(default_factory=list)  # StreamChunk or an exception to raise
     creates: int = 0
     retrieves: int = 0
     cancelled: list[str] = field(default_factory=list)

@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import ErrorType, PollPolicy, ResponseRequest, ResponsesActivities
 from fake_openai import FakeOpenAIServer, ServerSettings
-from tests.workers import WorkerProcess
+from tests.workers import worker_process
 from worker import build_worker
 from workflows import BackgroundResponseWorkflow
 
@@ -55,7 +55,7 @@ async def test_sigkill_worker_then_new_worker_finishes_with_one_create(
         # every retrieve takes 1.5 s, so the kill lands inside a poll
         fake.add_fault(route="retrieve", kind="delay", seconds=1.5)
     handle = None
-    with WorkerProcess(_address(dev_env), task_queue, fake_server.base_url) as first:
+    with worker_process(_address(dev_env), task_queue, fake_server.base_url) as first:
         handle = await dev_env.client.start_workflow(
             BackgroundResponseWorkflow.run,
             ResponseRequest(input="kill me", poll=FAST_POLL),
@@ -72,7 +72,7 @@ async def test_sigkill_worker_then_new_worker_finishes_with_one_create(
             await asyncio.sleep(0.5)
         first.kill()
     assert first.proc is not None and first.proc.returncode == -9
-    with WorkerProcess(_address(dev_env), task_queue, fake_server.base_url):
+    with worker_process(_address(dev_env), task_queue, fake_server.base_url):
         result = await asyncio.wait_for(handle.result(), timeout=60)
     record = fake.response(result.response_id)
     assert result.output_text == record.text == record.planned_text

@@ -113,3 +113,49 @@ async def test_cli_query_progress_and_cancel_reach_the_fake(dev_env, fake, activ
         assert (await handle.describe()).status.name == "CANCELED"
     record = fake.response(response_id, events=False)
     assert record.status == "cancelled" and record.counts["cancels"] == 1
+
+
+async def test_cli_follows_a_stream_with_query_and_update(dev_env, fake, activities, task_queue):
+    fake.configure(tokens=200, tokens_per_second=100)
+    workflow_id = f"cli-stream-{uuid.uuid4()}"
+    async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        code, out = await temporal(
+            dev_env,
+            "workflow",
+            "start",
+            "--type",
+            "StreamingResponseWorkflow",
+            "--task-queue",
+            task_queue,
+            "--workflow-id",
+            workflow_id,
+            "--input",
+            '{"input": "Three benefits of exercise."}',
+        )
+        assert code == 0, out
+        text, offset, done = "", 0, False
+        while not done:
+            code, out = await temporal(
+                dev_env,
+                "workflow",
+                "update",
+                "execute",
+                "--workflow-id",
+                workflow_id,
+                "--name",
+                "text_after",
+                "--input",
+                json.dumps({"offset": offset, "wait_seconds": 5}),
+            )
+            assert code == 0, out
+            piece = out["result"]
+            assert piece["offset"] == offset
+            text += piece["text"]
+            offset, done = piece["next_offset"], piece["done"]
+        code, out = await temporal(
+            dev_env, "workflow", "query", "--workflow-id", workflow_id, "--name", "state"
+        )
+        assert code == 0, out
+        state = out["queryResult"][0]
+    assert state["done"] and state["text"] == text == fake.response(state["response_id"]).text
+    assert state["text_length"] == len(text) and state["cursor"] > 0

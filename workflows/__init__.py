@@ -1,8 +1,9 @@
 """Temporal workflows of durable-responses; register them on any worker and task queue."""
 
 from .background_response import BackgroundResponseWorkflow
+from .streaming_response import StreamingResponseWorkflow
 
-WORKFLOWS: list[type] = [BackgroundResponseWorkflow]
+WORKFLOWS: list[type] = [BackgroundResponseWorkflow, StreamingResponseWorkflow]
 """Every workflow of the project, for `Worker(workflows=WORKFLOWS)`."""
 
-__all__ = ["WORKFLOWS", "BackgroundResponseWorkflow"]
+__all__ = ["WORKFLOWS", "BackgroundResponseWorkflow", "StreamingResponseWorkflow"]

@@ -8,7 +8,8 @@ from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -125,7 +126,7 @@ def raise_activity_failure(err: ActivityError, state: ResumeState) -> NoReturn:
     """Surface an activity's typed error as the workflow's own, so callers match on its type."""
     cause = err.cause
     if (
-        isinstance(cause, TimeoutError)
+        isinstance(cause, TemporalTimeoutError)
         and state.deadline_at is not None
         and workflow.now() >= state.deadline_at
     ):

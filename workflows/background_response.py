@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -54,12 +54,15 @@ class BackgroundResponseWorkflow:
                 self._record(created)
                 workflow.logger.info("response %s created (%s)", created.id, created.status)
             snapshot = await self._poll_until_terminal(request)
-        except asyncio.CancelledError:
-            await common.cancel_upstream(state.response_id, "workflow cancelled")
-            raise
         except common.DeadlineReached:
             await common.cancel_upstream(state.response_id, "deadline passed")
             raise common.deadline_exceeded(state) from None
+        except BaseException as err:
+            # Cancellation arrives as asyncio.CancelledError while sleeping, or as an
+            # ActivityError caused by CancelledError while an activity runs.
+            if is_cancelled_exception(err):
+                await common.cancel_upstream(state.response_id, "workflow cancelled")
+            raise
         common.raise_for_outcome(snapshot)
         workflow.logger.info(
             "response %s %s after %d polls", snapshot.id, snapshot.status, state.polls

@@ -40,7 +40,7 @@ async def _record(
 async def main() -> None:
     settings = ServerSettings(
         generation=GenerationSettings(tokens=120, tokens_per_second=150, queued_seconds=0.1),
-        faults=[FaultRule(route="stream", kind="cut", after_events=25, times=1)],
+        faults=[FaultRule(route="stream", kind="cut", after_events=20, skip=2, times=1)],
     )
     with FakeOpenAIServer(settings) as fake:
         async with dev_server(port=None, ui_port=None, db=None) as env:
