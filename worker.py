@@ -241,7 +241,12 @@ async def _main(args: argparse.Namespace) -> None:
             )
         else:
             activities = ResponsesActivities.from_env()
-        worker = build_worker(client, activities, task_queue=args.task_queue)
+        options = {}
+        if args.max_activities_per_second:
+            # Dispatch limit across all workers of the task queue: keeps the fleet under the
+            # OpenAI rate limits (creates and stream chunks; local-activity polls excluded).
+            options["max_task_queue_activities_per_second"] = args.max_activities_per_second
+        worker = build_worker(client, activities, task_queue=args.task_queue, **options)
         if args.dev:
             print(
                 f"\nTry it in another terminal:\n  {_try_line(args.address, args.task_queue)}\n",
@@ -268,6 +273,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--task-queue", default=os.environ.get("DURABLE_RESPONSES_TASK_QUEUE", TASK_QUEUE)
     )
     parser.add_argument("--ui-port", type=int, default=8233)
+    parser.add_argument(
+        "--max-activities-per-second",
+        type=float,
+        default=float(os.environ.get("DURABLE_RESPONSES_MAX_ACTIVITIES_PER_SECOND") or 0),
+        help="task-queue-wide dispatch limit for OpenAI calls (0: none)",
+    )
     return parser.parse_args(argv)
 
 

@@ -13,10 +13,10 @@ from datetime import timedelta
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import CancelledError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, CancelledError
 
-from activities import ResponseRequest, StreamPolicy
+from activities import ErrorType, ResponseRequest, StreamPolicy, TextRequest, TextSlice
 from fake_openai import FakeControl
 from tests.workers import ROOT, worker_process
 from worker import build_worker
@@ -271,3 +271,21 @@ async def test_follow_command_prints_the_text_from_an_offset(dev_env, fake, acti
     assert proc.returncode == 0, err.decode()
     assert out.decode() == result.output_text[25:]
     assert "resume with --from" in err.decode()
+
+
+async def test_text_after_an_offset_past_the_text_is_rejected(
+    dev_env, fake, activities, task_queue
+):
+    fake.configure(tokens=2000, tokens_per_second=100)
+    async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        handle = await _start(dev_env, task_queue)
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(
+                "text_after", TextRequest(offset=10**9, wait_seconds=0), result_type=TextSlice
+            )
+        await handle.cancel()
+    cause = err.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == ErrorType.INVALID_REQUEST
+    assert "past the text" in cause.message
+    kinds = [e.event_type for e in (await handle.fetch_history()).events]
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED not in kinds  # rejected

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -120,6 +122,24 @@ async def cancel_upstream(response_id: str | None, why: str) -> None:
         await asyncio.shield(task)
     except ActivityError as err:
         workflow.logger.warning("could not cancel response %s upstream: %s", response_id, err)
+
+
+@contextlib.asynccontextmanager
+async def cancelling_upstream_on_exit(state: ResumeState) -> AsyncIterator[None]:
+    """Cancel the response upstream when the workflow is cancelled or its deadline passes.
+
+    Cancellation arrives as `asyncio.CancelledError` while sleeping, or as an `ActivityError`
+    caused by `CancelledError` while an activity runs; both count.
+    """
+    try:
+        yield
+    except DeadlineReached:
+        await cancel_upstream(state.response_id, "deadline passed")
+        raise deadline_exceeded(state) from None
+    except BaseException as err:
+        if is_cancelled_exception(err):
+            await cancel_upstream(state.response_id, "workflow cancelled")
+        raise
 
 
 def raise_activity_failure(err: ActivityError, state: ResumeState) -> NoReturn:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -46,7 +45,7 @@ class BackgroundResponseWorkflow:
         request = common.validated_request(request, unexpected)
         state = self._state = common.initial_state(request)
         self._last = ResponseSnapshot(id=state.response_id or "", status=state.status or "")
-        try:
+        async with common.cancelling_upstream_on_exit(state):
             if state.response_id is None:
                 created = await common.create_response(
                     state, CreateResponseInput(params=request.api_params())
@@ -54,15 +53,6 @@ class BackgroundResponseWorkflow:
                 self._record(created)
                 workflow.logger.info("response %s created (%s)", created.id, created.status)
             snapshot = await self._poll_until_terminal(request)
-        except common.DeadlineReached:
-            await common.cancel_upstream(state.response_id, "deadline passed")
-            raise common.deadline_exceeded(state) from None
-        except BaseException as err:
-            # Cancellation arrives as asyncio.CancelledError while sleeping, or as an
-            # ActivityError caused by CancelledError while an activity runs.
-            if is_cancelled_exception(err):
-                await common.cancel_upstream(state.response_id, "workflow cancelled")
-            raise
         common.raise_for_outcome(snapshot)
         workflow.logger.info(
             "response %s %s after %d polls", snapshot.id, snapshot.status, state.polls

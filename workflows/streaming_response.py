@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -68,16 +68,8 @@ class StreamingResponseWorkflow:
         self._policy = request.streaming
         state = self._state = common.initial_state(request)
         try:
-            snapshot = await self._read_until_terminal(request)
-        except common.DeadlineReached:
-            await common.cancel_upstream(state.response_id, "deadline passed")
-            raise common.deadline_exceeded(state) from None
-        except BaseException as err:
-            # Cancellation arrives as asyncio.CancelledError while sleeping, or as an
-            # ActivityError caused by CancelledError while an activity runs.
-            if is_cancelled_exception(err):
-                await common.cancel_upstream(state.response_id, "workflow cancelled")
-            raise
+            async with common.cancelling_upstream_on_exit(state):
+                snapshot = await self._read_until_terminal(request)
         finally:
             self._done = True
         # Followers waiting in `text_after` get the last slice before the workflow closes.
@@ -170,11 +162,11 @@ class StreamingResponseWorkflow:
                 or workflow.info().is_continue_as_new_suggested()
             ):
                 state.interval_seconds = interval
-                await self._continue_as_new(request, state.chunk_seconds or 0.0)
+                await self._continue_as_new(request, state.chunk_seconds)
             await workflow.sleep(common.poll_delay(state, interval))
             interval = request.poll.next_interval(interval)
 
-    async def _continue_as_new(self, request: ResponseRequest, chunk_seconds: float) -> None:
+    async def _continue_as_new(self, request: ResponseRequest, chunk_seconds: float | None) -> None:
         state = self._state
         workflow.logger.info(
             "response %s: continuing as new at cursor %s (%d chars)",
