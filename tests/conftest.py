@@ -16,17 +16,10 @@ from worker import dev_server, find_binary
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--slow", action="store_true", help="run the long randomized crash trials too")
-    parser.addoption("--trials", type=int, default=None, help="SIGKILL trials (default 10)")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--slow"):
-        return
-    skip = pytest.mark.skip(reason="long trial; run with --slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+    parser.addoption(
+        "--slow", action="store_true", help="30 SIGKILL trials instead of 10 (crash test)"
+    )
+    parser.addoption("--trials", type=int, default=None, help="exact number of SIGKILL trials")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -285,3 +288,34 @@ def test_background_work_survives_stream_cut_and_time(fake, openai_sync):
     records = fake.responses()
     assert len(records) == 1
     assert fake.wait_terminal(records[0].id).status == "completed"
+
+
+def test_faults_from_cli_flags_and_environment():
+    env = {**os.environ, "FAKE_OPENAI_FAULTS": "route=retrieve,kind=error,status=503,times=1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fake_openai",
+            "--port",
+            "0",
+            "--fault",
+            "route=create,kind=error,status=429,retry_after=2,times=1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().split()[3]
+        client = openai.OpenAI(base_url=base_url, api_key="k", max_retries=0)
+        with pytest.raises(openai.RateLimitError):
+            client.responses.create(model="o3", input="x", background=True)
+        created = client.responses.create(model="o3", input="x", background=True)
+        with pytest.raises(openai.InternalServerError):
+            client.responses.retrieve(created.id)
+        assert client.responses.retrieve(created.id).id == created.id
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
