@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import openai
@@ -279,6 +279,7 @@ class ResponsesActivities:
                 )
                 if next_event not in done:
                     next_event.cancel()
+                    await asyncio.wait({next_event})  # let the read wind down before closing
                     # A graceful worker shutdown hands over what was read; the next chunk
                     # starts at once on another worker.
                     chunk.stopped_by = "shutdown" if shutdown in done else "budget"
@@ -304,6 +305,8 @@ class ResponsesActivities:
                     return
         finally:
             shutdown.cancel()
+            with contextlib.suppress(RuntimeError):  # a read still running on cancellation
+                await events.aclose()
 
     def _apply(self, event: ResponseStreamEvent, chunk: StreamChunk) -> bool:
         """Fold one event into the chunk; True when it was the terminal event."""
@@ -312,6 +315,7 @@ class ResponsesActivities:
             chunk.response_id = response.id
             # First heartbeat goes out at once: from here a retry attaches, not re-creates.
             activity.heartbeat(StreamHeartbeat(response_id=response.id, cursor=chunk.cursor))
+            activity.logger.info("created streaming background response %s", response.id)
         if event.type == "error":
             raise ApplicationError(
                 f"OpenAI stream error for {chunk.response_id}: {event.message}",
@@ -356,7 +360,7 @@ class ResponsesActivities:
 
 async def _events(
     stream: openai.AsyncStream[ResponseStreamEvent],
-) -> AsyncIterator[ResponseStreamEvent]:
+) -> AsyncGenerator[ResponseStreamEvent, None]:
     async for event in stream:
         yield event
 
