@@ -8,8 +8,10 @@ message is kept, and `type` is an `ErrorType` constant a caller can match on.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import openai
@@ -98,3 +100,12 @@ def to_application_error(err: openai.OpenAIError) -> ApplicationError:
     return ApplicationError(
         f"OpenAI client error: {err}", type=ErrorType.API_ERROR, non_retryable=True
     )
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Around every OpenAI call of an activity: SDK errors leave as `ApplicationError`s."""
+    try:
+        yield
+    except openai.OpenAIError as err:
+        raise to_application_error(err) from err

@@ -14,7 +14,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from .errors import to_application_error
+from .errors import to_application_error, translated_errors
 from .models import (
     DEFAULT_MODEL,
     METADATA_WORKFLOW_KEY,
@@ -143,24 +143,20 @@ class ResponsesActivities:
     @activity.defn(name="create_background_response")
     async def create_background_response(self, input: CreateResponseInput) -> ResponseSnapshot:
         """Start a background response (`background=true`); returns at once, usually queued."""
-        try:
+        with translated_errors():
             response = await self._client.responses.create(
                 **self._create_kwargs(input.params), timeout=CALL_TIMEOUT_SECONDS
             )
-        except openai.OpenAIError as err:
-            raise to_application_error(err) from err
         activity.logger.info("created background response %s (%s)", response.id, response.status)
         return snapshot_of(response)
 
     @activity.defn(name="retrieve_response")
     async def retrieve_response(self, input: ResponseRef) -> ResponseSnapshot:
         """One snapshot of a response (`GET /v1/responses/{id}`)."""
-        try:
+        with translated_errors():
             response = await self._client.responses.retrieve(
                 input.response_id, timeout=CALL_TIMEOUT_SECONDS
             )
-        except openai.OpenAIError as err:
-            raise to_application_error(err) from err
         return snapshot_of(response)
 
     @activity.defn(name="cancel_response")
@@ -198,13 +194,12 @@ class ResponsesActivities:
         )
         beating = asyncio.create_task(self._heartbeat_loop(chunk))
         try:
-            stream = await self._open_stream(input, chunk)
-            try:
-                await self._read(stream, input, chunk)
-            finally:
-                await stream.close()
-        except openai.OpenAIError as err:
-            raise to_application_error(err) from err
+            with translated_errors():
+                stream = await self._open_stream(input, chunk)
+                try:
+                    await self._read(stream, input, chunk)
+                finally:
+                    await stream.close()
         finally:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):

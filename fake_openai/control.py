@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "incomplete", "cancelled"})
+from .jobs import TERMINAL
 
 
 class ResponseRecord(BaseModel):
@@ -32,7 +32,7 @@ class ResponseRecord(BaseModel):
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return self.status in TERMINAL
 
 
 class FakeControl:

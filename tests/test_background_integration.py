@@ -14,15 +14,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities import ErrorType, PollPolicy, ResponseRequest, ResponsesActivities
 from fake_openai import FakeOpenAIServer, ServerSettings
-from tests.workers import worker_process
+from tests.workers import address_of, worker_process
 from worker import build_worker
 from workflows import BackgroundResponseWorkflow
 
 FAST_POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1.0)
-
-
-def _address(env) -> str:
-    return env.client.service_client.config.target_host
 
 
 async def _wait_for(predicate, timeout: float = 30.0, every: float = 0.05) -> None:
@@ -55,7 +51,7 @@ async def test_sigkill_worker_then_new_worker_finishes_with_one_create(
         # every retrieve takes 1.5 s, so the kill lands inside a poll
         fake.add_fault(route="retrieve", kind="delay", seconds=1.5)
     handle = None
-    with worker_process(_address(dev_env), task_queue, fake_server.base_url) as first:
+    with worker_process(address_of(dev_env), task_queue, fake_server.base_url) as first:
         handle = await dev_env.client.start_workflow(
             BackgroundResponseWorkflow.run,
             ResponseRequest(input="kill me", poll=FAST_POLL),
@@ -72,7 +68,7 @@ async def test_sigkill_worker_then_new_worker_finishes_with_one_create(
             await asyncio.sleep(0.5)
         first.kill()
     assert first.proc is not None and first.proc.returncode == -9
-    with worker_process(_address(dev_env), task_queue, fake_server.base_url):
+    with worker_process(address_of(dev_env), task_queue, fake_server.base_url):
         result = await asyncio.wait_for(handle.result(), timeout=60)
     record = fake.response(result.response_id)
     assert result.output_text == record.text == record.planned_text

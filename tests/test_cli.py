@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from activities import ResponseRequest
+from tests.workers import address_of
 from worker import build_worker, find_binary
 
 
@@ -18,7 +19,7 @@ async def temporal(dev_env, *args: str) -> tuple[int, Any]:
         find_binary("temporal"),
         *args,
         "--address",
-        dev_env.client.service_client.config.target_host,
+        address_of(dev_env),
         "-o",
         "json",
         stdout=asyncio.subprocess.PIPE,

@@ -18,14 +18,10 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities import ErrorType, ResponseRequest, StreamPolicy, TextRequest, TextSlice
 from fake_openai import FakeControl
-from tests.workers import ROOT, worker_process
+from tests.workers import ROOT, address_of, worker_process
 from worker import build_worker
 from workflows import StreamingResponseWorkflow
 from workflows.follow import follow
-
-
-def _address(env) -> str:
-    return env.client.service_client.config.target_host
 
 
 async def _start(env, task_queue: str, request: ResponseRequest | None = None, prefix="st"):
@@ -62,7 +58,7 @@ async def test_sigkill_worker_at_random_points_never_loses_or_doubles_text(
     seed = int(os.environ.get("KILL_SEED", "20261126"))
     rng = random.Random(seed)
     fake.configure(tokens=240, tokens_per_second=80, queued_seconds=0.3)  # ~3.5 s a response
-    address = _address(dev_env)
+    address = address_of(dev_env)
     current = await asyncio.to_thread(
         worker_process(address, task_queue, fake_server.base_url).start
     )
@@ -97,7 +93,7 @@ async def test_follower_reconnecting_with_its_offset_sees_the_exact_text(
     dev_env, fake, fake_server, task_queue
 ):
     fake.configure(tokens=300, tokens_per_second=60)
-    address = _address(dev_env)
+    address = address_of(dev_env)
     with worker_process(address, task_queue, fake_server.base_url) as first:
         handle = await _start(dev_env, task_queue)
         seen, offset = "", 0
@@ -193,7 +189,7 @@ async def test_frozen_worker_times_out_and_its_late_results_are_ignored(
     """SIGSTOP: the worker stops heartbeating (a heartbeat timeout), another worker resumes;
     when the frozen one wakes up, its stale completion must not add text."""
     fake.configure(tokens=300, tokens_per_second=60)
-    address = _address(dev_env)
+    address = address_of(dev_env)
     with worker_process(address, task_queue, fake_server.base_url) as frozen:
         # A stopped process keeps its long-polls open and swallows tasks until they time out:
         # a short workflow task timeout keeps this test quick (the default is 10 s).
@@ -222,7 +218,7 @@ async def test_frozen_worker_times_out_and_its_late_results_are_ignored(
 
 async def test_sigterm_hands_the_stream_over_gracefully(dev_env, fake, fake_server, task_queue):
     fake.configure(tokens=400, tokens_per_second=60)
-    address = _address(dev_env)
+    address = address_of(dev_env)
     leaving = await asyncio.to_thread(
         worker_process(address, task_queue, fake_server.base_url).start
     )
@@ -261,7 +257,7 @@ async def test_follow_command_prints_the_text_from_an_offset(dev_env, fake, acti
             "--from",
             "25",
             "--address",
-            _address(dev_env),
+            address_of(dev_env),
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from temporalio.testing import WorkflowEnvironment
+
 from worker import WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def address_of(env: WorkflowEnvironment) -> str:
+    """The `host:port` of a test environment's Temporal server, for CLIs and worker processes."""
+    return env.client.service_client.config.target_host
 
 
 def worker_process(
