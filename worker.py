@@ -1,9 +1,11 @@
 """Run a worker for durable-responses: `python worker.py [--dev]`.
 
-Without flags it connects to `TEMPORAL_ADDRESS` (default `localhost:7233`) and serves the task
-queue `durable-responses`. `--dev` also starts a Temporal dev server from the pip-installed
-Temporal CLI (SQLite under `.temporal/`, Web UI on 8233) and, when `OPENAI_API_KEY` is unset,
-the local fake Responses API, so it runs with no setup and no keys.
+Without flags it connects the Temporal way (`temporalio.envconfig`: `TEMPORAL_ADDRESS`,
+`TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, TLS files or a TOML profile; see `connection.py`)
+and serves the task queue `durable-responses`. `--dev` also starts a Temporal dev server from
+the pip-installed Temporal CLI (SQLite under `.temporal/`, Web UI on 8233) and, when
+`OPENAI_API_KEY` is unset, the local fake Responses API, so it runs with no setup and no keys.
+Every flag has an environment variable (`ENVIRONMENT`), for containers.
 """
 
 from __future__ import annotations
@@ -20,18 +22,23 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from openai import AsyncOpenAI
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+import connection
+import telemetry
 from activities import TASK_QUEUE, ResponsesActivities
-from workflows import WORKFLOWS
+from workflows import WORKFLOWS, search_attributes
 
 log = logging.getLogger("durable_responses.worker")
 
@@ -44,6 +51,23 @@ short heartbeat timeout detects a dead worker fast without false alarms."""
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 """On SIGTERM, running activities get this long to hand over; stream reads return at once."""
 DEV_DB = Path(".temporal") / "temporal.db"
+
+ENVIRONMENT: dict[str, str] = {
+    **connection.ENVIRONMENT,
+    "OPENAI_API_KEY": "OpenAI API key (read by the openai SDK)",
+    "OPENAI_BASE_URL": "OpenAI-compatible base URL; empty: the real API",
+    "DURABLE_RESPONSES_TASK_QUEUE": "task queue of the workflows and their activities",
+    "DURABLE_RESPONSES_MODEL": "model of requests that name none",
+    "DURABLE_RESPONSES_METRICS_PORT": "serve Prometheus metrics on this port (0: off)",
+    "DURABLE_RESPONSES_MAX_CONCURRENT_ACTIVITIES": "OpenAI calls one worker runs at once",
+    "DURABLE_RESPONSES_MAX_ACTIVITIES_PER_SECOND": "task-queue-wide dispatch rate (0: none)",
+    "DURABLE_RESPONSES_POLL_TASK_QUEUE": "also serve polls routed to this task queue",
+    "DURABLE_RESPONSES_MAX_POLLS_PER_SECOND": "task-queue-wide rate of that poll queue",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "export traces over OTLP/HTTP here (needs the otel extra)",
+    "OTEL_SERVICE_NAME": "service name of the traces (read by the OpenTelemetry SDK)",
+    "LOG_LEVEL": "Python log level (default INFO)",
+}
+"""Every environment variable the worker reads, directly or through the SDKs it configures."""
 
 
 def find_binary(name: str) -> str:
@@ -77,7 +101,11 @@ def build_worker(
     task_queue: str = TASK_QUEUE,
     **options: object,
 ) -> Worker:
-    """A worker with every workflow and activity of the project, tuned for fast hand-over."""
+    """A worker with every workflow and activity of the project, tuned for fast hand-over.
+
+    `options` go to `Worker` as they are, e.g. `max_concurrent_activities` and
+    `max_task_queue_activities_per_second` (README, "Rate limits").
+    """
     return Worker(
         client,
         task_queue=task_queue,
@@ -90,18 +118,30 @@ def build_worker(
     )
 
 
-async def connect(address: str, namespace: str) -> Client:
-    """A client with the pydantic data converter every client and worker of the project uses."""
-    return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter
+def build_poll_worker(
+    client: Client, activities: ResponsesActivities, task_queue: str, **options: object
+) -> Worker:
+    """A worker for polls routed to their own queue (`PollPolicy.task_queue`): retrieve only."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        activities=[activities.retrieve_response],
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        **options,  # type: ignore[arg-type]
     )
 
 
 @contextlib.asynccontextmanager
 async def dev_server(
-    *, port: int | None = 7233, ui_port: int | None = 8233, db: Path | None = DEV_DB
+    *,
+    port: int | None = 7233,
+    ui_port: int | None = 8233,
+    db: Path | None = DEV_DB,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> AsyncIterator[WorkflowEnvironment]:
-    """A Temporal dev server from the pip-installed CLI (nothing is downloaded)."""
+    """A Temporal dev server from the pip-installed CLI (nothing is downloaded), with the
+    project's search attributes registered."""
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_local(
@@ -112,6 +152,9 @@ async def dev_server(
         ui_port=ui_port,
         data_converter=pydantic_data_converter,
         dev_server_log_level="warn",
+        search_attributes=search_attributes.ALL,
+        runtime=runtime,
+        interceptors=interceptors,
     )
     try:
         yield env
@@ -129,9 +172,11 @@ class WorkerProcess:
         address: str,
         task_queue: str,
         env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.address = address
         self.task_queue = task_queue
+        self.args = list(args)
         self.env = {**os.environ, **(env or {})}
         fd, name = tempfile.mkstemp(prefix="durable-responses-worker-", suffix=".log")
         os.close(fd)
@@ -153,6 +198,7 @@ class WorkerProcess:
                     self.address,
                     "--task-queue",
                     self.task_queue,
+                    *self.args,
                 ],
                 env=self.env,
                 stdout=log,
@@ -207,29 +253,68 @@ def _try_line(address: str, task_queue: str) -> str:
     )
 
 
-async def serve(worker: Worker) -> None:
+async def serve(*workers: Worker) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully (activities hand over their work)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        log.info("worker polling task queue %r", worker.task_queue)
+    async with contextlib.AsyncExitStack() as running:
+        for worker in workers:
+            await running.enter_async_context(worker)
+        for worker in workers:
+            log.info("worker polling task queue %r", worker.task_queue)
         await stop.wait()
         log.info("shutting down")
     log.info("worker stopped")
 
 
+async def ensure_search_attributes(client: Client) -> None:
+    """Register the workflows' search attributes if the namespace lacks them.
+
+    Without them every workflow task would fail ("search attribute ... is not defined"), so a
+    worker that can neither find nor add them refuses to start, saying how to add them.
+    """
+    try:
+        added = await search_attributes.ensure_registered(client)
+    except RPCError as err:
+        names = ", ".join(key.name for key in search_attributes.ALL)
+        raise RuntimeError(
+            f"search attributes {names} are not registered on namespace {client.namespace!r} "
+            f"and this worker may not add them ({err.status.name}: {err.message}). Add each "
+            "as a Keyword: `temporal operator search-attribute create --name NAME --type "
+            "Keyword` (Temporal Cloud: the Cloud UI or `tcld namespace search-attributes add`)"
+        ) from err
+    if added:
+        log.info("registered search attributes %s on %r", ", ".join(added), client.namespace)
+
+
 async def _main(args: argparse.Namespace) -> None:
+    runtime = telemetry.metrics_runtime(args.metrics_port) if args.metrics_port else None
+    if runtime is not None:
+        log.info("Prometheus metrics on http://localhost:%s/metrics", args.metrics_port)
+    interceptors = telemetry.tracing_interceptors(args.otlp_endpoint) if args.otlp_endpoint else []
     async with contextlib.AsyncExitStack() as stack:
         if args.dev:
-            port = int(args.address.rsplit(":", 1)[1])
-            env = await stack.enter_async_context(dev_server(port=port, ui_port=args.ui_port))
+            address = args.address or connection.DEFAULT_ADDRESS
+            port = int(address.rsplit(":", 1)[1])
+            env = await stack.enter_async_context(
+                dev_server(
+                    port=port, ui_port=args.ui_port, runtime=runtime, interceptors=interceptors
+                )
+            )
             client = env.client
-            log.info("dev server on %s, Web UI http://localhost:%s", args.address, args.ui_port)
+            log.info("dev server on %s, Web UI http://localhost:%s", address, args.ui_port)
         else:
-            client = await connect(args.address, args.namespace)
+            client = await connection.connect(
+                address=args.address,
+                namespace=args.namespace,
+                profile=args.profile,
+                runtime=runtime,
+                interceptors=interceptors,
+            )
+        await ensure_search_attributes(client)
         if args.dev and (args.fake or not os.environ.get("OPENAI_API_KEY")):
             from fake_openai import FakeOpenAIServer
 
@@ -241,21 +326,44 @@ async def _main(args: argparse.Namespace) -> None:
             )
         else:
             activities = ResponsesActivities.from_env()
-        options = {}
-        if args.max_activities_per_second:
-            # Dispatch limit across all workers of the task queue: keeps the fleet under the
-            # OpenAI rate limits (creates and stream chunks; local-activity polls excluded).
-            options["max_task_queue_activities_per_second"] = args.max_activities_per_second
-        worker = build_worker(client, activities, task_queue=args.task_queue, **options)
+        workers = [
+            build_worker(client, activities, task_queue=args.task_queue, **_limits(args, False))
+        ]
+        if args.poll_task_queue:
+            workers.append(
+                build_poll_worker(client, activities, args.poll_task_queue, **_limits(args, True))
+            )
         if args.dev:
             print(
-                f"\nTry it in another terminal:\n  {_try_line(args.address, args.task_queue)}\n",
+                f"\nTry it in another terminal:\n  {_try_line(address, args.task_queue)}\n",
                 flush=True,
             )
-        await serve(worker)
+        await serve(*workers)
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def _limits(args: argparse.Namespace, polls: bool) -> dict[str, object]:
+    """Worker options that keep a fleet under the OpenAI account's rate limits.
+
+    The per-second rates are task-queue-wide (the server dispatches no faster, however many
+    workers poll); the concurrency cap is per worker. Local-activity polls of the main queue
+    are not dispatched by the server, so only polls routed to a poll queue are rate limited.
+    """
+    options: dict[str, object] = {}
+    if args.max_concurrent_activities:
+        options["max_concurrent_activities"] = args.max_concurrent_activities
+        if not polls:
+            options["max_concurrent_local_activities"] = args.max_concurrent_activities
+    rate = args.max_polls_per_second if polls else args.max_activities_per_second
+    if rate:
+        options["max_task_queue_activities_per_second"] = rate
+    return options
+
+
+def parse_args(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> argparse.Namespace:
+    """Flags, each defaulting to its variable of `ENVIRONMENT` (`environ`: for tests)."""
+    environ = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--dev",
@@ -267,19 +375,65 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="with --dev: use the fake API even if OPENAI_API_KEY is set",
     )
-    parser.add_argument("--address", default=os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"))
-    parser.add_argument("--namespace", default=os.environ.get("TEMPORAL_NAMESPACE", "default"))
     parser.add_argument(
-        "--task-queue", default=os.environ.get("DURABLE_RESPONSES_TASK_QUEUE", TASK_QUEUE)
+        "--address", default=None, help="Temporal host:port (default: TEMPORAL_ADDRESS/profile)"
+    )
+    parser.add_argument(
+        "--namespace", default=None, help="namespace (default: TEMPORAL_NAMESPACE/profile)"
+    )
+    parser.add_argument(
+        "--profile", default=None, help="envconfig TOML profile (default: TEMPORAL_PROFILE)"
+    )
+    parser.add_argument(
+        "--task-queue", default=environ.get("DURABLE_RESPONSES_TASK_QUEUE") or TASK_QUEUE
     )
     parser.add_argument("--ui-port", type=int, default=8233)
     parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=_number(environ, "DURABLE_RESPONSES_METRICS_PORT", int),
+        help="serve Prometheus metrics on this port (default: off)",
+    )
+    parser.add_argument(
+        "--otlp-endpoint",
+        default=environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+        help="trace to this OTLP/HTTP collector, e.g. http://localhost:4318 (otel extra)",
+    )
+    parser.add_argument(
+        "--max-concurrent-activities",
+        type=int,
+        default=_number(environ, "DURABLE_RESPONSES_MAX_CONCURRENT_ACTIVITIES", int),
+        help="OpenAI calls this worker runs at once (default: the SDK's)",
+    )
+    parser.add_argument(
         "--max-activities-per-second",
         type=float,
-        default=float(os.environ.get("DURABLE_RESPONSES_MAX_ACTIVITIES_PER_SECOND") or 0),
-        help="task-queue-wide dispatch limit for OpenAI calls (0: none)",
+        default=_number(environ, "DURABLE_RESPONSES_MAX_ACTIVITIES_PER_SECOND", float),
+        help="task-queue-wide dispatch limit for creates and stream chunks (0: none)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--poll-task-queue",
+        default=environ.get("DURABLE_RESPONSES_POLL_TASK_QUEUE") or None,
+        help="also serve polls routed to this queue (PollPolicy.task_queue)",
+    )
+    parser.add_argument(
+        "--max-polls-per-second",
+        type=float,
+        default=_number(environ, "DURABLE_RESPONSES_MAX_POLLS_PER_SECOND", float),
+        help="task-queue-wide dispatch limit of the poll queue (0: none)",
+    )
+    args = parser.parse_args(argv)
+    if args.max_polls_per_second and not args.poll_task_queue:
+        parser.error("--max-polls-per-second needs --poll-task-queue")
+    return args
+
+
+def _number(environ: Mapping[str, str], name: str, kind: type[int] | type[float]) -> Any:
+    raw = environ.get(name) or "0"
+    try:
+        return kind(raw)
+    except ValueError:
+        sys.exit(f"worker: {name}={raw!r} is not a number")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -291,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         asyncio.run(_main(args))
-    except (FileNotFoundError, RuntimeError) as err:
+    except (FileNotFoundError, RuntimeError, connection.ConnectionConfigError) as err:
         sys.exit(f"worker: {err}")
 
 

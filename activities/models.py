@@ -135,6 +135,13 @@ class PollPolicy(BaseModel):
     max_polls_per_run: int = Field(
         default=1000, ge=1, description="Continue-as-new after this many polls in one run."
     )
+    task_queue: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Poll with regular activities on this task queue, so a task-queue-wide "
+        "dispatch rate limits them (see README, Rate limits); default: local activities on "
+        "the workflow's worker (fewer history events, no server-side rate limit).",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> PollPolicy:
@@ -321,6 +328,7 @@ class StreamChunk(BaseModel):
     """Output of `read_stream_chunk`: what was read after the cursor, and where it stopped."""
 
     response_id: str = ""
+    model: str = Field(default="", description="The model serving the response, once known.")
     text: str = Field(default="", description="Answer text deltas of this chunk, in order.")
     reasoning_summary: str = Field(default="", description="Reasoning summary deltas.")
     cursor: int | None = None

@@ -30,6 +30,7 @@ from .models import (
     Usage,
     is_terminal,
 )
+from .tracing import RESPONSE_ID, openai_call
 
 CALL_TIMEOUT_SECONDS = 20.0
 """Per-call HTTP timeout; shorter than every activity's start-to-close timeout."""
@@ -143,17 +144,18 @@ class ResponsesActivities:
     @activity.defn(name="create_background_response")
     async def create_background_response(self, input: CreateResponseInput) -> ResponseSnapshot:
         """Start a background response (`background=true`); returns at once, usually queued."""
-        with translated_errors():
+        with openai_call("create") as span, translated_errors():
             response = await self._client.responses.create(
                 **self._create_kwargs(input.params), timeout=CALL_TIMEOUT_SECONDS
             )
+            span.set_attribute(RESPONSE_ID, response.id)
         activity.logger.info("created background response %s (%s)", response.id, response.status)
         return snapshot_of(response)
 
     @activity.defn(name="retrieve_response")
     async def retrieve_response(self, input: ResponseRef) -> ResponseSnapshot:
         """One snapshot of a response (`GET /v1/responses/{id}`)."""
-        with translated_errors():
+        with openai_call("retrieve", input.response_id), translated_errors():
             response = await self._client.responses.retrieve(
                 input.response_id, timeout=CALL_TIMEOUT_SECONDS
             )
@@ -163,9 +165,10 @@ class ResponsesActivities:
     async def cancel_response(self, input: ResponseRef) -> ResponseSnapshot:
         """Cancel a background response upstream; one that already ended is left as it is."""
         try:
-            response = await self._client.responses.cancel(
-                input.response_id, timeout=CALL_TIMEOUT_SECONDS
-            )
+            with openai_call("cancel", input.response_id):
+                response = await self._client.responses.cancel(
+                    input.response_id, timeout=CALL_TIMEOUT_SECONDS
+                )
         except openai.BadRequestError as err:
             # Already completed/failed/incomplete: nothing to stop. Report what it is.
             activity.logger.info("cancel of %s refused: %s", input.response_id, err.message)
@@ -194,12 +197,17 @@ class ResponsesActivities:
         )
         beating = asyncio.create_task(self._heartbeat_loop(chunk))
         try:
-            with translated_errors():
-                stream = await self._open_stream(input, chunk)
+            with openai_call("stream", chunk.response_id) as span, translated_errors():
                 try:
-                    await self._read(stream, input, chunk)
+                    stream = await self._open_stream(input, chunk)
+                    try:
+                        await self._read(stream, input, chunk)
+                    finally:
+                        await stream.close()
                 finally:
-                    await stream.close()
+                    span.set_attribute(RESPONSE_ID, chunk.response_id)
+                    span.set_attribute("openai.stream.cursor", chunk.cursor or 0)
+                    span.set_attribute("openai.stream.events", chunk.events)
         finally:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -306,6 +314,8 @@ class ResponsesActivities:
     def _apply(self, event: ResponseStreamEvent, chunk: StreamChunk) -> bool:
         """Fold one event into the chunk; True when it was the terminal event."""
         response = getattr(event, "response", None)
+        if isinstance(response, Response):
+            chunk.model = str(response.model) or chunk.model
         if isinstance(response, Response) and not chunk.response_id:
             chunk.response_id = response.id
             # First heartbeat goes out at once: from here a retry attaches, not re-creates.

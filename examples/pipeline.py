@@ -12,7 +12,6 @@ Run it on your own worker and task queue (no durable-responses worker needed):
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import uuid
 
@@ -78,17 +77,14 @@ class ResearchPipelineWorkflow:
 
 async def main(questions: list[str]) -> None:
     """Run the pipeline on a worker of our own: our workflow, plus durable-responses' ones."""
-    from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Worker
 
+    import connection
     from activities import ResponsesActivities
-    from workflows import WORKFLOWS
+    from workflows import WORKFLOWS, search_attributes
 
-    client = await Client.connect(
-        os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"),
-        data_converter=pydantic_data_converter,
-    )
+    client = await connection.connect()  # TEMPORAL_ADDRESS, TEMPORAL_API_KEY, a profile...
+    await search_attributes.ensure_registered(client)  # our workers upsert them
     async with Worker(
         client,
         task_queue="research-pipeline",

@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities import ResponsesActivities
 from fake_openai import FakeControl, FakeOpenAIServer, ServerSettings
 from worker import dev_server, find_binary
+from workflows import search_attributes
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,6 +74,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=find_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
+    await search_attributes.ensure_registered(env.client)  # the workflows upsert them
     yield env
     await env.shutdown()
 

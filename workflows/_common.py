@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import (
         CreateResponseInput,
         ErrorType,
+        PollPolicy,
         Progress,
         ResponseRef,
         ResponseRequest,
@@ -27,6 +28,14 @@ with workflow.unsafe.imports_passed_through():
         ResumeState,
     )
     from activities.responses import ResponsesActivities
+
+    from . import metrics
+    from .search_attributes import (
+        OPENAI_MODEL,
+        OPENAI_RESPONSE_ID,
+        OPENAI_RESPONSE_STATUS,
+        PATCH_ID,
+    )
 
 CREATE_TIMEOUT = timedelta(seconds=60)
 RETRIEVE_TIMEOUT = timedelta(seconds=30)
@@ -90,19 +99,37 @@ async def create_response(state: ResumeState, input: CreateResponseInput) -> Res
         raise_activity_failure(err, state)
 
 
-async def retrieve(state: ResumeState) -> ResponseSnapshot:
-    """One snapshot, as a local activity: a short call that costs one history event."""
+async def retrieve(state: ResumeState, policy: PollPolicy) -> ResponseSnapshot:
+    """One snapshot, counted as a poll.
+
+    By default a local activity: a short call that costs one history event. With
+    `policy.task_queue` a regular activity on that queue, so the server's task-queue-wide
+    dispatch rate bounds polls across every worker (five more events a poll).
+    """
     assert state.response_id is not None
+    ref = ResponseRef(response_id=state.response_id)
     try:
-        return await workflow.execute_local_activity_method(
-            ResponsesActivities.retrieve_response,
-            ResponseRef(response_id=state.response_id),
-            start_to_close_timeout=RETRIEVE_TIMEOUT,
-            schedule_to_close_timeout=retry_budget(state, RETRIEVE_TIMEOUT),
-            retry_policy=API_RETRY,
-        )
+        if policy.task_queue is None:
+            snapshot = await workflow.execute_local_activity_method(
+                ResponsesActivities.retrieve_response,
+                ref,
+                start_to_close_timeout=RETRIEVE_TIMEOUT,
+                schedule_to_close_timeout=retry_budget(state, RETRIEVE_TIMEOUT),
+                retry_policy=API_RETRY,
+            )
+        else:
+            snapshot = await workflow.execute_activity_method(
+                ResponsesActivities.retrieve_response,
+                ref,
+                task_queue=policy.task_queue,
+                start_to_close_timeout=RETRIEVE_TIMEOUT,
+                schedule_to_close_timeout=retry_budget(state, RETRIEVE_TIMEOUT),
+                retry_policy=API_RETRY,
+            )
     except ActivityError as err:
         raise_activity_failure(err, state)
+    metrics.polled()
+    return snapshot
 
 
 async def cancel_upstream(response_id: str | None, why: str) -> None:
@@ -134,11 +161,17 @@ async def cancelling_upstream_on_exit(state: ResumeState) -> AsyncIterator[None]
     try:
         yield
     except DeadlineReached:
+        metrics.finished("deadline_exceeded", state)
         await cancel_upstream(state.response_id, "deadline passed")
         raise deadline_exceeded(state) from None
+    except workflow.ContinueAsNewError:
+        raise
     except BaseException as err:
         if is_cancelled_exception(err):
+            metrics.finished("cancelled", state)
             await cancel_upstream(state.response_id, "workflow cancelled")
+        else:
+            metrics.finished("error", state)
         raise
 
 
@@ -168,6 +201,35 @@ def deadline_exceeded(state: ResumeState) -> ApplicationError:
         type=ErrorType.DEADLINE_EXCEEDED,
         non_retryable=True,
     )
+
+
+def index(state: ResumeState) -> None:
+    """Keep the search attributes current, upserting only what changed (one event each time).
+
+    Behind a patch: runs recorded before the workflows had search attributes replay as they
+    ran. See README, "Changing workflow code".
+    """
+    if not (state.response_id and workflow.patched(PATCH_ID)):
+        return
+    current = workflow.info().typed_search_attributes
+    changed = [
+        key.value_set(value)
+        for key, value in (
+            (OPENAI_RESPONSE_ID, state.response_id),
+            (OPENAI_RESPONSE_STATUS, state.status),
+            (OPENAI_MODEL, state.model),
+        )
+        if value and current.get(key) != value
+    ]
+    if changed:
+        workflow.upsert_search_attributes(changed)
+
+
+def conclude(snapshot: ResponseSnapshot, state: ResumeState) -> ResponseResult:
+    """Count the terminal response, then fail the workflow for it or return its result."""
+    metrics.finished(snapshot.status, state, snapshot)
+    raise_for_outcome(snapshot)
+    return result_of(snapshot, state)
 
 
 def raise_for_outcome(snapshot: ResponseSnapshot) -> None:

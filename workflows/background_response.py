@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
     from . import _common as common
+    from . import metrics
 
 
 @workflow.defn(name="BackgroundResponseWorkflow", failure_exception_types=[ValidationError])
@@ -51,13 +52,13 @@ class BackgroundResponseWorkflow:
                     state, CreateResponseInput(params=request.api_params())
                 )
                 self._record(created)
+                metrics.created(state.model)
                 workflow.logger.info("response %s created (%s)", created.id, created.status)
             snapshot = await self._poll_until_terminal(request)
-        common.raise_for_outcome(snapshot)
         workflow.logger.info(
             "response %s %s after %d polls", snapshot.id, snapshot.status, state.polls
         )
-        return common.result_of(snapshot, state)
+        return common.conclude(snapshot, state)
 
     async def _poll_until_terminal(self, request: ResponseRequest) -> ResponseSnapshot:
         state = self._state
@@ -82,7 +83,7 @@ class BackgroundResponseWorkflow:
             delay = common.poll_delay(state, interval)
             self._next_poll_at = workflow.now() + timedelta(seconds=delay)
             await workflow.sleep(delay)
-            snapshot = await common.retrieve(state)
+            snapshot = await common.retrieve(state, policy)
             state.polls += 1
             polls_this_run += 1
             self._record(snapshot)
@@ -95,6 +96,7 @@ class BackgroundResponseWorkflow:
         self._state.response_id = snapshot.id
         self._state.status = snapshot.status
         self._state.model = snapshot.model or self._state.model
+        common.index(self._state)
 
     @workflow.query(name="progress")
     def progress(self) -> Progress:

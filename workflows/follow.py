@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 
 from temporalio.client import (
-    Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+import connection
 from activities.models import ErrorType, ResponseResult, TextRequest, TextSlice
 
 from .streaming_response import StreamingResponseWorkflow
@@ -84,8 +82,8 @@ async def follow(
 
 
 async def _main(args: argparse.Namespace) -> int:
-    client = await Client.connect(
-        args.address, namespace=args.namespace, data_converter=pydantic_data_converter
+    client = await connection.connect(
+        address=args.address, namespace=args.namespace, profile=args.profile
     )
     handle = client.get_workflow_handle_for(StreamingResponseWorkflow.run, args.workflow_id)
     offset = args.from_offset
@@ -121,8 +119,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--wait", type=float, default=30.0, help="seconds each long-poll waits for new text"
     )
-    parser.add_argument("--address", default=os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"))
-    parser.add_argument("--namespace", default=os.environ.get("TEMPORAL_NAMESPACE", "default"))
+    # Unset: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_PROFILE, as for the worker.
+    parser.add_argument("--address", default=None)
+    parser.add_argument("--namespace", default=None)
+    parser.add_argument("--profile", default=None)
     args = parser.parse_args(argv)
     try:
         sys.exit(asyncio.run(_main(args)))

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.responses import STREAM_CONNECT_GRACE_SECONDS, ResponsesActivities
 
     from . import _common as common
+    from . import metrics
 
 CHUNK_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),
@@ -74,8 +75,7 @@ class StreamingResponseWorkflow:
             self._done = True
         # Followers waiting in `text_after` get the last slice before the workflow closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        common.raise_for_outcome(snapshot)
-        result = common.result_of(snapshot, state)
+        result = common.conclude(snapshot, state)
         return result.model_copy(
             update={
                 "output_text": state.text,
@@ -150,10 +150,11 @@ class StreamingResponseWorkflow:
         interval = state.interval_seconds or request.poll.initial_interval_seconds
         polls_this_run = 0
         while True:
-            snapshot = await common.retrieve(state)
+            snapshot = await common.retrieve(state, request.poll)
             state.polls += 1
             polls_this_run += 1
             state.status = snapshot.status
+            common.index(state)
             self._append_missing(snapshot)
             if is_terminal(snapshot.status):
                 return snapshot
@@ -184,14 +185,20 @@ class StreamingResponseWorkflow:
 
     def _record(self, chunk: StreamChunk) -> None:
         state = self._state
+        if chunk.response_id and state.response_id is None:
+            metrics.created(chunk.model)
         state.response_id = chunk.response_id or state.response_id
+        state.model = chunk.model or state.model
         if chunk.events:
             state.cursor = chunk.cursor
         if chunk.status:
             state.status = chunk.status
         state.chunks += 1
         # Every retried attempt and every cut stream is a resume from the recorded cursor.
-        state.resumes += (chunk.attempt - 1) + int(chunk.interrupted)
+        resumed = (chunk.attempt - 1) + int(chunk.interrupted)
+        state.resumes += resumed
+        metrics.stream_resumed(resumed)
+        common.index(state)
         self._append(chunk.text, chunk.reasoning_summary)
 
     def _append(self, text: str, reasoning: str) -> None:
