@@ -169,7 +169,7 @@ class WorkerProcess:
 
     def __init__(
         self,
-        address: str,
+        address: str | None,
         task_queue: str,
         env: dict[str, str] | None = None,
         args: Sequence[str] = (),
@@ -194,8 +194,8 @@ class WorkerProcess:
                 [
                     sys.executable,
                     str(Path(__file__).resolve()),
-                    "--address",
-                    self.address,
+                    # No address: the environment or a TOML profile says where (envconfig).
+                    *(["--address", self.address] if self.address else []),
                     "--task-queue",
                     self.task_queue,
                     *self.args,

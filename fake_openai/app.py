@@ -7,6 +7,8 @@ import json
 import secrets
 import socket
 import struct
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +24,7 @@ from .params import parse_create
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 STATE: web.AppKey[FakeState] = web.AppKey("state")
+REQUEST_LOG_SIZE = 100_000
 
 
 class FakeState:
@@ -33,10 +36,13 @@ class FakeState:
         self.faults = FaultInjector(seed=settings.fault_seed)
         for rule in settings.faults:
             self.faults.add(rule)
+        self.requests: deque[tuple[float, str, str]] = deque(maxlen=REQUEST_LOG_SIZE)
+        """(Unix time, method, path) of each API request as it arrived: rate-limit tests."""
 
     def reset(self) -> None:
         self.store.clear()
         self.faults.clear()
+        self.requests.clear()
 
 
 class _Dropped(Exception):
@@ -391,6 +397,15 @@ async def control_response(request: web.Request) -> web.StreamResponse:
     return web.json_response(_record(job, events=_bool_query(request, "events") is not False))
 
 
+async def control_requests(request: web.Request) -> web.StreamResponse:
+    return web.json_response(
+        [
+            {"at": at, "method": method, "path": path}
+            for at, method, path in request.app[STATE].requests
+        ]
+    )
+
+
 async def control_reset(request: web.Request) -> web.StreamResponse:
     request.app[STATE].reset()
     return web.json_response({"ok": True})
@@ -476,6 +491,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     state = request.app[STATE]
     try:
         if request.path.startswith("/v1/"):
+            state.requests.append((time.time(), request.method, request.path))
             _authorized(request, state.settings.api_key)
         return await handler(request)
     except APIErrorResponse as err:
@@ -509,6 +525,7 @@ def build_app(settings: ServerSettings | None = None) -> web.Application:
     app.router.add_delete("/v1/responses/{response_id}", delete_response)
     app.router.add_get("/_fake/health", control_health)
     app.router.add_get("/_fake/stats", control_stats)
+    app.router.add_get("/_fake/requests", control_requests)
     app.router.add_get("/_fake/responses", control_responses)
     app.router.add_get("/_fake/responses/{response_id}", control_response)
     app.router.add_post("/_fake/reset", control_reset)

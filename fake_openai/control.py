@@ -35,6 +35,14 @@ class ResponseRecord(BaseModel):
         return self.status in TERMINAL
 
 
+class RequestRecord(BaseModel):
+    """One API request as the fake received it."""
+
+    at: float = Field(description="Unix time of arrival.")
+    method: str
+    path: str
+
+
 class FakeControl:
     """Synchronous control client; `url` is the server root (no `/v1`)."""
 
@@ -67,6 +75,10 @@ class FakeControl:
     def counts(self) -> dict[str, int]:
         result: dict[str, int] = self.stats()["counts"]
         return result
+
+    def requests(self) -> list[RequestRecord]:
+        """Every API request since the last reset, in arrival order."""
+        return [RequestRecord.model_validate(r) for r in self._call("GET", "requests")]
 
     def responses(self) -> list[ResponseRecord]:
         return [ResponseRecord.model_validate(r) for r in self._call("GET", "responses")]

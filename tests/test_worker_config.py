@@ -1,0 +1,171 @@
+"""Connections the Temporal way (envconfig), and the worker's flags and environment."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+import connection
+import worker
+from activities import PollPolicy, ResponseRequest
+from tests.workers import ROOT, address_of, worker_process
+from workflows import BackgroundResponseWorkflow
+
+CLOUD_TOML = """
+[profile.default]
+address = "localhost:7233"
+
+[profile.cloud]
+address = "my-ns.a1b2c.tmprl.cloud:7233"
+namespace = "my-ns.a1b2c"
+api_key = "key-from-file"
+"""
+
+
+def test_defaults_reach_a_local_dev_server():
+    assert connection.connect_config(environ={}) == {
+        "target_host": "localhost:7233",
+        "namespace": "default",
+    }
+
+
+def test_environment_variables_configure_address_namespace_and_cloud_api_key():
+    config = connection.connect_config(
+        environ={
+            "TEMPORAL_ADDRESS": "temporal:7233",
+            "TEMPORAL_NAMESPACE": "research",
+            "TEMPORAL_API_KEY": "secret",
+        }
+    )
+    assert config["target_host"] == "temporal:7233"
+    assert config["namespace"] == "research"
+    assert config["api_key"] == "secret" and config["tls"] is True  # an API key implies TLS
+
+
+def test_a_toml_profile_is_selected_by_name_and_flags_override_it(tmp_path: Path):
+    toml = tmp_path / "temporal.toml"
+    toml.write_text(CLOUD_TOML)
+    env = {"TEMPORAL_CONFIG_FILE": str(toml), "TEMPORAL_PROFILE": "cloud"}
+    config = connection.connect_config(environ=env)
+    assert config["target_host"] == "my-ns.a1b2c.tmprl.cloud:7233"
+    assert (config["namespace"], config["api_key"]) == ("my-ns.a1b2c", "key-from-file")
+    overridden = connection.connect_config(environ=env, address="other:7233", namespace="n2")
+    assert (overridden["target_host"], overridden["namespace"]) == ("other:7233", "n2")
+    assert overridden["api_key"] == "key-from-file"
+
+
+def test_mtls_client_certificate_and_key_are_read_from_their_files(tmp_path: Path):
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    cert.write_bytes(b"CERT")
+    key.write_bytes(b"KEY")
+    config = connection.connect_config(
+        environ={
+            "TEMPORAL_ADDRESS": "my-ns.a1b2c.tmprl.cloud:7233",
+            "TEMPORAL_TLS_CLIENT_CERT_PATH": str(cert),
+            "TEMPORAL_TLS_CLIENT_KEY_PATH": str(key),
+            "TEMPORAL_TLS_SERVER_NAME": "my-ns.a1b2c.tmprl.cloud",
+        }
+    )
+    tls = config["tls"]
+    assert not isinstance(tls, bool)
+    assert (tls.client_cert, tls.client_private_key) == (b"CERT", b"KEY")
+    assert tls.domain == "my-ns.a1b2c.tmprl.cloud"
+
+
+def test_an_unknown_profile_is_a_clear_error(tmp_path: Path):
+    toml = tmp_path / "temporal.toml"
+    toml.write_text(CLOUD_TOML)
+    with pytest.raises(connection.ConnectionConfigError, match="nope"):
+        connection.connect_config(
+            environ={"TEMPORAL_CONFIG_FILE": str(toml), "TEMPORAL_PROFILE": "nope"}
+        )
+
+
+async def test_worker_without_address_connects_through_a_toml_profile(
+    dev_env, fake, fake_server, tmp_path: Path
+):
+    toml = tmp_path / "temporal.toml"
+    toml.write_text(f'[profile.local]\naddress = "{address_of(dev_env)}"\nnamespace = "default"\n')
+    task_queue = f"profile-{uuid.uuid4()}"
+    proc = worker_process(None, task_queue, fake_server.base_url, TEMPORAL_CONFIG_FILE=str(toml))
+    proc.args = ["--profile", "local"]
+    with proc:
+        result = await dev_env.client.execute_workflow(
+            BackgroundResponseWorkflow.run,
+            ResponseRequest(
+                input="reached through a profile", poll=PollPolicy(initial_interval_seconds=0.2)
+            ),
+            id=f"profile-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+    assert result.status == "completed"
+
+
+# ---- the worker's own settings ------------------------------------------------------------------
+
+
+class _Recording(dict):
+    """An environment that remembers which names were looked up."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_every_flag_defaults_to_its_environment_variable():
+    environ = _Recording(
+        DURABLE_RESPONSES_TASK_QUEUE="q",
+        DURABLE_RESPONSES_METRICS_PORT="9464",
+        DURABLE_RESPONSES_MAX_CONCURRENT_ACTIVITIES="8",
+        DURABLE_RESPONSES_MAX_ACTIVITIES_PER_SECOND="2.5",
+        DURABLE_RESPONSES_POLL_TASK_QUEUE="q-polls",
+        DURABLE_RESPONSES_MAX_POLLS_PER_SECOND="10",
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://jaeger:4318",
+    )
+    args = worker.parse_args([], environ)
+    assert (args.task_queue, args.metrics_port, args.otlp_endpoint) == (
+        "q",
+        9464,
+        "http://jaeger:4318",
+    )
+    assert worker._limits(args, polls=False) == {
+        "max_concurrent_activities": 8,
+        "max_concurrent_local_activities": 8,
+        "max_task_queue_activities_per_second": 2.5,
+    }
+    assert worker._limits(args, polls=True) == {
+        "max_concurrent_activities": 8,
+        "max_task_queue_activities_per_second": 10.0,
+    }
+    assert set(environ) <= environ.read
+
+
+def test_defaults_leave_metrics_tracing_and_limits_off():
+    args = worker.parse_args([], {})
+    assert (args.metrics_port, args.otlp_endpoint, args.poll_task_queue) == (0, None, None)
+    assert worker._limits(args, polls=False) == {}
+
+
+def test_a_poll_rate_without_a_poll_queue_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        worker.parse_args(["--max-polls-per-second", "5"], {})
+    assert "--poll-task-queue" in capsys.readouterr().err
+
+
+def test_worker_environment_lists_exactly_the_variables_the_code_reads():
+    # Names read directly in the worker's code path, plus those envconfig and the SDKs read.
+    sources = ["worker.py", "telemetry.py", "activities/responses.py"]
+    read = set()
+    for source in sources:
+        text = (ROOT / source).read_text()
+        read |= set(re.findall(r'environ(?:\.get\(|\[)\s*"([A-Z][A-Z0-9_]+)"', text))
+        read |= set(re.findall(r'_number\(environ, "([A-Z][A-Z0-9_]+)"', text))
+    indirect = set(connection.ENVIRONMENT) | {"OPENAI_API_KEY", "OTEL_SERVICE_NAME"}
+    assert read | indirect == set(worker.ENVIRONMENT)
