@@ -17,7 +17,7 @@ def address_of(env: WorkflowEnvironment) -> str:
 
 
 def worker_process(
-    address: str, task_queue: str, openai_base_url: str, **env: str
+    address: str | None, task_queue: str, openai_base_url: str, **env: str
 ) -> WorkerProcess:
     """A `python worker.py` that talks to the fake at `openai_base_url`."""
     return WorkerProcess(
