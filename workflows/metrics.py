@@ -44,11 +44,14 @@ def stream_resumed(times: int = 1) -> None:
 
 
 def finished(status: str, state: ResumeState, snapshot: ResponseSnapshot | None = None) -> None:
-    """The run ended: `status` is the upstream terminal status, or `deadline_exceeded`.
+    """A created response's run ended: `status` is the upstream terminal status, or
+    `cancelled`, `deadline_exceeded` or `error` (a typed API error) for the workflow's own end.
 
     For a response that ended upstream it also records the tokens it used and how long after
     the provider's `completed_at` the workflow saw it (whole seconds on the provider's side).
     """
+    if snapshot is None and state.response_id is None:
+        return  # no response was created: the SDK's workflow-failure metrics count the run
     meter = workflow.metric_meter()
     model = (snapshot.model if snapshot is not None else "") or state.model or "unknown"
     meter.create_counter(FINISHED, "Background responses that ended, by status.").add(
