@@ -71,7 +71,7 @@ async def test_three_workers_together_keep_the_task_queue_rates(dev_env, fake, f
     # polls at ~200 a second.
     for rate, times in ((CREATES_PER_SECOND, creates), (POLLS_PER_SECOND, polls)):
         burst = PARTITIONS * rate
-        for window in (1.0, 3.0, 6.0):
+        for window in (2.0, 4.0, 8.0):  # long enough not to measure scheduling jitter
             assert _most_in_any_window(times, window) <= rate * window + burst, (rate, window)
     # Past the burst the creates were spread at no more than the rate.
     assert (
