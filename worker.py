@@ -27,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import openai
 from openai import AsyncOpenAI
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -59,7 +60,7 @@ ENVIRONMENT: dict[str, str] = {
     "DURABLE_RESPONSES_TASK_QUEUE": "task queue of the workflows and their activities",
     "DURABLE_RESPONSES_MODEL": "model of requests that name none",
     "DURABLE_RESPONSES_METRICS_PORT": "serve Prometheus metrics on this port (0: off)",
-    "DURABLE_RESPONSES_MAX_CONCURRENT_ACTIVITIES": "OpenAI calls one worker runs at once",
+    "DURABLE_RESPONSES_MAX_CONCURRENT_ACTIVITIES": "calls one worker runs at once, per kind",
     "DURABLE_RESPONSES_MAX_ACTIVITIES_PER_SECOND": "task-queue-wide dispatch rate (0: none)",
     "DURABLE_RESPONSES_POLL_TASK_QUEUE": "also serve polls routed to this task queue",
     "DURABLE_RESPONSES_MAX_POLLS_PER_SECOND": "task-queue-wide rate of that poll queue",
@@ -274,30 +275,49 @@ async def ensure_search_attributes(client: Client) -> None:
     """Register the workflows' search attributes if the namespace lacks them.
 
     Without them every workflow task would fail ("search attribute ... is not defined"), so a
-    worker that can neither find nor add them refuses to start, saying how to add them.
+    worker that finds them missing and cannot add them refuses to start, saying how to add
+    them. One that cannot list them (no operator rights) warns and starts.
     """
+    names = ", ".join(key.name for key in search_attributes.ALL)
     try:
-        added = await search_attributes.ensure_registered(client)
+        absent = await search_attributes.missing(client)
     except RPCError as err:
-        names = ", ".join(key.name for key in search_attributes.ALL)
+        log.warning(
+            "could not list search attributes on %r (%s: %s); the workflows need %s "
+            "registered as Keyword",
+            client.namespace,
+            err.status.name,
+            err.message,
+            names,
+        )
+        return
+    if not absent:
+        return
+    added = ", ".join(key.name for key in absent)
+    try:
+        await search_attributes.register(client, absent)
+    except RPCError as err:
         raise RuntimeError(
-            f"search attributes {names} are not registered on namespace {client.namespace!r} "
+            f"search attributes {added} are not registered on namespace {client.namespace!r} "
             f"and this worker may not add them ({err.status.name}: {err.message}). Add each "
             "as a Keyword: `temporal operator search-attribute create --name NAME --type "
             "Keyword` (Temporal Cloud: the Cloud UI or `tcld namespace search-attributes add`)"
         ) from err
-    if added:
-        log.info("registered search attributes %s on %r", ", ".join(added), client.namespace)
+    log.info("registered search attributes %s on %r", added, client.namespace)
 
 
 async def _main(args: argparse.Namespace) -> None:
+    use_fake = args.dev and (args.fake or not os.environ.get("OPENAI_API_KEY"))
+    # Before anything starts: a worker without an API key must not come up and fail each call.
+    activities = None if use_fake else _activities_from_env()
     runtime = telemetry.metrics_runtime(args.metrics_port) if args.metrics_port else None
     if runtime is not None:
         log.info("Prometheus metrics on http://localhost:%s/metrics", args.metrics_port)
     interceptors = telemetry.tracing_interceptors(args.otlp_endpoint) if args.otlp_endpoint else []
     async with contextlib.AsyncExitStack() as stack:
         if args.dev:
-            address = args.address or connection.DEFAULT_ADDRESS
+            # The embedded server listens where a client would look (flag, env, profile).
+            address = args.address or connection.connect_config(profile=args.profile)["target_host"]
             port = int(address.rsplit(":", 1)[1])
             env = await stack.enter_async_context(
                 dev_server(
@@ -315,7 +335,7 @@ async def _main(args: argparse.Namespace) -> None:
                 interceptors=interceptors,
             )
         await ensure_search_attributes(client)
-        if args.dev and (args.fake or not os.environ.get("OPENAI_API_KEY")):
+        if activities is None:
             from fake_openai import FakeOpenAIServer
 
             fake = stack.enter_context(FakeOpenAIServer())
@@ -324,8 +344,6 @@ async def _main(args: argparse.Namespace) -> None:
                 AsyncOpenAI(base_url=fake.base_url, api_key="fake-key", max_retries=0),
                 default_model=os.environ.get("DURABLE_RESPONSES_MODEL") or "o3",
             )
-        else:
-            activities = ResponsesActivities.from_env()
         workers = [
             build_worker(client, activities, task_queue=args.task_queue, **_limits(args, False))
         ]
@@ -339,6 +357,16 @@ async def _main(args: argparse.Namespace) -> None:
                 flush=True,
             )
         await serve(*workers)
+
+
+def _activities_from_env() -> ResponsesActivities:
+    try:
+        return ResponsesActivities.from_env()
+    except openai.OpenAIError as err:  # no OPENAI_API_KEY
+        raise RuntimeError(
+            f"{err} (with the compose stack's fake profile: OPENAI_API_KEY=fake-key "
+            "OPENAI_BASE_URL=http://fake-openai:8787/v1; locally: python worker.py --dev)"
+        ) from err
 
 
 def _limits(args: argparse.Namespace, polls: bool) -> dict[str, object]:

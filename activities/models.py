@@ -54,6 +54,7 @@ class ErrorType:
     RESPONSE_CANCELLED = "ResponseCancelled"
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     INVALID_REQUEST = "InvalidRequest"
+    POLL_QUEUE_UNSERVED = "PollQueueUnserved"
 
 
 # ---- requests ------------------------------------------------------------------------------------
@@ -141,6 +142,12 @@ class PollPolicy(BaseModel):
         description="Poll with regular activities on this task queue, so a task-queue-wide "
         "dispatch rate limits them (see README, Rate limits); default: local activities on "
         "the workflow's worker (fewer history events, no server-side rate limit).",
+    )
+    task_queue_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="With `task_queue`: fail (`PollQueueUnserved`) when no worker starts a "
+        "poll for this long, rather than wait silently for a queue nobody serves.",
     )
 
     @model_validator(mode="after")

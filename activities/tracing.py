@@ -22,10 +22,14 @@ TRACER = "durable_responses.activities"
 
 
 class CallSpan(Protocol):
+    """What callers do with a span: an OpenTelemetry span or the no-op stand-in."""
+
     def set_attribute(self, key: str, value: Any) -> Any: ...
 
 
 class _NoSpan:
+    """Stands in for a span when OpenTelemetry is not installed."""
+
     def set_attribute(self, key: str, value: Any) -> None:
         return None
 

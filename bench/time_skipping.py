@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 from activities import PollPolicy, ResponseRequest
 from tests.mocks import ScriptedAPI
 from worker import find_binary
-from workflows import WORKFLOWS, BackgroundResponseWorkflow
+from workflows import WORKFLOWS, BackgroundResponseWorkflow, search_attributes
 
 
 def polls_for(hours: float) -> int:
@@ -38,6 +38,7 @@ async def main(hours: float, runs: int) -> None:
         test_server_existing_path=find_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
+    await search_attributes.ensure_registered(env.client)  # the workflow upserts them
     walls, spans = [], []
     try:
         for _ in range(runs):

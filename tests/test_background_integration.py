@@ -123,3 +123,23 @@ async def test_bad_api_key_fails_fast_with_the_api_message(dev_env, task_queue):
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
     assert attempts == [1]  # not retried
+
+
+async def test_polls_routed_to_a_queue_nobody_serves_fail_typed_not_silently(
+    dev_env, fake, activities, task_queue
+):
+    poll = FAST_POLL.model_copy(
+        update={"task_queue": f"{task_queue}-nobody", "task_queue_timeout_seconds": 2}
+    )
+    async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        with pytest.raises(WorkflowFailureError) as err:
+            await dev_env.client.execute_workflow(
+                BackgroundResponseWorkflow.run,
+                ResponseRequest(input="polls go nowhere", poll=poll),
+                id=f"bg-unserved-{uuid.uuid4()}",
+                task_queue=task_queue,
+            )
+    cause = err.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == ErrorType.POLL_QUEUE_UNSERVED
+    assert f"{task_queue}-nobody" in cause.message
+    assert fake.counts()["retrieves"] == 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -75,6 +78,35 @@ def test_mtls_client_certificate_and_key_are_read_from_their_files(tmp_path: Pat
     assert tls.domain == "my-ns.a1b2c.tmprl.cloud"
 
 
+def test_each_documented_temporal_variable_changes_the_connection(tmp_path: Path):
+    pem = tmp_path / "some.pem"
+    pem.write_bytes(b"PEM")
+    toml = tmp_path / "temporal.toml"
+    toml.write_text(
+        '[profile.default]\nnamespace = "from-file"\n'
+        '[profile.other]\naddress = "from-profile:7233"\n'
+    )
+    values = {
+        "TEMPORAL_ADDRESS": "elsewhere:7233",
+        "TEMPORAL_NAMESPACE": "other",
+        "TEMPORAL_API_KEY": "key",
+        "TEMPORAL_TLS": "true",
+        "TEMPORAL_TLS_CLIENT_CERT_PATH": str(pem),
+        "TEMPORAL_TLS_CLIENT_KEY_PATH": str(pem),
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(pem),
+        "TEMPORAL_TLS_SERVER_NAME": "server.example",
+        "TEMPORAL_CONFIG_FILE": str(toml),
+    }
+    assert set(values) | {"TEMPORAL_PROFILE"} == set(connection.ENVIRONMENT)
+    default = connection.connect_config(environ={})
+    for name, value in values.items():
+        assert connection.connect_config(environ={name: value}) != default, name
+    in_file = {"TEMPORAL_CONFIG_FILE": str(toml)}
+    assert connection.connect_config(environ=in_file)["namespace"] == "from-file"
+    chosen = connection.connect_config(environ={**in_file, "TEMPORAL_PROFILE": "other"})
+    assert (chosen["target_host"], chosen["namespace"]) == ("from-profile:7233", "default")
+
+
 def test_an_unknown_profile_is_a_clear_error(tmp_path: Path):
     toml = tmp_path / "temporal.toml"
     toml.write_text(CLOUD_TOML)
@@ -102,6 +134,19 @@ async def test_worker_without_address_connects_through_a_toml_profile(
             task_queue=task_queue,
         )
     assert result.status == "completed"
+
+
+def test_worker_without_an_openai_key_stops_at_once_saying_so():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "worker.py"), "--address", "127.0.0.1:1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "OPENAI_API_KEY" in done.stderr and "Traceback" not in done.stderr
 
 
 # ---- the worker's own settings ------------------------------------------------------------------

@@ -10,7 +10,13 @@ from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    TimeoutType,
+    is_cancelled_exception,
+)
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -122,11 +128,22 @@ async def retrieve(state: ResumeState, policy: PollPolicy) -> ResponseSnapshot:
                 ResponsesActivities.retrieve_response,
                 ref,
                 task_queue=policy.task_queue,
+                schedule_to_start_timeout=timedelta(seconds=policy.task_queue_timeout_seconds),
                 start_to_close_timeout=RETRIEVE_TIMEOUT,
                 schedule_to_close_timeout=retry_budget(state, RETRIEVE_TIMEOUT),
                 retry_policy=API_RETRY,
             )
     except ActivityError as err:
+        cause = err.cause
+        if isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
+            raise ApplicationError(
+                f"no worker picked up a poll of response {state.response_id} on task queue "
+                f"{policy.task_queue!r} for {policy.task_queue_timeout_seconds:g}s: run workers "
+                f"with --poll-task-queue {policy.task_queue}",
+                {"response_id": state.response_id, "task_queue": policy.task_queue},
+                type=ErrorType.POLL_QUEUE_UNSERVED,
+                non_retryable=True,
+            ) from err
         raise_activity_failure(err, state)
     metrics.polled()
     return snapshot
@@ -170,7 +187,9 @@ async def cancelling_upstream_on_exit(state: ResumeState) -> AsyncIterator[None]
         if is_cancelled_exception(err):
             metrics.finished("cancelled", state)
             await cancel_upstream(state.response_id, "workflow cancelled")
-        else:
+        elif isinstance(err, FailureError):
+            # Fails the workflow. Other exceptions (a bug) fail only the workflow task, which
+            # is retried: nothing has ended yet.
             metrics.finished("error", state)
         raise
 

@@ -2,8 +2,9 @@
 
 They reach the same Prometheus endpoint as the SDK's runtime metrics (`worker.py
 --metrics-port`), with the `namespace`, `task_queue` and `workflow_type` labels the SDK adds.
-The workflow meter drops what it is given during replay, so each count happens once however
-often a run is replayed on a new worker.
+The workflow meter drops what it is given during replay, so a run replayed on a new worker
+does not count again. A workflow task that *fails* (a bug, an unregistered search attribute)
+is retried, not replayed, and counts again: these are counts per completed workflow task.
 """
 
 from __future__ import annotations

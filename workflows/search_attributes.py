@@ -44,29 +44,41 @@ async def ensure_registered(
     Needs operator rights on the namespace (Temporal Cloud: register them in the Cloud UI or
     with `tcld` instead; this then raises `RPCError` PERMISSION_DENIED with the server's text).
     """
-    namespace = client.namespace
+    absent = await missing(client, keys)
+    await register(client, absent)
+    return [key.name for key in absent]
+
+
+async def missing(
+    client: Client, keys: Sequence[SearchAttributeKey[str]] = ALL
+) -> list[SearchAttributeKey[str]]:
+    """The attributes the client's namespace does not have (all of them where the server
+    cannot list them, as the time-skipping test server). Raises `RPCError` if listing fails."""
     try:
         listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
+            ListSearchAttributesRequest(namespace=client.namespace)
         )
-        present = set(listed.custom_attributes) | set(listed.system_attributes)
     except RPCError as err:
-        if err.status != RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
             raise
-        present = set()
-    missing = [key for key in keys if key.name not in present]
-    if not missing:
-        return []
+        return list(keys)
+    present = set(listed.custom_attributes) | set(listed.system_attributes)
+    return [key for key in keys if key.name not in present]
+
+
+async def register(client: Client, keys: Sequence[SearchAttributeKey[str]]) -> None:
+    """Add `keys` as Keyword attributes; one that another worker added meanwhile is fine."""
+    if not keys:
+        return
     try:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
-                namespace=namespace,
+                namespace=client.namespace,
                 search_attributes={
-                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in missing
+                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in keys
                 },
             )
         )
     except RPCError as err:
-        if err.status != RPCStatusCode.ALREADY_EXISTS:  # another worker won the race
+        if err.status != RPCStatusCode.ALREADY_EXISTS:
             raise
-    return [key.name for key in missing]
