@@ -13,12 +13,17 @@ from typing import Any, Protocol
 
 try:
     from opentelemetry import trace
+    from opentelemetry.trace import SpanKind
 except ImportError:  # the `otel` extra is not installed
     trace = None  # type: ignore[assignment]
 
 RESPONSE_ID = "openai.response.id"
 """Span attribute carrying the upstream response id (`resp_...`)."""
 TRACER = "durable_responses.activities"
+
+# Taken once, not per call: a tracer taken before the application sets its tracer provider is
+# a proxy that follows it once set.
+_tracer = trace.get_tracer(TRACER) if trace is not None else None
 
 
 class CallSpan(Protocol):
@@ -37,12 +42,11 @@ class _NoSpan:
 @contextlib.contextmanager
 def openai_call(operation: str, response_id: str | None = None) -> Iterator[CallSpan]:
     """A span named `openai.responses.<operation>`; set `RESPONSE_ID` once it is known."""
-    if trace is None:
+    if _tracer is None:
         yield _NoSpan()
         return
-    tracer = trace.get_tracer(TRACER)
-    with tracer.start_as_current_span(
-        f"openai.responses.{operation}", kind=trace.SpanKind.CLIENT
+    with _tracer.start_as_current_span(
+        f"openai.responses.{operation}", kind=SpanKind.CLIENT
     ) as span:
         span.set_attribute("gen_ai.system", "openai")
         if response_id:
