@@ -14,17 +14,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities import ErrorType, PollPolicy, ResponseRequest, ResponsesActivities
 from fake_openai import FakeOpenAIServer, ServerSettings
-from tests.workers import address_of, worker_process
+from tests.workers import address_of, wait_until, worker_process
 from worker import build_worker
 from workflows import BackgroundResponseWorkflow
 
 FAST_POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1.0)
-
-
-async def _wait_for(predicate, timeout: float = 30.0, every: float = 0.05) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(every)
 
 
 async def test_end_to_end_text_equals_the_canonical_text(dev_env, fake, activities, task_queue):
@@ -63,7 +57,7 @@ async def test_sigkill_worker_then_new_worker_finishes_with_one_create(
             progress = await handle.query(BackgroundResponseWorkflow.progress)
             return progress.polls >= 2
 
-        await _wait_for(polled_twice)
+        await wait_until(polled_twice)
         if moment == "polling":
             await asyncio.sleep(0.5)
         first.kill()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
 import urllib.request
 import uuid
 
@@ -22,18 +20,12 @@ from temporalio.testing import WorkflowEnvironment
 from activities import PollPolicy, ResponseRequest
 from activities.tracing import RESPONSE_ID
 from tests.test_cli import temporal
-from tests.workers import address_of, worker_process
+from tests.workers import address_of, free_port, wait_until, worker_process
 from worker import build_worker, find_binary
 from workflows import BackgroundResponseWorkflow, StreamingResponseWorkflow, metrics
 from workflows.search_attributes import ALL, OPENAI_RESPONSE_ID, OPENAI_RESPONSE_STATUS
 
 FAST_POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1.0)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _scrape(port: int) -> dict[str, float]:
@@ -59,20 +51,14 @@ def _total(samples: dict[str, float], name: str, **labels: str) -> float:
     return total
 
 
-async def _until(predicate, timeout: float = 30.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.1)
-
-
 async def test_worker_metrics_endpoint_counts_responses_polls_resumes_and_tokens(
     dev_env, fake, fake_server, openai_sync, task_queue
 ):
-    port = _free_port()
+    port = free_port()
     client = dev_env.client
-    worker = worker_process(address_of(dev_env), task_queue, fake_server.base_url)
-    worker.args = ["--metrics-port", str(port)]
-    with worker:
+    with worker_process(
+        address_of(dev_env), task_queue, fake_server.base_url, args=["--metrics-port", str(port)]
+    ):
         completed = await client.execute_workflow(
             BackgroundResponseWorkflow.run,
             ResponseRequest(input="count me", poll=FAST_POLL),
@@ -102,7 +88,7 @@ async def test_worker_metrics_endpoint_counts_responses_polls_resumes_and_tokens
             id=f"metrics-cancel-{uuid.uuid4()}",
             task_queue=task_queue,
         )
-        await _until(lambda: _has_response_id(slow))
+        await wait_until(lambda: _has_response_id(slow))
         await slow.cancel()
         with pytest.raises(WorkflowFailureError):
             await slow.result()
@@ -193,13 +179,13 @@ async def test_runs_are_listed_by_response_status_and_id(dev_env, fake, activiti
         async def listed(query: str) -> bool:
             return [w.id async for w in client.list_workflows(query)] == [handle.id]
 
-        await _until(lambda: listed(in_progress))
+        await wait_until(lambda: listed(in_progress))
         # The Temporal CLI answers the same query (the README's example).
         code, rows = await temporal(dev_env, "workflow", "list", "--query", in_progress)
         assert code == 0 and [row["execution"]["workflowId"] for row in rows] == [handle.id]
         result = await handle.result()
     done = f"OpenAIResponseId = '{result.response_id}' AND OpenAIResponseStatus = 'completed'"
-    await _until(lambda: listed(done))
+    await wait_until(lambda: listed(done))
     described = await handle.describe()
     attributes = described.typed_search_attributes
     assert attributes.get(OPENAI_RESPONSE_ID) == result.response_id

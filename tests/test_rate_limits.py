@@ -45,9 +45,9 @@ async def test_three_workers_together_keep_the_task_queue_rates(dev_env, fake, f
     ]
     with contextlib.ExitStack() as stack:
         for _ in range(WORKERS):
-            worker = worker_process(address_of(dev_env), task_queue, fake_server.base_url)
-            worker.args = flags
-            stack.enter_context(worker)
+            stack.enter_context(
+                worker_process(address_of(dev_env), task_queue, fake_server.base_url, flags)
+            )
         # Polls that would come every 0.1 s without a limit: 12 runs would ask ~100 times a second.
         poll = PollPolicy(initial_interval_seconds=0.1, backoff=1.0, task_queue=polls_queue)
         results = await asyncio.gather(

@@ -122,9 +122,13 @@ async def test_worker_without_address_connects_through_a_toml_profile(
     toml = tmp_path / "temporal.toml"
     toml.write_text(f'[profile.local]\naddress = "{address_of(dev_env)}"\nnamespace = "default"\n')
     task_queue = f"profile-{uuid.uuid4()}"
-    proc = worker_process(None, task_queue, fake_server.base_url, TEMPORAL_CONFIG_FILE=str(toml))
-    proc.args = ["--profile", "local"]
-    with proc:
+    with worker_process(
+        None,
+        task_queue,
+        fake_server.base_url,
+        ["--profile", "local"],
+        TEMPORAL_CONFIG_FILE=str(toml),
+    ):
         result = await dev_env.client.execute_workflow(
             BackgroundResponseWorkflow.run,
             ResponseRequest(

@@ -8,17 +8,10 @@ import json
 import os
 import shlex
 import signal
-import socket
 import sys
 from pathlib import Path
 
-from tests.workers import ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.workers import ROOT, free_port
 
 
 async def _start_dev(cwd: Path, port: int, ui_port: int) -> tuple[asyncio.subprocess.Process, str]:
@@ -59,7 +52,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> int:
 
 
 async def test_worker_dev_runs_the_printed_cli_line_and_keeps_history(tmp_path):
-    port, ui_port = _free_port(), _free_port()
+    port, ui_port = free_port(), free_port()
     proc, line = await _start_dev(tmp_path, port, ui_port)
     try:
         command = shlex.split(line)
