@@ -14,7 +14,12 @@ Explicit arguments (the `--address`/`--namespace` flags) win over all of these.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -67,6 +72,35 @@ def connect_config(
     config.setdefault("target_host", DEFAULT_ADDRESS)
     config.setdefault("namespace", "default")
     return config
+
+
+def exit_after(main: Callable[[], object]) -> NoReturn:
+    """Run a command's `main`, then end the process without CPython's finalization.
+
+    Temporal's Rust runtime keeps native threads that may still take and release the GIL while
+    the interpreter finalizes, which aborts a process that had already finished its work
+    ("Fatal Python error: PyGILState_Release", exit -6; temporalio/sdk-python#300). Seen once
+    on a worker's clean SIGTERM shutdown. Output is flushed first; the exit code is `main`'s.
+    """
+    code: int
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        if isinstance(done.code, str):
+            print(done.code, file=sys.stderr)
+            code = 1
+        else:
+            code = done.code or 0
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def connect(

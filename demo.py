@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from temporalio.client import Client
 
+import connection
 from activities import PollPolicy, ResponseRequest, StreamPolicy
 from fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
 from worker import WorkerProcess, dev_server
@@ -226,4 +227,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    connection.exit_after(main)

@@ -104,4 +104,7 @@ async def main(questions: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:] or ["Why is the sky blue?", "Why is the sea salty?"]))
+    import connection
+
+    questions = sys.argv[1:] or ["Why is the sky blue?", "Why is the sea salty?"]
+    connection.exit_after(lambda: asyncio.run(main(questions)))
