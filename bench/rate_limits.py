@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import uuid
 
-from activities import PollPolicy, ResponseRequest
-from fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
-from worker import WorkerProcess, dev_server
-from workflows import BackgroundResponseWorkflow
+from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
+from durable_responses.models import PollPolicy, ResponseRequest
+from durable_responses.testing import WorkerProcess, dev_server
+from durable_responses.workflows import BackgroundResponseWorkflow
 
 
 def _busiest(times: list[float], seconds: float, after: float) -> int:

@@ -16,10 +16,10 @@ import statistics
 import time
 import uuid
 
-from activities import ResponseRequest
-from fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
-from worker import WorkerProcess, dev_server
-from workflows import StreamingResponseWorkflow
+from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
+from durable_responses.models import ResponseRequest
+from durable_responses.testing import WorkerProcess, dev_server
+from durable_responses.workflows import StreamingResponseWorkflow
 
 
 async def _holder(handle) -> str | None:

@@ -18,10 +18,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities import PollPolicy, ResponseRequest
+from durable_responses.models import PollPolicy, ResponseRequest
+from durable_responses.namespace import ensure_registered
+from durable_responses.testing import find_binary
+from durable_responses.workflows import WORKFLOWS, BackgroundResponseWorkflow
 from tests.mocks import ScriptedAPI
-from worker import find_binary
-from workflows import WORKFLOWS, BackgroundResponseWorkflow, search_attributes
 
 
 def polls_for(hours: float) -> int:
@@ -38,7 +39,7 @@ async def main(hours: float, runs: int) -> None:
         test_server_existing_path=find_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
-    await search_attributes.ensure_registered(env.client)  # the workflow upserts them
+    await ensure_registered(env.client)  # the workflow upserts them
     walls, spans = [], []
     try:
         for _ in range(runs):

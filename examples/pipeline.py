@@ -1,7 +1,9 @@
-"""A business pipeline that embeds `BackgroundResponseWorkflow` as child workflows.
+"""A business pipeline that calls durable responses from its own workflow code.
 
-It fans out one background response per question, then asks for a synthesis of the answers.
-Cancelling the pipeline cancels every child and, through them, every response upstream.
+It fans out one background response per question, then asks for a synthesis of the answers
+as structured output (a pydantic model). Each call is a child workflow started by
+`durable_responses.workflow.run_response`; cancelling the pipeline cancels every child and,
+through them, every response upstream.
 
 Run it on your own worker and task queue (no durable-responses worker needed):
 
@@ -17,11 +19,10 @@ import uuid
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities import PollPolicy, ResponseRequest, ResponseResult
-    from workflows import BackgroundResponseWorkflow
+    import durable_responses.workflow as durable
+    from durable_responses import PollPolicy, ResponseRequest, ResponseResult
 
 
 class PipelineInput(BaseModel):
@@ -32,11 +33,19 @@ class PipelineInput(BaseModel):
     poll: PollPolicy = Field(default_factory=PollPolicy)
 
 
+class Briefing(BaseModel):
+    """The synthesis, as structured output."""
+
+    headline: str = ""
+    points: list[str] = Field(default_factory=list)
+
+
 class PipelineResult(BaseModel):
     """One answer per question, and the synthesis."""
 
     answers: list[ResponseResult] = Field(default_factory=list)
     synthesis: ResponseResult | None = None
+    briefing: Briefing | None = None
 
 
 @workflow.defn(name="ResearchPipelineWorkflow")
@@ -48,12 +57,9 @@ class ResearchPipelineWorkflow:
         prefix = workflow.info().workflow_id
         answers = await asyncio.gather(
             *(
-                workflow.execute_child_workflow(
-                    BackgroundResponseWorkflow.run,
+                durable.run_response(
                     ResponseRequest(input=question, model=input.model, poll=input.poll),
                     id=f"{prefix}/question-{i}",
-                    # if this pipeline ends abruptly (terminated, timed out), still cancel them
-                    parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 )
                 for i, question in enumerate(input.questions)
             )
@@ -61,36 +67,33 @@ class ResearchPipelineWorkflow:
         notes = "\n\n".join(
             f"Q: {q}\nA: {a.output_text}" for q, a in zip(input.questions, answers, strict=True)
         )
-        synthesis = await workflow.execute_child_workflow(
-            BackgroundResponseWorkflow.run,
+        synthesis = await durable.run_response(
             ResponseRequest(
                 input=notes,
                 instructions="Combine these answers into one short briefing.",
                 model=input.model,
                 poll=input.poll,
             ),
+            text_format=Briefing,
             id=f"{prefix}/synthesis",
-            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
         )
-        return PipelineResult(answers=list(answers), synthesis=synthesis)
+        return PipelineResult(
+            answers=list(answers),
+            synthesis=ResponseResult.model_validate(synthesis.model_dump()),
+            briefing=synthesis.output_parsed,
+        )
 
 
 async def main(questions: list[str]) -> None:
-    """Run the pipeline on a worker of our own: our workflow, plus durable-responses' ones."""
+    """Run the pipeline on a worker of our own; the plugin adds durable-responses to it."""
+    from temporalio.client import Client
     from temporalio.worker import Worker
 
-    import connection
-    from activities import ResponsesActivities
-    from workflows import WORKFLOWS, search_attributes
+    from durable_responses import DurableResponsesPlugin, connection
 
-    client = await connection.connect()  # TEMPORAL_ADDRESS, TEMPORAL_API_KEY, a profile...
-    await search_attributes.ensure_registered(client)  # our workers upsert them
-    async with Worker(
-        client,
-        task_queue="research-pipeline",
-        workflows=[ResearchPipelineWorkflow, *WORKFLOWS],
-        activities=ResponsesActivities.from_env().all(),
-    ):
+    # TEMPORAL_ADDRESS, TEMPORAL_API_KEY, a profile...; OPENAI_API_KEY for the activities.
+    client = await Client.connect(**connection.connect_config(), plugins=[DurableResponsesPlugin()])
+    async with Worker(client, task_queue="research-pipeline", workflows=[ResearchPipelineWorkflow]):
         result = await client.execute_workflow(
             ResearchPipelineWorkflow.run,
             PipelineInput(questions=questions),
@@ -99,12 +102,13 @@ async def main(questions: list[str]) -> None:
         )
     for question, answer in zip(questions, result.answers, strict=True):
         print(f"## {question}\n{answer.output_text}\n")
-    if result.synthesis is not None:
-        print(f"## Synthesis\n{result.synthesis.output_text}")
+    if result.briefing is not None:
+        print(f"## {result.briefing.headline}")
+        print("\n".join(f"- {point}" for point in result.briefing.points))
 
 
 if __name__ == "__main__":
-    import connection
+    from durable_responses import connection
 
     questions = sys.argv[1:] or ["Why is the sky blue?", "Why is the sea salty?"]
     connection.exit_after(lambda: asyncio.run(main(questions)))

@@ -76,12 +76,17 @@ class ResponseJob:
         self._message_item: dict[str, Any] | None = None
         self.text = ""
         self.summary = ""
-        self.answer_tokens = textgen.answer_tokens(
-            seed=settings.seed,
-            model=params.model,
-            input_=params.input,
-            instructions=params.instructions,
-            count=settings.tokens,
+        schema = _json_schema(params.text)
+        self.answer_tokens = (
+            textgen.json_tokens(seed=settings.seed, input_=params.input, schema=schema)
+            if schema is not None
+            else textgen.answer_tokens(
+                seed=settings.seed,
+                model=params.model,
+                input_=params.input,
+                instructions=params.instructions,
+                count=settings.tokens,
+            )
         )
         self.summary_tokens = (
             textgen.summary_tokens(
@@ -359,3 +364,10 @@ class JobStore:
         self.jobs.clear()
         self.by_idempotency_key.clear()
         self.counts.clear()
+
+
+def _json_schema(text: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The schema of a `text: {format: {type: json_schema, schema: ...}}` create parameter."""
+    fmt = (text or {}).get("format") or {}
+    schema = fmt.get("schema") if fmt.get("type") == "json_schema" else None
+    return schema if isinstance(schema, dict) else None

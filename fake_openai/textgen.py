@@ -59,6 +59,42 @@ def answer_tokens(
     return tokens
 
 
+def json_tokens(*, seed: int, input_: Any, schema: dict[str, Any]) -> list[str]:
+    """Structured output: JSON that `schema` (a strict `json_schema` text format) accepts,
+    cut into tokens of a few characters, as a model streams it."""
+    rng = _rng(seed, "json", input_, json.dumps(schema, sort_keys=True), "json")
+    text = json.dumps(_instance(schema, schema.get("$defs", {}), rng), ensure_ascii=False)
+    return [text[i : i + 4] for i in range(0, len(text), 4)]
+
+
+def _instance(schema: dict[str, Any], defs: dict[str, Any], rng: random.Random) -> Any:
+    if "$ref" in schema:
+        return _instance(defs[schema["$ref"].rsplit("/", 1)[-1]], defs, rng)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            options = [o for o in schema[key] if o.get("type") != "null"] or schema[key]
+            return _instance(rng.choice(options), defs, rng)
+    if "enum" in schema:
+        return rng.choice(schema["enum"])
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: _instance(sub, defs, rng) for name, sub in props.items()}
+    if kind == "array":
+        return [_instance(schema.get("items", {}), defs, rng) for _ in range(rng.randint(1, 3))]
+    if kind == "integer":
+        return rng.randint(0, 100)
+    if kind == "number":
+        return round(rng.uniform(0, 100), 2)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 5)))
+
+
 def summary_tokens(
     *, seed: int, model: str, input_: Any, instructions: str | None, count: int
 ) -> list[str]:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import openai
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities import ResponsesActivities
-from fake_openai import FakeControl, FakeOpenAIServer, ServerSettings
-from worker import dev_server, find_binary
-from workflows import search_attributes
+from durable_responses.activities import ResponsesActivities
+from durable_responses.fake_openai import FakeControl, FakeOpenAIServer, ServerSettings
+from durable_responses.namespace import ensure_registered
+from durable_responses.testing import dev_server, find_binary
+from tests import workers
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -21,6 +23,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--slow", action="store_true", help="30 SIGKILL trials instead of 10 (crash test)"
     )
     parser.addoption("--trials", type=int, default=None, help="exact number of SIGKILL trials")
+
+
+@pytest.fixture(autouse=True)
+def worker_logs(tmp_path: Path) -> Iterator[Path]:
+    """Worker processes log into this test's `tmp_path`: kept for a failed test, removed
+    for a passed one (`tmp_path_retention_policy = "failed"`)."""
+    workers.LOG_DIR = tmp_path
+    yield tmp_path
+    workers.LOG_DIR = None
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +85,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=find_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
-    await search_attributes.ensure_registered(env.client)  # the workflows upsert them
+    await ensure_registered(env.client)  # the workflows upsert them
     yield env
     await env.shutdown()
 

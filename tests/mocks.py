@@ -8,15 +8,14 @@ from typing import Any
 
 from temporalio import activity
 
-from activities import (
+from durable_responses.activities import (
     CreateResponseInput,
     ReadStreamChunkInput,
-    ResponseErrorInfo,
     ResponseRef,
     ResponseSnapshot,
     StreamChunk,
-    Usage,
 )
+from durable_responses.models import ResponseErrorInfo, Usage
 
 RESPONSE_ID = "resp_mock"
 

@@ -12,16 +12,14 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import (
+from durable_responses.activities import (
     CreateResponseInput,
-    ErrorType,
-    ResponseParams,
     ResponseRef,
     ResponsesActivities,
     retry_after,
     to_application_error,
 )
-from activities.models import METADATA_WORKFLOW_KEY
+from durable_responses.models import METADATA_WORKFLOW_KEY, ErrorType, ResponseParams
 
 
 def _env(workflow_id: str = "wf-1", activity_id: str = "1") -> ActivityEnvironment:

@@ -12,11 +12,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from activities import ErrorType, PollPolicy, ResponseRequest, ResponsesActivities
-from fake_openai import FakeOpenAIServer, ServerSettings
-from tests.workers import address_of, wait_until, worker_process
-from worker import build_worker
-from workflows import BackgroundResponseWorkflow
+from durable_responses.activities import ResponsesActivities
+from durable_responses.fake_openai import FakeOpenAIServer, ServerSettings
+from durable_responses.models import ErrorType, PollPolicy, ResponseRequest
+from durable_responses.workflows import BackgroundResponseWorkflow
+from tests.workers import address_of, build_worker, wait_until, worker_process
 
 FAST_POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1.0)
 

@@ -13,9 +13,15 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities import ErrorType, PollPolicy, Progress, ResponseRequest, ResponseResult
+from durable_responses.models import (
+    ErrorType,
+    PollPolicy,
+    Progress,
+    ResponseRequest,
+    ResponseResult,
+)
+from durable_responses.workflows import WORKFLOWS, BackgroundResponseWorkflow
 from tests.mocks import RESPONSE_ID, ScriptedAPI
-from workflows import WORKFLOWS, BackgroundResponseWorkflow
 
 THREE_HOURS = 3 * 3600
 POLICY = PollPolicy(initial_interval_seconds=2, backoff=1.5, max_interval_seconds=60)
@@ -284,6 +290,12 @@ async def test_retryable_errors_are_retried_honouring_next_retry_delay(ts_env, t
         ([], ErrorType.INVALID_REQUEST, "expected a request"),
         ([None], ErrorType.INVALID_REQUEST, "expected a request"),
         ([{"input": "a"}, {"input": "b"}], ErrorType.INVALID_REQUEST, "got 2"),
+        # Continue-as-new state is private: a caller cannot hand a run someone's response.
+        (
+            [{"input": "x", "resume": {"response_id": "resp_someone_elses"}}],
+            ErrorType.INVALID_REQUEST,
+            "continue-as-new",
+        ),
     ],
 )
 async def test_bad_input_fails_the_workflow_at_once(ts_env, task_queue, args, error_type, fragment):

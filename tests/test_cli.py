@@ -7,9 +7,9 @@ import json
 import uuid
 from typing import Any
 
-from activities import ResponseRequest
-from tests.workers import address_of
-from worker import build_worker, find_binary
+from durable_responses.models import ResponseRequest
+from durable_responses.testing import find_binary
+from tests.workers import address_of, build_worker
 
 
 async def temporal(dev_env, *args: str) -> tuple[int, Any]:

@@ -37,8 +37,10 @@ from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-import worker
-from workflows import search_attributes
+from durable_responses.plugin import GRACEFUL_SHUTDOWN
+from durable_responses.settings import ENVIRONMENT
+from durable_responses.testing import find_binary
+from durable_responses.workflows import search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -142,7 +144,7 @@ def test_every_file_the_stack_mounts_exists():
 
 def test_worker_environment_names_are_the_ones_worker_py_reads():
     environment = _services()["worker"]["environment"]
-    unknown = set(environment) - set(worker.ENVIRONMENT)
+    unknown = set(environment) - set(ENVIRONMENT)
     assert not unknown, f"the worker reads no {sorted(unknown)}"
     assert {
         "TEMPORAL_ADDRESS",
@@ -164,13 +166,13 @@ def test_worker_environment_names_are_the_ones_worker_py_reads():
 def test_worker_scales_and_hands_over_on_sigterm():
     service = _services()["worker"]
     assert service["build"] == "."
-    assert service["command"] == ["python", "worker.py"]
+    assert service["command"] == ["durable-responses-worker"]
     # `docker compose up --scale worker=4` needs no fixed name and no host port.
     assert "container_name" not in service
     assert "ports" not in service
     assert service["stop_signal"] == "SIGTERM"
     grace = timedelta(seconds=_seconds(service["stop_grace_period"]))
-    assert grace > worker.GRACEFUL_SHUTDOWN, "Docker would SIGKILL before the hand-over ends"
+    assert grace > GRACEFUL_SHUTDOWN, "Docker would SIGKILL before the hand-over ends"
     assert service["restart"] in ("always", "unless-stopped", "on-failure")
 
 
@@ -179,7 +181,7 @@ def test_fake_profile_serves_the_fake_api_from_the_worker_image():
     assert fake["profiles"] == ["fake"]
     assert fake["build"] == _services()["worker"]["build"]
     command = fake["command"]
-    assert command[:3] == ["python", "-m", "fake_openai"]
+    assert command[0] == "durable-responses-fake-openai"
     assert command[command.index("--host") + 1] == "0.0.0.0"
     port = command[command.index("--port") + 1]
     assert f"http://fake-openai:{port}/v1" in (ROOT / "docker-compose.yml").read_text()
@@ -234,7 +236,7 @@ def test_init_script_registers_exactly_the_workflows_keyword_attributes():
 
 
 def _run_init(env: WorkflowEnvironment, namespace: str, home: Path) -> subprocess.CompletedProcess:
-    cli = Path(worker.find_binary("temporal")).parent
+    cli = Path(find_binary("temporal")).parent
     return subprocess.run(
         ["sh", str(INIT_SCRIPT)],
         env={
@@ -407,16 +409,18 @@ def test_image_runs_as_a_non_root_user_from_a_pinned_slim_base():
     last_run = max(i for i, line in enumerate(lines) if line.startswith("RUN "))
     assert lines.index(f"USER {users[-1]}") > last_run  # nothing runs as root after it
     assert "STOPSIGNAL SIGTERM" in lines
-    assert 'CMD ["python", "worker.py"]' in lines
+    assert 'CMD ["durable-responses-worker"]' in lines
 
 
 def test_image_copies_every_module_and_the_build_context_admits_them():
     sources = _copy_sources()
     for source in sources:
         assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
-    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    modules = setuptools["packages"] + [f"{name}.py" for name in setuptools["py-modules"]]
-    assert set(modules) <= set(sources), "a module of the package is missing from the image"
+    # Every package folder, followed through the links under durable_responses/.
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    for package in packages["packages"]:
+        folder = (ROOT / package.replace(".", "/")).resolve().relative_to(ROOT)
+        assert folder.parts[0] in sources, f"the image lacks {package} ({folder})"
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
     assert "*" in ignore  # everything else stays out: .env files, venvs, .git, caches
     for source in sources:

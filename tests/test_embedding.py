@@ -10,19 +10,20 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 from temporalio.worker import Worker
 
-from activities import PollPolicy
-from examples.pipeline import PipelineInput, ResearchPipelineWorkflow
-from workflows import WORKFLOWS
+from durable_responses.models import PollPolicy
+from durable_responses.plugin import DurableResponsesPlugin
+from examples.pipeline import Briefing, PipelineInput, ResearchPipelineWorkflow
 
 POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1)
 
 
 def _their_worker(env, activities, task_queue: str) -> Worker:
+    """Their worker: their workflow, plus whatever the plugin brings."""
     return Worker(
         env.client,
         task_queue=task_queue,
-        workflows=[ResearchPipelineWorkflow, *WORKFLOWS],
-        activities=activities.all(),
+        workflows=[ResearchPipelineWorkflow],
+        plugins=[DurableResponsesPlugin(activities=activities)],
     )
 
 
@@ -43,6 +44,8 @@ async def test_pipeline_fans_out_children_and_combines_their_text(
         assert answer.model == "o4-mini"
     synthesis_input = fake.response(result.synthesis.response_id)
     assert synthesis_input.status == "completed"
+    # Structured output: the synthesis was asked for as a Briefing, and parsed into one.
+    assert result.briefing == Briefing.model_validate_json(synthesis_input.text)
     assert fake.counts()["creates"] == 4
 
 

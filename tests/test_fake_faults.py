@@ -13,7 +13,12 @@ import urllib.request
 import openai
 import pytest
 
-from fake_openai import FakeOpenAIServer, FaultRule, GenerationSettings, ServerSettings
+from durable_responses.fake_openai import (
+    FakeOpenAIServer,
+    FaultRule,
+    GenerationSettings,
+    ServerSettings,
+)
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,14 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from fake_openai import FakeControl, FakeOpenAIServer, GenerationSettings, ServerSettings
+from durable_responses.fake_openai import (
+    FakeControl,
+    FakeOpenAIServer,
+    GenerationSettings,
+    ServerSettings,
+)
 
-EVENT = TypeAdapter(ResponseStreamEvent)
+EVENT: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
 TERMINAL_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
 
 

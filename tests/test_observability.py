@@ -17,13 +17,21 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities import PollPolicy, ResponseRequest
-from activities.tracing import RESPONSE_ID
+from durable_responses.activities.tracing import RESPONSE_ID
+from durable_responses.models import PollPolicy, ResponseRequest
+from durable_responses.testing import find_binary
+from durable_responses.workflows import (
+    BackgroundResponseWorkflow,
+    StreamingResponseWorkflow,
+    metrics,
+)
+from durable_responses.workflows.search_attributes import (
+    ALL,
+    OPENAI_RESPONSE_ID,
+    OPENAI_RESPONSE_STATUS,
+)
 from tests.test_cli import temporal
-from tests.workers import address_of, free_port, wait_until, worker_process
-from worker import build_worker, find_binary
-from workflows import BackgroundResponseWorkflow, StreamingResponseWorkflow, metrics
-from workflows.search_attributes import ALL, OPENAI_RESPONSE_ID, OPENAI_RESPONSE_STATUS
+from tests.workers import address_of, build_worker, free_port, wait_until, worker_process
 
 FAST_POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1.0)
 

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import uuid
 
-from activities import PollPolicy, ResponseRequest
+from durable_responses.models import PollPolicy, ResponseRequest
+from durable_responses.workflows import BackgroundResponseWorkflow
 from tests.workers import address_of, worker_process
-from workflows import BackgroundResponseWorkflow
 
 CREATES_PER_SECOND = 2.0
 POLLS_PER_SECOND = 4.0

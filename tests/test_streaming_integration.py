@@ -16,12 +16,17 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from activities import ErrorType, ResponseRequest, StreamPolicy, TextRequest, TextSlice
-from fake_openai import FakeControl
-from tests.workers import ROOT, address_of, worker_process
-from worker import build_worker
-from workflows import StreamingResponseWorkflow
-from workflows.follow import follow
+from durable_responses.fake_openai import FakeControl
+from durable_responses.follow import follow
+from durable_responses.models import (
+    ErrorType,
+    ResponseRequest,
+    StreamPolicy,
+    TextRequest,
+    TextSlice,
+)
+from durable_responses.workflows import StreamingResponseWorkflow
+from tests.workers import ROOT, address_of, build_worker, worker_process
 
 
 async def _start(env, task_queue: str, request: ResponseRequest | None = None, prefix="st"):
@@ -252,7 +257,7 @@ async def test_follow_command_prints_the_text_from_an_offset(dev_env, fake, acti
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "workflows.follow",
+            "durable_responses.follow",
             handle.id,
             "--from",
             "25",

@@ -11,16 +11,10 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
-from activities import (
-    ErrorType,
-    ReadStreamChunkInput,
-    ResponseRequest,
-    ResponseSnapshot,
-    StreamChunk,
-    StreamPolicy,
-)
+from durable_responses.activities import ReadStreamChunkInput, ResponseSnapshot, StreamChunk
+from durable_responses.models import ErrorType, ResponseRequest, StreamPolicy
+from durable_responses.workflows import WORKFLOWS, StreamingResponseWorkflow
 from tests.mocks import RESPONSE_ID, ScriptedAPI
-from workflows import WORKFLOWS, StreamingResponseWorkflow
 
 TEXT = "Here are three key benefits of regular exercise: heart, mood and bones. " * 3
 
@@ -148,6 +142,8 @@ async def test_cancel_mid_stream_cancels_upstream(ts_env, task_queue):
 
     @activity.defn(name="read_stream_chunk")
     async def slow_chunk(input: ReadStreamChunkInput) -> StreamChunk:
+        if input.response_id is None:  # the first chunk creates the response and returns
+            return StreamChunk(response_id=RESPONSE_ID, cursor=4, events=5, status="in_progress")
         started.set()
         try:
             while True:  # a chunk that runs until it is cancelled (through its heartbeats)
@@ -162,7 +158,7 @@ async def test_cancel_mid_stream_cancels_upstream(ts_env, task_queue):
     ):
         handle = await ts_env.client.start_workflow(
             StreamingResponseWorkflow.run,
-            ResponseRequest(input="x", resume={"response_id": RESPONSE_ID, "cursor": 4}),
+            ResponseRequest(input="x"),
             id=f"st-{uuid.uuid4()}",
             task_queue=task_queue,
         )

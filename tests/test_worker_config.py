@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-import connection
-import worker
-from activities import PollPolicy, ResponseRequest
+from durable_responses import connection
+from durable_responses.models import PollPolicy, ResponseRequest
+from durable_responses.settings import ENVIRONMENT, WorkerSettings
+from durable_responses.workflows import BackgroundResponseWorkflow
 from tests.workers import ROOT, address_of, worker_process
-from workflows import BackgroundResponseWorkflow
 
 CLOUD_TOML = """
 [profile.default]
@@ -156,65 +156,110 @@ def test_worker_without_an_openai_key_stops_at_once_saying_so():
 # ---- the worker's own settings ------------------------------------------------------------------
 
 
-class _Recording(dict):
-    """An environment that remembers which names were looked up."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.read: set[str] = set()
-
-    def get(self, key, default=None):
-        self.read.add(key)
-        return super().get(key, default)
-
-
-def test_every_flag_defaults_to_its_environment_variable():
-    environ = _Recording(
-        DURABLE_RESPONSES_TASK_QUEUE="q",
-        DURABLE_RESPONSES_METRICS_PORT="9464",
-        DURABLE_RESPONSES_MAX_CONCURRENT_ACTIVITIES="8",
-        DURABLE_RESPONSES_MAX_ACTIVITIES_PER_SECOND="2.5",
-        DURABLE_RESPONSES_POLL_TASK_QUEUE="q-polls",
-        DURABLE_RESPONSES_MAX_POLLS_PER_SECOND="10",
-        OTEL_EXPORTER_OTLP_ENDPOINT="http://jaeger:4318",
-    )
-    args = worker.parse_args([], environ)
-    assert (args.task_queue, args.metrics_port, args.otlp_endpoint) == (
+def test_every_flag_defaults_to_its_environment_variable(monkeypatch):
+    environment = {
+        "DURABLE_RESPONSES_TASK_QUEUE": "q",
+        "DURABLE_RESPONSES_METRICS_PORT": "9464",
+        "DURABLE_RESPONSES_MAX_CONCURRENT_ACTIVITIES": "8",
+        "DURABLE_RESPONSES_MAX_ACTIVITIES_PER_SECOND": "2.5",
+        "DURABLE_RESPONSES_POLL_TASK_QUEUE": "q-polls",
+        "DURABLE_RESPONSES_MAX_POLLS_PER_SECOND": "10",
+        "DURABLE_RESPONSES_MODEL": "o4-mini",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
+        "TEMPORAL_ADDRESS": "temporal:7233",
+        "LOG_LEVEL": "DEBUG",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    settings = WorkerSettings.from_args([])
+    assert (settings.task_queue, settings.metrics_port, settings.otlp_endpoint) == (
         "q",
         9464,
         "http://jaeger:4318",
     )
-    assert worker._limits(args, polls=False) == {
+    assert (settings.address, settings.model, settings.log_level) == (
+        "temporal:7233",
+        "o4-mini",
+        "DEBUG",
+    )
+    assert settings.worker_limits(polls=False) == {
         "max_concurrent_activities": 8,
         "max_concurrent_local_activities": 8,
         "max_task_queue_activities_per_second": 2.5,
     }
-    assert worker._limits(args, polls=True) == {
+    assert settings.worker_limits(polls=True) == {
         "max_concurrent_activities": 8,
         "max_task_queue_activities_per_second": 10.0,
     }
-    assert set(environ) <= environ.read
+    assert set(environment) <= set(ENVIRONMENT)
+    # A flag wins over its variable.
+    assert WorkerSettings.from_args(["--task-queue", "flag-q"]).task_queue == "flag-q"
 
 
-def test_defaults_leave_metrics_tracing_and_limits_off():
-    args = worker.parse_args([], {})
-    assert (args.metrics_port, args.otlp_endpoint, args.poll_task_queue) == (0, None, None)
-    assert worker._limits(args, polls=False) == {}
+def test_defaults_leave_metrics_tracing_and_limits_off(monkeypatch):
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    settings = WorkerSettings.from_args([])
+    assert (settings.metrics_port, settings.otlp_endpoint, settings.poll_task_queue) == (
+        0,
+        None,
+        None,
+    )
+    assert settings.worker_limits(polls=False) == {}
 
 
-def test_a_poll_rate_without_a_poll_queue_is_refused(capsys):
-    with pytest.raises(SystemExit):
-        worker.parse_args(["--max-polls-per-second", "5"], {})
-    assert "--poll-task-queue" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "environment", "message"),
+    [
+        (["--max-polls-per-second", "5"], {}, "--max-polls-per-second needs --poll-task-queue"),
+        ([], {"DURABLE_RESPONSES_METRICS_PORT": "lots"}, "--metrics-port: Input should be"),
+        (["--max-activities-per-second", "-1"], {}, "--max-activities-per-second: Input"),
+    ],
+)
+def test_bad_settings_stop_the_worker_with_one_line(argv, environment, message):
+    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT} | environment
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "worker.py"), *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_help_names_each_flags_environment_variable():
+    done = subprocess.run(
+        [sys.executable, "-m", "durable_responses.worker", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    for name, variable in (
+        ("task-queue", "DURABLE_RESPONSES_TASK_QUEUE"),
+        ("address", "TEMPORAL_ADDRESS"),
+    ):
+        assert f"--{name}" in text and f"[env {variable}]" in text
 
 
 def test_worker_environment_lists_exactly_the_variables_the_code_reads():
-    # Names read directly in the worker's code path, plus those envconfig and the SDKs read.
-    sources = ["worker.py", "telemetry.py", "activities/responses.py"]
+    # Names the code reads itself, those the settings model reads, and those the SDKs read.
+    sources = [
+        "durable_responses/worker.py",
+        "durable_responses/telemetry.py",
+        "activities/responses.py",
+    ]
     read = set()
     for source in sources:
         text = (ROOT / source).read_text()
         read |= set(re.findall(r'environ(?:\.get\(|\[)\s*"([A-Z][A-Z0-9_]+)"', text))
-        read |= set(re.findall(r'_number\(environ, "([A-Z][A-Z0-9_]+)"', text))
-    indirect = set(connection.ENVIRONMENT) | {"OPENAI_API_KEY", "OTEL_SERVICE_NAME"}
-    assert read | indirect == set(worker.ENVIRONMENT)
+    indirect = (
+        set(connection.ENVIRONMENT)
+        | set(WorkerSettings.environment())
+        | {"OPENAI_API_KEY", "OPENAI_BASE_URL", "OTEL_SERVICE_NAME"}
+    )
+    assert read <= indirect
+    assert indirect == set(ENVIRONMENT)

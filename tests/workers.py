@@ -1,5 +1,5 @@
-"""Helpers for tests that run real processes: `worker.WorkerProcess` with the fake API's
-settings, free ports, and waiting on a condition of the running system."""
+"""Helpers for tests: in-process workers with the plugin, worker processes with the fake API's
+settings (their logs in the test's `tmp_path`), free ports, and waiting on a condition."""
 
 from __future__ import annotations
 
@@ -7,12 +7,33 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
-from worker import WorkerProcess
+from durable_responses.activities import ResponsesActivities
+from durable_responses.plugin import DurableResponsesPlugin
+from durable_responses.testing import WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
+
+LOG_DIR: Path | None = None
+"""Where worker processes write their logs: the running test's `tmp_path` (conftest sets it),
+which pytest keeps only for failed tests."""
+
+
+def build_worker(
+    client: Client, activities: ResponsesActivities, *, task_queue: str, **options: Any
+) -> Worker:
+    """An in-process worker with our workflows and `activities`, set up by the plugin."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        plugins=[DurableResponsesPlugin(activities=activities)],
+        **options,
+    )
 
 
 def address_of(env: WorkflowEnvironment) -> str:
@@ -27,12 +48,14 @@ def worker_process(
     args: Sequence[str] = (),
     **env: str,
 ) -> WorkerProcess:
-    """A `python worker.py [args]` that talks to the fake at `openai_base_url`."""
+    """A worker process (`durable-responses-worker [args]`) that talks to the fake at
+    `openai_base_url`."""
     return WorkerProcess(
         address,
         task_queue,
         env={"OPENAI_BASE_URL": openai_base_url, "OPENAI_API_KEY": "sk-test", **env},
         args=args,
+        log_dir=LOG_DIR,
     )
 
 

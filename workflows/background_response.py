@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import NoReturn
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.models import (
-        CreateResponseInput,
-        Progress,
-        ResponseRequest,
-        ResponseResult,
-        ResponseSnapshot,
-        ResumeState,
-        is_terminal,
-    )
+    from durable_responses.activities import CreateResponseInput, ResponseSnapshot
+    from durable_responses.models import Progress, ResponseResult
+    from durable_responses.models._carried import ResumeState
 
-    from . import _common as common
-    from . import metrics
+    from . import _outcome as outcome
+    from . import _state, metrics
+    from ._calls import create_response
+    from ._polling import poll_until_terminal
+    from ._state import RunInput
+    from ._upstream import cancelling_upstream_on_exit
+    from .search_attributes import index
 
 
 @workflow.defn(name="BackgroundResponseWorkflow", failure_exception_types=[ValidationError])
@@ -33,72 +33,60 @@ class BackgroundResponseWorkflow:
     the workflow at once (`ValidationError`) instead of leaving a workflow task retrying forever.
     """
 
-    def __init__(self) -> None:
-        self._state = ResumeState()
-        self._last = ResponseSnapshot()
+    @workflow.init
+    def __init__(self, request: RunInput = None, *unexpected: object) -> None:
+        # State is set up before any query or update handler can run (also after
+        # continue-as-new); a bad request leaves it empty and `run` reports the problem.
+        checked = _state.try_request(request)
+        self._state = _state.initial_state(checked) if checked else ResumeState()
+        self._last = ResponseSnapshot(
+            id=self._state.response_id or "", status=self._state.status or ""
+        )
         self._next_poll_at: datetime | None = None
 
     @workflow.run
-    async def run(
-        self, request: ResponseRequest | None = None, *unexpected: object
-    ) -> ResponseResult:
+    async def run(self, request: RunInput = None, *unexpected: object) -> ResponseResult:
         """Create (unless continued), poll with growing intervals, return the final text."""
-        request = common.validated_request(request, unexpected)
-        state = self._state = common.initial_state(request)
-        self._last = ResponseSnapshot(id=state.response_id or "", status=state.status or "")
-        async with common.cancelling_upstream_on_exit(state):
+        checked = _state.validated_request(request, unexpected)
+        state = self._state
+        async with cancelling_upstream_on_exit(state):
             if state.response_id is None:
-                created = await common.create_response(
-                    state, CreateResponseInput(params=request.api_params())
+                created = await create_response(
+                    state, CreateResponseInput(params=checked.api_params())
                 )
                 self._record(created)
                 metrics.created(state.model)
                 workflow.logger.info("response %s created (%s)", created.id, created.status)
-            snapshot = await self._poll_until_terminal(request)
+
+            async def continue_as_new() -> NoReturn:
+                workflow.continue_as_new(_state.continued(checked, state))
+
+            # A create can already answer a finished response (a fast model, or an idempotent
+            # replay of a create whose first answer was lost), so start from what we have.
+            snapshot = await poll_until_terminal(
+                state,
+                checked.poll,
+                self._last,
+                record=self._record,
+                continue_as_new=continue_as_new,
+                next_poll=self._set_next_poll,
+            )
         workflow.logger.info(
             "response %s %s after %d polls", snapshot.id, snapshot.status, state.polls
         )
-        return common.conclude(snapshot, state)
-
-    async def _poll_until_terminal(self, request: ResponseRequest) -> ResponseSnapshot:
-        state = self._state
-        policy = request.poll
-        interval = state.interval_seconds or policy.initial_interval_seconds
-        polls_this_run = 0
-        # A create can already answer a finished response (a fast model, or an idempotent
-        # replay of a create whose first answer was lost), so start from what we have.
-        snapshot = self._last
-        while not is_terminal(snapshot.status):
-            if (
-                polls_this_run >= policy.max_polls_per_run
-                or workflow.info().is_continue_as_new_suggested()
-            ):
-                workflow.logger.info(
-                    "response %s: continuing as new after %d polls", state.response_id, state.polls
-                )
-                carried = state.model_copy(
-                    update={"interval_seconds": interval, "runs": state.runs + 1}
-                )
-                workflow.continue_as_new(request.model_copy(update={"resume": carried}))
-            delay = common.poll_delay(state, interval)
-            self._next_poll_at = workflow.now() + timedelta(seconds=delay)
-            await workflow.sleep(delay)
-            snapshot = await common.retrieve(state, policy)
-            state.polls += 1
-            polls_this_run += 1
-            self._record(snapshot)
-            interval = policy.next_interval(interval)
-        self._next_poll_at = None
-        return snapshot
+        return outcome.conclude(snapshot, state)
 
     def _record(self, snapshot: ResponseSnapshot) -> None:
         self._last = snapshot
         self._state.response_id = snapshot.id
         self._state.status = snapshot.status
         self._state.model = snapshot.model or self._state.model
-        common.index(self._state)
+        index(self._state)
+
+    def _set_next_poll(self, at: datetime | None) -> None:
+        self._next_poll_at = at
 
     @workflow.query(name="progress")
     def progress(self) -> Progress:
         """Live progress: status, response id, polls so far, elapsed time, next poll."""
-        return common.progress_of(self._state, self._next_poll_at)
+        return _state.progress_of(self._state, self._next_poll_at)

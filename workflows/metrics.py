@@ -13,7 +13,9 @@ from temporalio import workflow
 from temporalio.common import MetricMeter
 
 with workflow.unsafe.imports_passed_through():
-    from activities.models import ResponseSnapshot, ResumeState, Usage
+    from durable_responses.activities import ResponseSnapshot
+    from durable_responses.models import Usage
+    from durable_responses.models._carried import ResumeState
 
 CREATED = "durable_responses_created"
 FINISHED = "durable_responses_finished"

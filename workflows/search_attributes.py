@@ -1,23 +1,16 @@
 """Custom search attributes the workflows keep current, so operators can list runs by them.
 
-`temporal workflow list --query "OpenAIResponseStatus = 'in_progress'"` answers once they are
-registered on the namespace: `worker.py` registers any that are missing at start-up (the dev
-server and the compose stack), and `ensure_registered` does it for workers you run yourself.
-A workflow that upserts an unregistered attribute fails its workflow task until it is added.
+They must be registered on the namespace: `DurableResponsesPlugin` registers any that are
+missing when a worker starts (see `durable_responses.namespace`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
-from temporalio.client import Client
+from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.service import RPCError, RPCStatusCode
+
+with workflow.unsafe.imports_passed_through():
+    from durable_responses.models._carried import ResumeState
 
 OPENAI_RESPONSE_ID = SearchAttributeKey.for_keyword("OpenAIResponseId")
 """The upstream response id (`resp_...`), set as soon as the response is created."""
@@ -36,49 +29,23 @@ PATCH_ID = "search-attributes-v1"
 """Runs started before the workflows upserted search attributes replay without them."""
 
 
-async def ensure_registered(
-    client: Client, keys: Sequence[SearchAttributeKey[str]] = ALL
-) -> list[str]:
-    """Register the attributes that the client's namespace lacks; returns the names added.
+def index(state: ResumeState) -> None:
+    """Keep the search attributes current, upserting only what changed (one event each time).
 
-    Needs operator rights on the namespace (Temporal Cloud: register them in the Cloud UI or
-    with `tcld` instead; this then raises `RPCError` PERMISSION_DENIED with the server's text).
+    Behind a patch: runs recorded before the workflows had search attributes replay as they
+    ran. See README, "Changing workflow code".
     """
-    absent = await missing(client, keys)
-    await register(client, absent)
-    return [key.name for key in absent]
-
-
-async def missing(
-    client: Client, keys: Sequence[SearchAttributeKey[str]] = ALL
-) -> list[SearchAttributeKey[str]]:
-    """The attributes the client's namespace does not have (all of them where the server
-    cannot list them, as the time-skipping test server). Raises `RPCError` if listing fails."""
-    try:
-        listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace)
-        )
-    except RPCError as err:
-        if err.status != RPCStatusCode.UNIMPLEMENTED:
-            raise
-        return list(keys)
-    present = set(listed.custom_attributes) | set(listed.system_attributes)
-    return [key for key in keys if key.name not in present]
-
-
-async def register(client: Client, keys: Sequence[SearchAttributeKey[str]]) -> None:
-    """Add `keys` as Keyword attributes; one that another worker added meanwhile is fine."""
-    if not keys:
+    if not (state.response_id and workflow.patched(PATCH_ID)):
         return
-    try:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=client.namespace,
-                search_attributes={
-                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in keys
-                },
-            )
+    current = workflow.info().typed_search_attributes
+    changed = [
+        key.value_set(value)
+        for key, value in (
+            (OPENAI_RESPONSE_ID, state.response_id),
+            (OPENAI_RESPONSE_STATUS, state.status),
+            (OPENAI_MODEL, state.model),
         )
-    except RPCError as err:
-        if err.status != RPCStatusCode.ALREADY_EXISTS:
-            raise
+        if value and current.get(key) != value
+    ]
+    if changed:
+        workflow.upsert_search_attributes(changed)

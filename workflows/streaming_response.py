@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -13,25 +14,30 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.models import (
+    from durable_responses.activities import ReadStreamChunkInput, ResponseSnapshot, StreamChunk
+    from durable_responses.activities.responses import (
+        STREAM_CONNECT_GRACE_SECONDS,
+        ResponsesActivities,
+    )
+    from durable_responses.models import (
         ErrorType,
         Progress,
-        ReadStreamChunkInput,
-        ResponseRequest,
         ResponseResult,
-        ResponseSnapshot,
-        ResumeState,
-        StreamChunk,
         StreamPolicy,
         StreamState,
         TextRequest,
         TextSlice,
         is_terminal,
     )
-    from activities.responses import STREAM_CONNECT_GRACE_SECONDS, ResponsesActivities
+    from durable_responses.models._carried import CarriedRequest, ResumeState
 
-    from . import _common as common
-    from . import metrics
+    from . import _outcome as outcome
+    from . import _state, metrics
+    from ._deadline import poll_delay, retry_budget
+    from ._polling import poll_once, poll_until_terminal
+    from ._state import RunInput
+    from ._upstream import cancelling_upstream_on_exit
+    from .search_attributes import index
 
 CHUNK_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),
@@ -54,28 +60,30 @@ class StreamingResponseWorkflow:
     by offset with the `text_after` update and the `state` query.
     """
 
-    def __init__(self) -> None:
-        self._state = ResumeState()
-        self._policy = StreamPolicy()
+    @workflow.init
+    def __init__(self, request: RunInput = None, *unexpected: object) -> None:
+        # State is set up before the first `text_after` validator runs, so a follower of a run
+        # that continued as new is checked against the carried text, not an empty one. A bad
+        # request leaves it empty and `run` reports the problem.
+        checked = _state.try_request(request)
+        self._state = _state.initial_state(checked) if checked else ResumeState()
+        self._policy = checked.streaming if checked else StreamPolicy()
         self._done = False
         self._draining = False
 
     @workflow.run
-    async def run(
-        self, request: ResponseRequest | None = None, *unexpected: object
-    ) -> ResponseResult:
+    async def run(self, request: RunInput = None, *unexpected: object) -> ResponseResult:
         """Create and stream (unless continued), record every chunk, return the whole text."""
-        request = common.validated_request(request, unexpected)
-        self._policy = request.streaming
-        state = self._state = common.initial_state(request)
+        checked = _state.validated_request(request, unexpected)
+        state = self._state
         try:
-            async with common.cancelling_upstream_on_exit(state):
-                snapshot = await self._read_until_terminal(request)
+            async with cancelling_upstream_on_exit(state):
+                snapshot = await self._read_until_terminal(checked)
         finally:
             self._done = True
         # Followers waiting in `text_after` get the last slice before the workflow closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        result = common.conclude(snapshot, state)
+        result = outcome.conclude(snapshot, state)
         return result.model_copy(
             update={
                 "output_text": state.text,
@@ -89,7 +97,7 @@ class StreamingResponseWorkflow:
 
     # ---- the chunk loop ----------------------------------------------------------------------
 
-    async def _read_until_terminal(self, request: ResponseRequest) -> ResponseSnapshot:
+    async def _read_until_terminal(self, request: CarriedRequest) -> ResponseSnapshot:
         state, policy = self._state, self._policy
         chunk_seconds = state.chunk_seconds or policy.first_chunk_seconds
         chunks_this_run = 0
@@ -101,7 +109,7 @@ class StreamingResponseWorkflow:
                 or workflow.info().is_continue_as_new_suggested()
             ):
                 await self._continue_as_new(request, chunk_seconds)
-            budget = common.poll_delay(state, chunk_seconds)  # never past the deadline
+            budget = poll_delay(state, chunk_seconds)  # never past the deadline
             try:
                 chunk = await workflow.execute_activity_method(
                     ResponsesActivities.read_stream_chunk,
@@ -117,7 +125,7 @@ class StreamingResponseWorkflow:
                         seconds=budget + STREAM_CONNECT_GRACE_SECONDS + 10
                     ),
                     heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
-                    schedule_to_close_timeout=common.retry_budget(
+                    schedule_to_close_timeout=retry_budget(
                         state, timedelta(seconds=budget + STREAM_CONNECT_GRACE_SECONDS)
                     ),
                     retry_policy=CHUNK_RETRY,
@@ -132,7 +140,7 @@ class StreamingResponseWorkflow:
                     )
                     state.polling_fallback = True
                     continue
-                common.raise_activity_failure(err, state)
+                outcome.raise_activity_failure(err, state)
             self._record(chunk)
             chunks_this_run += 1
             if chunk.snapshot is not None and is_terminal(chunk.snapshot.status):
@@ -144,30 +152,26 @@ class StreamingResponseWorkflow:
             else:
                 chunk_seconds = min(chunk_seconds * policy.chunk_growth, policy.max_chunk_seconds)
 
-    async def _poll_until_terminal(self, request: ResponseRequest) -> ResponseSnapshot:
+    async def _poll_until_terminal(self, request: CarriedRequest) -> ResponseSnapshot:
         """Fallback once the stream cannot be replayed: poll and append only what is new."""
         state = self._state
-        interval = state.interval_seconds or request.poll.initial_interval_seconds
-        polls_this_run = 0
-        while True:
-            snapshot = await common.retrieve(state, request.poll)
-            state.polls += 1
-            polls_this_run += 1
-            state.status = snapshot.status
-            common.index(state)
-            self._append_missing(snapshot)
-            if is_terminal(snapshot.status):
-                return snapshot
-            if (
-                polls_this_run >= request.poll.max_polls_per_run
-                or workflow.info().is_continue_as_new_suggested()
-            ):
-                state.interval_seconds = interval
-                await self._continue_as_new(request, state.chunk_seconds)
-            await workflow.sleep(common.poll_delay(state, interval))
-            interval = request.poll.next_interval(interval)
 
-    async def _continue_as_new(self, request: ResponseRequest, chunk_seconds: float | None) -> None:
+        async def continue_as_new() -> NoReturn:
+            await self._continue_as_new(request, state.chunk_seconds)
+
+        first = await poll_once(state, request.poll, self._record_snapshot)
+        return await poll_until_terminal(
+            state,
+            request.poll,
+            first,
+            record=self._record_snapshot,
+            continue_as_new=continue_as_new,
+            polls_this_run=1,
+        )
+
+    async def _continue_as_new(
+        self, request: CarriedRequest, chunk_seconds: float | None
+    ) -> NoReturn:
         state = self._state
         workflow.logger.info(
             "response %s: continuing as new at cursor %s (%d chars)",
@@ -178,8 +182,8 @@ class StreamingResponseWorkflow:
         # Waiting followers return now and ask again: their next update reaches the new run.
         self._draining = True
         await workflow.wait_condition(workflow.all_handlers_finished)
-        carried = state.model_copy(update={"chunk_seconds": chunk_seconds, "runs": state.runs + 1})
-        workflow.continue_as_new(request.model_copy(update={"resume": carried}))
+        state.chunk_seconds = chunk_seconds
+        workflow.continue_as_new(_state.continued(request, state))
 
     # ---- state -------------------------------------------------------------------------------
 
@@ -198,8 +202,13 @@ class StreamingResponseWorkflow:
         resumed = (chunk.attempt - 1) + int(chunk.interrupted)
         state.resumes += resumed
         metrics.stream_resumed(resumed)
-        common.index(state)
+        index(state)
         self._append(chunk.text, chunk.reasoning_summary)
+
+    def _record_snapshot(self, snapshot: ResponseSnapshot) -> None:
+        self._state.status = snapshot.status
+        index(self._state)
+        self._append_missing(snapshot)
 
     def _append(self, text: str, reasoning: str) -> None:
         state = self._state
@@ -232,7 +241,7 @@ class StreamingResponseWorkflow:
     @workflow.query(name="progress")
     def progress(self) -> Progress:
         """Live progress: status, response id, cursor, text length, chunks, resumes."""
-        return common.progress_of(self._state, None)
+        return _state.progress_of(self._state, None)
 
     @workflow.query(name="state")
     def current_state(self) -> StreamState:

@@ -14,10 +14,17 @@ from pathlib import Path
 import openai
 from temporalio.client import Client
 
-from activities import PollPolicy, ResponseRequest, ResponsesActivities, StreamPolicy
-from fake_openai import FakeOpenAIServer, FaultRule, GenerationSettings, ServerSettings
-from worker import build_worker, dev_server
-from workflows import BackgroundResponseWorkflow
+from durable_responses.activities import ResponsesActivities
+from durable_responses.fake_openai import (
+    FakeOpenAIServer,
+    FaultRule,
+    GenerationSettings,
+    ServerSettings,
+)
+from durable_responses.models import PollPolicy, ResponseRequest, StreamPolicy
+from durable_responses.testing import dev_server
+from durable_responses.workflows import BackgroundResponseWorkflow
+from tests.workers import build_worker
 
 HERE = Path(__file__).parent
 POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1)
@@ -71,7 +78,7 @@ async def main() -> None:
                         first_chunk_seconds=0.1, max_chunk_seconds=0.3, max_chunks_per_run=4
                     ),
                 )
-                from workflows import WORKFLOWS
+                from durable_responses.workflows import WORKFLOWS
 
                 if any(w.__name__ == "StreamingResponseWorkflow" for w in WORKFLOWS):
                     await _record(

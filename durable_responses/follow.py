@@ -1,6 +1,6 @@
 """Follow a `StreamingResponseWorkflow`'s text by offset, through Temporal, across crashes.
 
-    python -m workflows.follow WORKFLOW_ID [--from N]
+    durable-responses-follow WORKFLOW_ID [--from N]    (or python -m durable_responses.follow)
 
 Each step is the workflow's `text_after` update: "what comes after offset N, waiting up to
 T seconds". Offsets are absolute, so a follower that restarts (or whose worker restarts)
@@ -24,10 +24,9 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-import connection
-from activities.models import ErrorType, ResponseResult, TextRequest, TextSlice
-
-from .streaming_response import StreamingResponseWorkflow
+from durable_responses import connection
+from durable_responses.models import ErrorType, ResponseResult, TextRequest, TextSlice
+from durable_responses.workflows import StreamingResponseWorkflow
 
 
 async def follow(
@@ -104,8 +103,13 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `durable-responses-follow`."""
+    connection.exit_after(lambda: _cli(argv))
+
+
+def _cli(argv: Sequence[str] | None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m workflows.follow",
+        prog="durable-responses-follow",
         description="Print a StreamingResponseWorkflow's text as it grows, from any offset.",
     )
     parser.add_argument("workflow_id")
@@ -133,4 +137,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    connection.exit_after(main)
+    main()

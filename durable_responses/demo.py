@@ -1,0 +1,235 @@
+"""The one-command tour: `python demo.py` (installed: `durable-responses-demo`).
+
+With no configuration it starts an embedded Temporal dev server (the pip-installed CLI), the
+local fake Responses API and a worker as a separate process, then runs both scenarios:
+
+1. Polling: a background response polled with durable sleeps until it completes.
+2. Streaming with resumption: text printed as it arrives; the worker is killed with SIGKILL
+   mid-stream, a new worker starts, and the same workflow resumes from the stream cursor it
+   recorded. The text is then checked against the provider's: no gap, no duplicate, one create.
+
+With OPENAI_API_KEY set it uses the real API (a cheap model, no crash unless --crash).
+Exits 0 on success, 1 if a check fails, 2 if something could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Sequence
+
+from temporalio.client import Client
+
+from durable_responses import connection
+from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
+from durable_responses.follow import follow
+from durable_responses.models import PollPolicy, ResponseRequest, StreamPolicy
+from durable_responses.testing import WorkerProcess, dev_server
+from durable_responses.workflows import BackgroundResponseWorkflow, StreamingResponseWorkflow
+
+POLL_PROMPT = "In two sentences, what does the theory of relativity say?"
+STREAM_PROMPT = "Name three benefits of regular exercise, briefly."
+REAL_MODEL = "gpt-4.1-mini"
+KILL_AFTER_CHARS = 200
+# Several seconds a response, long enough to interrupt, short enough for a one-minute tour.
+DEMO_GENERATION = GenerationSettings(tokens=360, tokens_per_second=60, queued_seconds=0.5)
+
+
+class DemoFailed(Exception):
+    """A check of the demo did not hold."""
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def _wrap(text: str) -> str:
+    return "\n".join(
+        textwrap.fill(p, width=88, initial_indent="    ", subsequent_indent="    ")
+        for p in text.split("\n\n")
+    )
+
+
+async def polling(client: Client, task_queue: str, model: str | None) -> None:
+    say("\n=== 1. Polling: BackgroundResponseWorkflow ===")
+    handle = await client.start_workflow(
+        BackgroundResponseWorkflow.run,
+        ResponseRequest(
+            input=POLL_PROMPT,
+            model=model,
+            poll=PollPolicy(initial_interval_seconds=1.0, backoff=1.3, max_interval_seconds=2.0),
+        ),
+        id=f"demo-poll-{uuid.uuid4().hex[:8]}",
+        task_queue=task_queue,
+    )
+    say(f"started workflow {handle.id}: the response is created in an activity, then polled")
+    say("between durable timers (workflow.sleep), so a crash here would lose nothing.")
+    result_task = asyncio.ensure_future(handle.result())
+    shown = -1
+    while True:
+        finished = result_task.done()  # one last query after the end shows the final poll
+        progress = await handle.query(BackgroundResponseWorkflow.progress)
+        if progress.polls != shown and progress.response_id:
+            label = "created" if progress.polls == 0 else f"poll {progress.polls}"
+            say(
+                f"  {label:>8}: {progress.status:<11} {progress.response_id[:20]}…  "
+                f"t={progress.elapsed_seconds:4.1f}s"
+            )
+            shown = progress.polls
+        if finished:
+            break
+        await asyncio.wait({result_task}, timeout=0.2)
+    result = result_task.result()
+    say(f"  result: {result.status} after {result.polls} poll(s)\n")
+    say(_wrap(result.output_text))
+
+
+async def streaming(
+    client: Client,
+    task_queue: str,
+    model: str | None,
+    fake: FakeOpenAIServer | None,
+    first_worker: WorkerProcess,
+    new_worker: WorkerProcess,
+    crash: bool,
+) -> None:
+    say("\n=== 2. Streaming with resumption: StreamingResponseWorkflow ===")
+    handle = await client.start_workflow(
+        StreamingResponseWorkflow.run,
+        ResponseRequest(
+            input=STREAM_PROMPT,
+            model=model,
+            # Short chunks so the text visibly flows; the default grows them up to 5 s.
+            streaming=StreamPolicy(first_chunk_seconds=0.3, max_chunk_seconds=1.0),
+        ),
+        id=f"demo-stream-{uuid.uuid4().hex[:8]}",
+        task_queue=task_queue,
+    )
+    say(
+        f"started workflow {handle.id}; following its text through Temporal "
+        "(the text_after update):\n"
+    )
+    followed = ""
+    killed_at: float | None = None
+    recovered_after: float | None = None
+    async for piece in follow(handle, wait_seconds=10):
+        if killed_at is not None and recovered_after is None and piece.text:
+            recovered_after = time.monotonic() - killed_at
+        print(piece.text, end="", flush=True)
+        followed += piece.text
+        if crash and killed_at is None and len(followed) >= KILL_AFTER_CHARS:
+            first_worker.kill()
+            killed_at = time.monotonic()
+            say(
+                f"\n\n  ✗ worker 1 (pid {first_worker.pid}) killed with SIGKILL at character "
+                f"{len(followed)}, mid-stream"
+            )
+            await asyncio.to_thread(new_worker.start)
+            say(
+                f"  ↻ worker 2 (pid {new_worker.pid}) started; the workflow resumes from its "
+                "recorded cursor\n"
+            )
+    say("\n")
+    if recovered_after is not None:
+        say(
+            f"  text flowed again {recovered_after:.1f}s after the kill (heartbeat timeout "
+            "+ retry + new worker start)"
+        )
+    result = await handle.result()
+    events = len((await handle.fetch_history()).events)
+    say(
+        f"  result: {result.status}, {len(result.output_text)} characters, cursor "
+        f"{result.cursor}, {result.chunks} chunks, {result.resumes} resume(s), "
+        f"{events} history events"
+    )
+    if followed != result.output_text:
+        raise DemoFailed("the followed text differs from the workflow's text")
+    say("  ✓ the text the follower printed equals the workflow's text")
+    if fake is not None:
+        record = fake.control.response(result.response_id, events=False)
+        mine = [
+            r
+            for r in fake.control.responses()
+            if r.metadata.get("temporal_workflow_id") == handle.id
+        ]
+        if result.output_text != record.text:
+            raise DemoFailed("the assembled text differs from the provider's canonical text")
+        say(
+            f"  ✓ it equals the provider's canonical text ({len(record.text)} characters): "
+            "no gap, no duplicate"
+        )
+        if len(mine) != 1:
+            raise DemoFailed(f"{len(mine)} responses were created for one workflow")
+        say(f"  ✓ creates at the provider for this workflow: {len(mine)}")
+    if crash and result.resumes < 1:
+        raise DemoFailed("the worker was killed but no resume was recorded")
+
+
+async def run(args: argparse.Namespace) -> int:
+    use_fake = args.fake or not os.environ.get("OPENAI_API_KEY")
+    crash = args.crash if args.crash is not None else use_fake
+    model = None if use_fake else args.model
+    async with contextlib.AsyncExitStack() as stack:
+        fake: FakeOpenAIServer | None = None
+        if use_fake:
+            fake = stack.enter_context(FakeOpenAIServer(ServerSettings(generation=DEMO_GENERATION)))
+            say(f"• fake OpenAI Responses API at {fake.base_url} (no OPENAI_API_KEY needed)")
+            worker_env = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "fake-key"}
+        else:
+            say(f"• real OpenAI API, model {model}")
+            worker_env = {}
+        say("• starting the Temporal dev server (pip-installed `temporal server start-dev`)…")
+        env = await stack.enter_async_context(dev_server(port=None, ui_port=None, db=None))
+        address = env.client.service_client.config.target_host
+        say(f"• Temporal dev server at {address}")
+        task_queue = f"demo-{uuid.uuid4().hex[:8]}"
+        first = stack.enter_context(WorkerProcess(address, task_queue, env=worker_env))
+        say(f"• worker 1: `durable-responses-worker` as pid {first.pid} on task queue {task_queue}")
+        second = WorkerProcess(address, task_queue, env=worker_env)
+        stack.callback(second.close)
+        started = time.monotonic()
+        await polling(env.client, task_queue, model)
+        await streaming(env.client, task_queue, model, fake, first, second, crash)
+        say(f"\ndone in {time.monotonic() - started:.1f}s: both scenarios ran end to end.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `durable-responses-demo` and `python demo.py`."""
+    connection.exit_after(lambda: _cli(argv))
+
+
+def _cli(argv: Sequence[str] | None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--fake", action="store_true", help="use the fake API even if OPENAI_API_KEY is set"
+    )
+    parser.add_argument(
+        "--crash",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="kill the worker mid-stream (default: on with the fake only)",
+    )
+    parser.add_argument("--model", default=REAL_MODEL, help="model for the real API")
+    args = parser.parse_args(argv)
+    try:
+        code = asyncio.run(run(args))
+    except DemoFailed as err:
+        print(f"\nDEMO FAILED: {err}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    except (OSError, RuntimeError, TimeoutError) as err:
+        print(f"\ndemo could not run: {type(err).__name__}: {err}", file=sys.stderr)
+        code = 2
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""What continue-as-new carries into the next run: private to the workflows, never a caller's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from .request import ResponseRequest
+
+
+class ResumeState(BaseModel):
+    """What continue-as-new carries into the next run. Set by the workflow, not by callers."""
+
+    response_id: str | None = None
+    status: str | None = None
+    model: str = ""
+    started_at: datetime | None = None
+    deadline_at: datetime | None = None
+    polls: int = 0
+    interval_seconds: float | None = None
+    runs: int = 1
+    # streaming only
+    cursor: int | None = None
+    text: str = ""
+    text_offset: int = 0
+    reasoning_summary: str = ""
+    chunks: int = 0
+    resumes: int = 0
+    chunk_seconds: float | None = None
+    polling_fallback: bool = False
+
+
+class CarriedRequest(ResponseRequest):
+    """The workflows' run input: the public request, plus the state a continued run carries.
+
+    Callers send a `ResponseRequest`; only continue-as-new sets `resume`. The field keeps its
+    name so runs that continued as new before this split still decode.
+    """
+
+    resume: ResumeState | None = Field(default=None, description="Set by continue-as-new only.")

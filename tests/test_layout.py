@@ -1,0 +1,86 @@
+"""The layout's rules, checked: one import name, workflow code free of client and harness code,
+a thin worker CLI, and a package `__init__` the workflow sandbox can import for free."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.workers import ROOT
+
+GENERIC = {"workflows", "activities", "fake_openai", "worker", "demo", "connection", "telemetry"}
+"""The top-level names the project installed before it became one package."""
+
+WORKFLOW_MODULES = sorted((ROOT / "workflows").glob("*.py"))
+
+# Code that talks to a Temporal server or runs processes: never part of workflow code.
+CLIENT_OR_HARNESS = (
+    "temporalio.client",
+    "temporalio.testing",
+    "temporalio.worker",
+    "temporalio.service",
+    "durable_responses.testing",
+    "durable_responses.follow",
+    "durable_responses.connection",
+    "durable_responses.namespace",
+    "durable_responses.plugin",
+    "durable_responses.worker",
+    "durable_responses.demo",
+    "openai",
+    "subprocess",
+)
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", WORKFLOW_MODULES, ids=[p.name for p in WORKFLOW_MODULES])
+def test_workflow_modules_import_no_client_or_harness_code(path: Path):
+    bad = {
+        name
+        for name in _imports(path)
+        for banned in CLIENT_OR_HARNESS
+        if name == banned or name.startswith(banned + ".")
+    }
+    assert not bad, f"{path.name} imports {sorted(bad)}"
+    assert not {name for name in _imports(path) if name.split(".")[0] in GENERIC}
+
+
+def test_code_imports_the_package_never_the_folders():
+    offenders = []
+    for folder in ("durable_responses", "workflows", "activities", "fake_openai", "tests", "bench"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if "outside_project" in path.parts or path.is_symlink():
+                continue
+            top = {name.split(".")[0] for name in _imports(path)}
+            if top & GENERIC:
+                offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders, f"generic top-level imports in {sorted(set(offenders))}"
+
+
+def test_worker_cli_is_thin():
+    lines = (ROOT / "durable_responses" / "worker.py").read_text().splitlines()
+    assert len(lines) <= 155, f"durable_responses/worker.py has {len(lines)} lines (about 150)"
+    assert len((ROOT / "worker.py").read_text().splitlines()) <= 10
+
+
+def test_importing_the_package_loads_nothing_else():
+    # The sandbox runs durable_responses/__init__.py for every workflow run; a model loaded
+    # there would be a sandbox-local copy that pass-through imports then mix with the real one.
+    code = (
+        "import sys, durable_responses; "
+        "print(sorted(m for m in sys.modules if m.startswith('durable_responses')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['durable_responses']"

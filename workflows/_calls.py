@@ -1,0 +1,96 @@
+"""The API calls both workflows make, with their timeouts and retry policies in one place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from durable_responses.activities import CreateResponseInput, ResponseRef, ResponseSnapshot
+    from durable_responses.activities.responses import ResponsesActivities
+    from durable_responses.models import ErrorType, PollPolicy
+    from durable_responses.models._carried import ResumeState
+
+    from . import metrics
+    from ._deadline import retry_budget
+    from ._outcome import raise_activity_failure
+
+CREATE_TIMEOUT = timedelta(seconds=60)
+RETRIEVE_TIMEOUT = timedelta(seconds=30)
+
+API_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=0,  # until the deadline: an outage of the API must not lose a long run
+)
+"""Retries of API calls. Errors a retry cannot fix are raised non-retryable by the activity."""
+
+
+async def create_response(state: ResumeState, input: CreateResponseInput) -> ResponseSnapshot:
+    """Run `create_background_response`, its retries bounded by the deadline."""
+    try:
+        return await workflow.execute_activity_method(
+            ResponsesActivities.create_background_response,
+            input,
+            start_to_close_timeout=CREATE_TIMEOUT,
+            schedule_to_close_timeout=retry_budget(state, CREATE_TIMEOUT),
+            retry_policy=API_RETRY,
+        )
+    except ActivityError as err:
+        raise_activity_failure(err, state)
+
+
+async def retrieve(state: ResumeState, policy: PollPolicy) -> ResponseSnapshot:
+    """One snapshot, counted as a poll.
+
+    By default a local activity: a short call that costs one history event. With
+    `policy.task_queue` a regular activity on that queue, so the server's task-queue-wide
+    dispatch rate bounds polls across every worker (five more events a poll).
+    """
+    if state.response_id is None:
+        # Only a stream that expired before it named its response gets here; failing beats
+        # a workflow task that fails forever.
+        raise ApplicationError(
+            "cannot poll: the stream ended before the response id was recorded",
+            type=ErrorType.STREAM_EXPIRED,
+            non_retryable=True,
+        )
+    ref = ResponseRef(response_id=state.response_id)
+    try:
+        if policy.task_queue is None:
+            snapshot = await workflow.execute_local_activity_method(
+                ResponsesActivities.retrieve_response,
+                ref,
+                start_to_close_timeout=RETRIEVE_TIMEOUT,
+                schedule_to_close_timeout=retry_budget(state, RETRIEVE_TIMEOUT),
+                retry_policy=API_RETRY,
+            )
+        else:
+            snapshot = await workflow.execute_activity_method(
+                ResponsesActivities.retrieve_response,
+                ref,
+                task_queue=policy.task_queue,
+                schedule_to_start_timeout=timedelta(seconds=policy.task_queue_timeout_seconds),
+                start_to_close_timeout=RETRIEVE_TIMEOUT,
+                schedule_to_close_timeout=retry_budget(state, RETRIEVE_TIMEOUT),
+                retry_policy=API_RETRY,
+            )
+    except ActivityError as err:
+        cause = err.cause
+        if isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
+            raise ApplicationError(
+                f"no worker picked up a poll of response {state.response_id} on task queue "
+                f"{policy.task_queue!r} for {policy.task_queue_timeout_seconds:g}s: run workers "
+                f"with --poll-task-queue {policy.task_queue}",
+                {"response_id": state.response_id, "task_queue": policy.task_queue},
+                type=ErrorType.POLL_QUEUE_UNSERVED,
+                non_retryable=True,
+            ) from err
+        raise_activity_failure(err, state)
+    metrics.polled()
+    return snapshot
