@@ -3,13 +3,16 @@
 Retryable: 408, 409, 429 (rate limit), 5xx, connection errors and timeouts, honouring the API's
 `retry-after-ms` / `retry-after` through `next_retry_delay`. Non-retryable: everything a retry
 cannot fix (400, 401, 403, 404, 422, 429 `insufficient_quota`, an expired stream). The API's
-message is kept, and `type` is an `ErrorType` constant a caller can match on.
+message is kept, with key material redacted, and `type` is an `ErrorType` constant a caller
+can match on. The SDK exception is not chained: the failure converter would write its text,
+unredacted, into history as the failure's cause.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,6 +33,15 @@ _STATUS_TYPES: dict[int, tuple[str, bool]] = {
     429: (ErrorType.RATE_LIMITED, True),
 }
 _MAX_RETRY_AFTER = timedelta(minutes=10)
+
+_KEY_MATERIAL = re.compile(r"\b(sk-[A-Za-z0-9_*-]+)|\bBearer\s+\S+")
+"""OpenAI keys (`sk-...`, `sk-proj-...`), whole or masked as the API quotes them in a 401
+("Incorrect API key provided: sk-proj-****...wxyz"), and bearer tokens."""
+
+
+def redact(text: str) -> str:
+    """`text` without key material: even a masked key's last characters identify it."""
+    return _KEY_MATERIAL.sub(lambda m: "sk-[redacted]" if m.group(1) else "Bearer [redacted]", text)
 
 
 def is_stream_expired(err: openai.APIStatusError) -> bool:
@@ -65,11 +77,13 @@ def to_application_error(err: openai.OpenAIError) -> ApplicationError:
     """Map an SDK exception to an `ApplicationError`; raise the result `from err`."""
     if isinstance(err, openai.APITimeoutError):
         return ApplicationError(
-            f"OpenAI request timed out: {err}", type=ErrorType.TIMEOUT, non_retryable=False
+            f"OpenAI request timed out: {redact(str(err))}",
+            type=ErrorType.TIMEOUT,
+            non_retryable=False,
         )
     if isinstance(err, openai.APIConnectionError):
         return ApplicationError(
-            f"Could not reach OpenAI: {err} ({err.__cause__!r})",
+            redact(f"Could not reach OpenAI: {err} ({err.__cause__!r})"),
             type=ErrorType.CONNECTION_ERROR,
             non_retryable=False,
         )
@@ -91,14 +105,14 @@ def to_application_error(err: openai.OpenAIError) -> ApplicationError:
         else:
             error_type, retryable = _STATUS_TYPES.get(status, (ErrorType.API_ERROR, False))
         return ApplicationError(
-            f"OpenAI {status}: {err.message}",
+            f"OpenAI {status}: {redact(err.message)}",
             details,
             type=error_type,
             non_retryable=not retryable,
             next_retry_delay=retry_after(err.response.headers) if retryable else None,
         )
     return ApplicationError(
-        f"OpenAI client error: {err}", type=ErrorType.API_ERROR, non_retryable=True
+        f"OpenAI client error: {redact(str(err))}", type=ErrorType.API_ERROR, non_retryable=True
     )
 
 
@@ -108,4 +122,4 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except openai.OpenAIError as err:
-        raise to_application_error(err) from err
+        raise to_application_error(err) from None

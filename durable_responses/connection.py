@@ -10,6 +10,10 @@ environment (or a TOML profile) changes:
   Temporal CLI's `temporal config set` writes the same file).
 
 Explicit arguments (the `--address`/`--namespace` flags) win over all of these.
+
+Payloads: with `DURABLE_RESPONSES_CODEC_KEYS` (or `..._KEYS_FILE`) set, every client and worker
+of the project compresses and encrypts what it writes to Temporal (`codec.py`);
+`DURABLE_RESPONSES_COMPRESSION=on|off` switches compression alone.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from temporalio.client import Client, Interceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
+
+from durable_responses import codec
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -41,6 +47,13 @@ ENVIRONMENT = {
     "TEMPORAL_CONFIG_FILE": "TOML config file (default ~/.config/temporalio/temporal.toml)",
 }
 """The `temporalio.envconfig` variables this project documents and tests."""
+
+PAYLOAD_ENVIRONMENT = {
+    "DURABLE_RESPONSES_CODEC_KEYS": "encrypt payloads: `id:base64key,...`, the last one newest",
+    "DURABLE_RESPONSES_CODEC_KEYS_FILE": "the same key list from a file (a Docker secret)",
+    "DURABLE_RESPONSES_COMPRESSION": "`on`/`off`: zlib above 1 KiB (default: on with keys)",
+}
+"""The payload codec variables every client and worker of the project reads."""
 
 
 class ConnectionConfigError(ValueError):
@@ -103,6 +116,26 @@ def exit_after(main: Callable[[], object]) -> NoReturn:
     os._exit(code)
 
 
+def payload_codec(environ: Mapping[str, str] | None = None) -> PayloadCodec | None:
+    """The codec chain the environment asks for: compression, then encryption with the key
+    ring; None (plain JSON payloads) when neither is set. Raises `ConnectionConfigError`."""
+    environ = os.environ if environ is None else environ
+    try:
+        keys = codec.KeyRing.from_env(environ)
+    except (OSError, ValueError) as err:
+        raise ConnectionConfigError(f"payload encryption keys: {err}") from None
+    switch = (environ.get("DURABLE_RESPONSES_COMPRESSION") or "").strip().lower()
+    if switch not in ("", "on", "off"):
+        raise ConnectionConfigError(f"DURABLE_RESPONSES_COMPRESSION={switch!r}: use on or off")
+    compress = switch == "on" or (switch == "" and keys is not None)
+    return codec.codec_chain(keys, compress=compress)
+
+
+def data_converter(environ: Mapping[str, str] | None = None) -> DataConverter:
+    """The pydantic data converter with the environment's codec chain (see `payload_codec`)."""
+    return codec.data_converter(payload_codec(environ))
+
+
 async def connect(
     *,
     address: str | None = None,
@@ -111,11 +144,12 @@ async def connect(
     runtime: Runtime | None = None,
     interceptors: Sequence[Interceptor] = (),
 ) -> Client:
-    """A client with the pydantic data converter every client and worker of the project uses."""
+    """A client with the data converter every client and worker of the project uses: pydantic,
+    and the environment's codec chain."""
     config = connect_config(address=address, namespace=namespace, profile=profile)
     return await Client.connect(
         **config,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         runtime=runtime,
         interceptors=interceptors,
     )

@@ -17,10 +17,15 @@ from typing import Any
 from openai import AsyncOpenAI
 from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker, WorkerConfig
 
+from durable_responses import connection
 from durable_responses.activities import ResponsesActivities
 from durable_responses.namespace import ensure_search_attributes
 from durable_responses.workflows import WORKFLOWS
@@ -44,16 +49,24 @@ WORKER_TUNING: dict[str, tuple[timedelta, timedelta]] = {
 """Worker option: (the SDK's default, ours). Ours applies only where the SDK default is left."""
 
 
-def pydantic_converter(existing: DataConverter | None) -> DataConverter:
+def pydantic_converter(
+    existing: DataConverter | None, codec: PayloadCodec | None = None
+) -> DataConverter:
     """The pydantic payload converter, keeping the codec and failure converter already set.
 
-    A converter with its own payload converter class is the caller's choice and is kept.
+    A converter with its own payload converter class is the caller's choice and is kept. With
+    `codec` and no codec set yet, the result uses it and encodes failure messages too.
     """
-    if existing is None:
-        return pydantic_data_converter
-    if existing.payload_converter_class is DataConverter.default.payload_converter_class:
-        return dataclasses.replace(existing, payload_converter_class=PydanticPayloadConverter)
-    return existing
+    converter = existing or pydantic_data_converter
+    if converter.payload_converter_class is DataConverter.default.payload_converter_class:
+        converter = dataclasses.replace(converter, payload_converter_class=PydanticPayloadConverter)
+    if codec is not None and converter.payload_codec is None:
+        converter = dataclasses.replace(
+            converter,
+            payload_codec=codec,
+            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        )
+    return converter
 
 
 class DurableResponsesPlugin(SimplePlugin):
@@ -64,6 +77,10 @@ class DurableResponsesPlugin(SimplePlugin):
     caller's own; or pass it to a single `Worker(plugins=[...])`.
 
     Args:
+        payload_codec: Codec for every payload the client and workers write (compression and
+            encryption: `durable_responses.codec.codec_chain`). Default: the one the
+            environment asks for (`DURABLE_RESPONSES_CODEC_KEYS`, see `connection.py`), unless
+            the client already has a codec of its own.
         openai_client: The client the activities call OpenAI with; it must have
             `max_retries=0` (Temporal retries). Default: from `OPENAI_API_KEY` and
             `OPENAI_BASE_URL`, created when the first worker is built, so a client that only
@@ -80,6 +97,7 @@ class DurableResponsesPlugin(SimplePlugin):
     def __init__(
         self,
         *,
+        payload_codec: PayloadCodec | None = None,
         openai_client: AsyncOpenAI | None = None,
         activities: ResponsesActivities | None = None,
         default_model: str | None = None,
@@ -94,9 +112,10 @@ class DurableResponsesPlugin(SimplePlugin):
         self._register = register_search_attributes
         self._tune = tune_worker
         self._registered: set[tuple[str, str]] = set()
+        codec = payload_codec if payload_codec is not None else connection.payload_codec()
         super().__init__(
             PLUGIN_NAME,
-            data_converter=pydantic_converter,
+            data_converter=lambda existing: pydantic_converter(existing, codec),
             workflows=WORKFLOWS,
             activities=self._add_activities,
         )

@@ -93,6 +93,10 @@ class WorkerSettings(BaseSettings):
     metrics_port: int = Field(
         default=0, ge=0, description="serve Prometheus metrics on this port (0: off)"
     )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="address the metrics endpoint binds (0.0.0.0: all interfaces, in a container)",
+    )
     otlp_endpoint: str | None = Field(
         default=None,
         description="export traces over OTLP/HTTP here, e.g. http://localhost:4318 (otel extra)",
@@ -178,6 +182,7 @@ class WorkerSettings(BaseSettings):
 
 ENVIRONMENT: dict[str, str] = {
     **connection.ENVIRONMENT,
+    **connection.PAYLOAD_ENVIRONMENT,
     **WorkerSettings.environment(),
     "OPENAI_API_KEY": "OpenAI API key (read by the openai SDK)",
     "OPENAI_BASE_URL": "OpenAI-compatible base URL; empty: the real API",

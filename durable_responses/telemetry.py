@@ -23,12 +23,12 @@ LAG_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 """Seconds; the completion lag is about one poll interval, which grows up to minutes."""
 
 
-def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime | None:
+def metrics_runtime(port: int, host: str = "127.0.0.1") -> Runtime | None:
     """A runtime whose metrics, SDK and project alike, are scraped at `host:port/metrics`;
     None (the SDK's default runtime, no metrics endpoint) for port 0."""
     if not port:
         return None
-    log.info("Prometheus metrics on http://localhost:%s/metrics", port)
+    log.info("Prometheus metrics on http://%s:%s/metrics", host, port)
     return Runtime(
         telemetry=TelemetryConfig(
             metrics=PrometheusConfig(

@@ -28,10 +28,10 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from temporalio.client import Interceptor, Plugin
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 
+from durable_responses import connection
 from durable_responses.workflows import search_attributes
 
 DEV_DB = Path(".temporal") / "temporal.db"
@@ -75,7 +75,8 @@ async def dev_server(
     """A Temporal dev server from the pip-installed CLI, with the project's search attributes.
 
     `port=None, ui_port=None, db=None` gives an in-memory server on a free port, for tests.
-    The client uses the pydantic converter unless a plugin sets another.
+    The client's converter is the project's (`connection.data_converter`: pydantic, and the
+    environment's codec chain) unless a plugin sets another.
     """
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +86,7 @@ async def dev_server(
         port=port,
         ui=ui_port is not None,
         ui_port=ui_port,
-        data_converter=pydantic_data_converter,
+        data_converter=connection.data_converter(),
         dev_server_log_level="warn",
         search_attributes=search_attributes.ALL,
         runtime=runtime,

@@ -61,7 +61,9 @@ async def run(settings: WorkerSettings) -> None:
             f"{err} (with the compose stack's fake profile: OPENAI_API_KEY=fake-key "
             "OPENAI_BASE_URL=http://fake-openai:8787/v1; locally: python worker.py --dev)"
         ) from err
-    options: dict[str, Any] = {"runtime": telemetry.metrics_runtime(settings.metrics_port)}
+    options: dict[str, Any] = {
+        "runtime": telemetry.metrics_runtime(settings.metrics_port, settings.metrics_host)
+    }
     if settings.otlp_endpoint:
         options["interceptors"] = telemetry.tracing_interceptors(settings.otlp_endpoint)
     async with contextlib.AsyncExitStack() as stack:

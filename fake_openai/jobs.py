@@ -288,13 +288,14 @@ class ResponseJob:
         emitted = 0
         async for batch in self._paced(limit, 1.0 / self.settings.tokens_per_second):
             for token in self.answer_tokens[emitted : emitted + batch]:
-                part["text"] += token
-                self.text = part["text"]
                 pad = "".join(self._obfuscation.choices("abcdefghijklmnop", k=4))
                 self._emit(
                     "response.output_text.delta", **ids, delta=token, logprobs=[], obfuscation=pad
                 )
             emitted += batch
+            # Once a batch, not once a token: appending to a shared string copies it each time,
+            # quadratic for multi-megabyte answers. Nothing reads the text within a batch.
+            part["text"] = self.text = "".join(self.answer_tokens[:emitted])
         if not finish:
             return
         item["status"] = "completed" if limit == len(self.answer_tokens) else "incomplete"

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import openai
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -95,6 +99,16 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server (the pip-installed CLI's `server start-dev`, in memory)."""
     async with dev_server(port=None, ui_port=None, db=None) as env:
         yield env
+
+
+@pytest.fixture(scope="session")
+def spans() -> InMemorySpanExporter:
+    """An in-memory exporter behind the process's tracer provider (set once per process)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
 
 
 @pytest.fixture

@@ -7,10 +7,6 @@ import urllib.request
 import uuid
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.opentelemetry import TracingInterceptor
@@ -129,16 +125,6 @@ async def test_worker_metrics_endpoint_counts_responses_polls_resumes_and_tokens
 
 async def _has_response_id(handle) -> bool:
     return (await handle.query(BackgroundResponseWorkflow.progress)).response_id is not None
-
-
-@pytest.fixture(scope="module")
-def spans() -> InMemorySpanExporter:
-    """An in-memory exporter behind the process's tracer provider (set once per process)."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    return exporter
 
 
 async def test_one_trace_runs_from_the_client_through_every_openai_call(

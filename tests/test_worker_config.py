@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from durable_responses import connection
+from durable_responses.codec import ChainCodec, CompressionCodec, EncryptionCodec, new_key
 from durable_responses.models import PollPolicy, ResponseRequest
 from durable_responses.settings import ENVIRONMENT, WorkerSettings
 from durable_responses.workflows import BackgroundResponseWorkflow
@@ -249,6 +250,8 @@ def test_worker_environment_lists_exactly_the_variables_the_code_reads():
     # Names the code reads itself, those the settings model reads, and those the SDKs read.
     sources = [
         "durable_responses/worker.py",
+        "durable_responses/connection.py",
+        "durable_responses/codec.py",
         "durable_responses/telemetry.py",
         "activities/responses.py",
     ]
@@ -258,8 +261,45 @@ def test_worker_environment_lists_exactly_the_variables_the_code_reads():
         read |= set(re.findall(r'environ(?:\.get\(|\[)\s*"([A-Z][A-Z0-9_]+)"', text))
     indirect = (
         set(connection.ENVIRONMENT)
+        | set(connection.PAYLOAD_ENVIRONMENT)
         | set(WorkerSettings.environment())
         | {"OPENAI_API_KEY", "OPENAI_BASE_URL", "OTEL_SERVICE_NAME"}
     )
     assert read <= indirect
     assert indirect == set(ENVIRONMENT)
+
+
+# ---- payload codec from the environment ---------------------------------------------------------
+
+
+def test_payloads_stay_plain_json_unless_the_environment_asks_for_a_codec():
+    assert connection.payload_codec({}) is None
+    compressed = connection.payload_codec({"DURABLE_RESPONSES_COMPRESSION": "on"})
+    assert isinstance(compressed, CompressionCodec)
+
+
+def test_codec_keys_turn_on_compression_and_encryption(tmp_path: Path):
+    ring = f"old:{new_key()},new:{new_key()}"
+    chain = connection.payload_codec({"DURABLE_RESPONSES_CODEC_KEYS": ring})
+    assert isinstance(chain, ChainCodec)
+    assert [type(c) for c in chain.codecs] == [CompressionCodec, EncryptionCodec]
+    secret = tmp_path / "codec_keys"
+    secret.write_text(ring + "\n")
+    from_file = connection.payload_codec(
+        {"DURABLE_RESPONSES_CODEC_KEYS_FILE": str(secret), "DURABLE_RESPONSES_COMPRESSION": "off"}
+    )
+    assert isinstance(from_file, EncryptionCodec)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"DURABLE_RESPONSES_CODEC_KEYS": "k1:not-a-key"},
+        {"DURABLE_RESPONSES_CODEC_KEYS_FILE": "/nonexistent/codec_keys"},
+        {"DURABLE_RESPONSES_COMPRESSION": "maybe"},
+    ],
+)
+def test_a_bad_codec_setting_is_a_clear_error(environ):
+    with pytest.raises(connection.ConnectionConfigError) as err:
+        connection.payload_codec(environ)
+    assert "not-a-key" not in str(err.value)

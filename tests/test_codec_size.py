@@ -1,0 +1,89 @@
+"""A 4 MB answer through `BackgroundResponseWorkflow`: past Temporal's 2 MB payload limit in
+plain JSON, well under it compressed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import openai
+import pytest
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.client import Client
+
+from durable_responses.activities import ResponsesActivities
+from durable_responses.codec import codec_chain, data_converter
+from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
+from durable_responses.models import PollPolicy, ResponseRequest
+from durable_responses.workflows import BackgroundResponseWorkflow
+from tests.workers import address_of, build_worker, wait_until
+
+TOKENS = 700_000
+"""About 4.4 MB of answer text: the fake's words average a little over six characters."""
+POLL = PollPolicy(initial_interval_seconds=1.0)
+
+
+@pytest.fixture(scope="module")
+def big_fake() -> Iterator[FakeOpenAIServer]:
+    """A fake that writes the whole answer within a second or two."""
+    generation = GenerationSettings(
+        tokens=TOKENS, tokens_per_second=2_000_000, queued_seconds=0, reasoning_seconds=0
+    )
+    with FakeOpenAIServer(ServerSettings(generation=generation)) as server:
+        yield server
+        server.control.reset()  # let go of the events of the big responses
+
+
+@pytest.fixture
+def big_activities(big_fake: FakeOpenAIServer) -> ResponsesActivities:
+    client = openai.AsyncOpenAI(base_url=big_fake.base_url, api_key="sk-test", max_retries=0)
+    return ResponsesActivities(client)
+
+
+async def test_a_4mb_answer_completes_with_compression(
+    dev_env, big_fake, big_activities, task_queue
+):
+    codec = codec_chain(None, compress=True)
+    client = await Client.connect(address_of(dev_env), data_converter=data_converter(codec))
+    async with build_worker(client, big_activities, task_queue=task_queue):
+        result = await client.execute_workflow(
+            BackgroundResponseWorkflow.run,
+            ResponseRequest(input="Write at length.", poll=POLL),
+            id=f"big-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+    assert len(result.output_text.encode()) > 4_000_000
+    assert result.output_text == big_fake.control.response(result.response_id, events=False).text
+
+
+async def test_without_compression_the_payload_limit_fails_the_workflow_task(
+    dev_env, big_fake, big_activities, task_queue
+):
+    client = await Client.connect(address_of(dev_env), data_converter=data_converter(None))
+    async with build_worker(client, big_activities, task_queue=task_queue):
+        handle = await client.start_workflow(
+            BackgroundResponseWorkflow.run,
+            ResponseRequest(input="Write at length, plainly.", poll=POLL),
+            id=f"big-plain-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+
+        async def payload_too_large() -> bool:
+            async for event in handle.fetch_history_events():
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                    cause = event.workflow_task_failed_event_attributes.cause
+                    return cause == (
+                        WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_PAYLOADS_TOO_LARGE
+                    )
+            return False
+
+        await wait_until(payload_too_large, timeout=60, every=0.5)
+        await handle.terminate("test: the documented payload limit was reached")
+    # Terminated runs run no cleanup: end the response here (the fake keeps no orphan).
+    for record in big_fake.control.responses():
+        if record.status in ("queued", "in_progress"):
+            await asyncio.to_thread(
+                openai.OpenAI(base_url=big_fake.base_url, api_key="sk-test").responses.cancel,
+                record.id,
+            )
