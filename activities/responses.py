@@ -180,7 +180,7 @@ class ResponsesActivities:
             activity.logger.info("cancel of %s refused: %s", input.response_id, err.message)
             return await self.retrieve_response(input)
         except openai.OpenAIError as err:
-            raise to_application_error(err) from err
+            raise to_application_error(err) from None  # no chained SDK text (key material)
         activity.logger.info("cancelled response %s upstream", response.id)
         return snapshot_of(response)
 
@@ -203,17 +203,12 @@ class ResponsesActivities:
         )
         beating = asyncio.create_task(self._heartbeat_loop(chunk))
         try:
-            with openai_call("stream", chunk.response_id) as span, translated_errors():
-                try:
-                    stream = await self._open_stream(input, chunk)
-                    try:
-                        await self._read(stream, input, chunk)
-                    finally:
-                        await stream.close()
-                finally:
-                    span.set_attribute(RESPONSE_ID, chunk.response_id)
-                    span.set_attribute("openai.stream.cursor", chunk.cursor or 0)
-                    span.set_attribute("openai.stream.events", chunk.events)
+            await self._read_chunk(input, chunk)
+        except asyncio.CancelledError:
+            details = activity.cancellation_details()
+            if input.response_id is None and details is not None and details.cancel_requested:
+                await self._cancel_unrecorded(chunk.response_id)
+            raise
         finally:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -221,6 +216,33 @@ class ResponsesActivities:
         if chunk.stopped_by in {"interrupted", "end"} and chunk.events == 0:
             return await self._nothing_read(chunk)
         return chunk
+
+    async def _cancel_unrecorded(self, response_id: str) -> None:
+        """The workflow was cancelled while this first chunk was creating: it never recorded
+        the id, so its own cleanup cannot reach the response. End it here, best effort."""
+        if not response_id:
+            return  # no `response.created` yet: nothing to name (README, What we promise)
+        activity.logger.info(
+            "cancelling response %s: cancelled before it was recorded", response_id
+        )
+        with contextlib.suppress(openai.OpenAIError):
+            await asyncio.shield(
+                self._client.responses.cancel(response_id, timeout=CALL_TIMEOUT_SECONDS)
+            )
+
+    async def _read_chunk(self, input: ReadStreamChunkInput, chunk: StreamChunk) -> None:
+        """Open (or create) the stream and read one chunk into `chunk`."""
+        with openai_call("stream", chunk.response_id) as span, translated_errors():
+            try:
+                stream = await self._open_stream(input, chunk)
+                try:
+                    await self._read(stream, input, chunk)
+                finally:
+                    await stream.close()
+            finally:
+                span.set_attribute(RESPONSE_ID, chunk.response_id)
+                span.set_attribute("openai.stream.cursor", chunk.cursor or 0)
+                span.set_attribute("openai.stream.events", chunk.events)
 
     async def _heartbeat_loop(self, chunk: StreamChunk) -> None:
         # Sleep first: when creating, the first heartbeat must be the one carrying the new

@@ -74,7 +74,8 @@ class DurableResponsesPlugin(SimplePlugin):
 
     Pass it to `Client.connect(plugins=[...])` and every worker built on that client runs
     `BackgroundResponseWorkflow`, `StreamingResponseWorkflow` and their activities next to the
-    caller's own; or pass it to a single `Worker(plugins=[...])`.
+    caller's own. Passed to a single `Worker(plugins=[...])` it adds workflows, activities and
+    tuning only: a worker takes its data converter (pydantic, codec) from its client.
 
     Args:
         payload_codec: Codec for every payload the client and workers write (compression and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,7 +17,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from durable_responses.activities import ResponsesActivities
-from durable_responses.fake_openai import FakeControl, FakeOpenAIServer, ServerSettings
+from durable_responses.fake_openai import (
+    FakeControl,
+    FakeOpenAIServer,
+    ResponseRecord,
+    ServerSettings,
+)
 from durable_responses.namespace import ensure_registered
 from durable_responses.testing import dev_server, find_binary
 from tests import workers
@@ -36,6 +42,46 @@ def worker_logs(tmp_path: Path) -> Iterator[Path]:
     workers.LOG_DIR = tmp_path
     yield tmp_path
     workers.LOG_DIR = None
+
+
+ORPHAN_GRACE_SECONDS = 3.0
+"""How long a test's responses may take to reach a terminal status after it ends."""
+
+
+@pytest.fixture(autouse=True)
+def no_orphans(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The orphan invariant, after every test: no response left running in the shared fake.
+
+    A response still `queued`/`in_progress` once the test is over is one nobody reads or
+    stops: billed for nothing on the real API. A test that leaves one on purpose says so with
+    `@pytest.mark.leaves_responses_running`; it is cancelled here either way.
+    """
+    yield
+    if "fake_server" not in request.fixturenames:
+        return
+    server: FakeOpenAIServer = request.getfixturevalue("fake_server")
+    control = server.control
+    deadline = time.monotonic() + ORPHAN_GRACE_SECONDS
+    running = _running(control)
+    while running and time.monotonic() < deadline:
+        time.sleep(0.1)
+        running = _running(control)
+    if running:
+        with openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as api:
+            for record in running:
+                api.responses.cancel(record.id)
+    if running and request.node.get_closest_marker("leaves_responses_running") is None:
+        pytest.fail(
+            f"{len(running)} response(s) left running upstream: "
+            + ", ".join(
+                f"{r.id} ({r.status}, workflow {r.metadata.get('temporal_workflow_id')})"
+                for r in running
+            )
+        )
+
+
+def _running(control: FakeControl) -> list[ResponseRecord]:
+    return [r for r in control.responses() if r.status in ("queued", "in_progress")]
 
 
 @pytest.fixture(scope="session")

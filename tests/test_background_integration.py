@@ -125,6 +125,7 @@ async def test_polls_routed_to_a_queue_nobody_serves_fail_typed_not_silently(
     poll = FAST_POLL.model_copy(
         update={"task_queue": f"{task_queue}-nobody", "task_queue_timeout_seconds": 2}
     )
+    fake.configure(tokens=3000, tokens_per_second=20)  # still running when the run gives up
     async with build_worker(dev_env.client, activities, task_queue=task_queue):
         with pytest.raises(WorkflowFailureError) as err:
             await dev_env.client.execute_workflow(
@@ -137,3 +138,5 @@ async def test_polls_routed_to_a_queue_nobody_serves_fail_typed_not_silently(
     assert isinstance(cause, ApplicationError) and cause.type == ErrorType.POLL_QUEUE_UNSERVED
     assert f"{task_queue}-nobody" in cause.message
     assert fake.counts()["retrieves"] == 0
+    # The run gave up on the response, so it cancelled it (the orphan rule).
+    assert [record.status for record in fake.responses()] == ["cancelled"]

@@ -26,7 +26,7 @@ from durable_responses.models import (
     TextSlice,
 )
 from durable_responses.workflows import StreamingResponseWorkflow
-from tests.workers import ROOT, address_of, build_worker, worker_process
+from tests.workers import ROOT, address_of, build_worker, wait_until, worker_process
 
 
 async def _start(env, task_queue: str, request: ResponseRequest | None = None, prefix="st"):
@@ -280,11 +280,19 @@ async def test_text_after_an_offset_past_the_text_is_rejected(
     fake.configure(tokens=2000, tokens_per_second=100)
     async with build_worker(dev_env.client, activities, task_queue=task_queue):
         handle = await _start(dev_env, task_queue)
+
+        async def recorded() -> bool:  # past the first chunk's create (see test_orphans.py)
+            progress = await handle.query(StreamingResponseWorkflow.progress)
+            return progress.response_id is not None
+
+        await wait_until(recorded)
         with pytest.raises(WorkflowUpdateFailedError) as err:
             await handle.execute_update(
                 "text_after", TextRequest(offset=10**9, wait_seconds=0), result_type=TextSlice
             )
         await handle.cancel()
+        with pytest.raises(WorkflowFailureError):  # cancelled, and the response with it
+            await handle.result()
     cause = err.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == ErrorType.INVALID_REQUEST
     assert "past the text" in cause.message

@@ -11,6 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.workers import ROOT, free_port
 
 
@@ -27,13 +29,15 @@ async def _start_dev(cwd: Path, port: int, ui_port: int) -> tuple[asyncio.subpro
         cwd=cwd,
         env=env,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=(cwd / "worker-dev.err").open("ab"),  # in tmp_path: kept if the test fails
     )
     assert proc.stdout is not None
     async with asyncio.timeout(60):
         while True:
             line = (await proc.stdout.readline()).decode()
-            assert line, "worker --dev exited before printing the CLI line"
+            if not line:
+                err = (cwd / "worker-dev.err").read_text(errors="replace")[-3000:]
+                pytest.fail(f"worker --dev exited before printing the CLI line:\n{err}")
             if line.strip().startswith(("temporal ", "/")) and "workflow execute" in line:
                 return proc, line.strip()
 

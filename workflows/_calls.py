@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -16,8 +18,10 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.models._carried import ResumeState
 
     from . import metrics
-    from ._deadline import retry_budget
+    from ._deadline import passed as deadline_passed
+    from ._deadline import reached, remaining, retry_budget
     from ._outcome import raise_activity_failure
+    from ._upstream import ORPHAN_PATCH
 
 CREATE_TIMEOUT = timedelta(seconds=60)
 RETRIEVE_TIMEOUT = timedelta(seconds=30)
@@ -32,15 +36,31 @@ API_RETRY = RetryPolicy(
 
 
 async def create_response(state: ResumeState, input: CreateResponseInput) -> ResponseSnapshot:
-    """Run `create_background_response`, its retries bounded by the deadline."""
-    try:
-        return await workflow.execute_activity_method(
+    """Run `create_background_response`, its retries bounded by the deadline.
+
+    A cancel that arrives while the create is in flight lets it finish (behind the patch) and
+    records what it created, so the cancel that follows reaches that response: cancelling the
+    call would leave a response the provider had already accepted running, unknown to us.
+    """
+    call = asyncio.ensure_future(
+        workflow.execute_activity_method(
             ResponsesActivities.create_background_response,
             input,
             start_to_close_timeout=CREATE_TIMEOUT,
             schedule_to_close_timeout=retry_budget(state, CREATE_TIMEOUT),
             retry_policy=API_RETRY,
         )
+    )
+    try:
+        if not workflow.patched(ORPHAN_PATCH):
+            return await call
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            with contextlib.suppress(ActivityError):  # a create that fails made nothing
+                created = await call
+                state.response_id, state.status = created.id, created.status
+            raise
     except ActivityError as err:
         raise_activity_failure(err, state)
 
@@ -63,13 +83,27 @@ async def retrieve(state: ResumeState, policy: PollPolicy) -> ResponseSnapshot:
     ref = ResponseRef(response_id=state.response_id)
     try:
         if policy.task_queue is None:
-            snapshot = await workflow.execute_local_activity_method(
+            poll = workflow.execute_local_activity_method(
                 ResponsesActivities.retrieve_response,
                 ref,
                 start_to_close_timeout=RETRIEVE_TIMEOUT,
                 schedule_to_close_timeout=retry_budget(state, RETRIEVE_TIMEOUT),
                 retry_policy=API_RETRY,
             )
+            left = remaining(state.deadline_at)
+            if left is None or not workflow.patched(ORPHAN_PATCH):
+                snapshot = await poll
+            else:
+                # A local activity's retries (a 429 asking for 30 s, again and again) do not
+                # stop at its schedule-to-close bound: a workflow timer holds the deadline.
+                try:
+                    snapshot = await asyncio.wait_for(poll, max(left.total_seconds(), 0.001))
+                except TimeoutError:
+                    raise reached() from None
+                except ActivityError as err:  # cancelled by the timeout, or its own failure
+                    if deadline_passed(state):
+                        raise reached() from err
+                    raise
         else:
             snapshot = await workflow.execute_activity_method(
                 ResponsesActivities.retrieve_response,

@@ -12,8 +12,20 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.models._carried import ResumeState
 
 
-class DeadlineReached(Exception):
-    """Internal signal: the request's deadline passed; the workflow cancels upstream and fails."""
+REACHED = "DeadlineReached"
+"""Type of the internal signal that the deadline passed: the workflow cancels upstream and
+fails with `DeadlineExceeded`. An `ApplicationError` matched by type, not a class of its own:
+modules of this package may be loaded again inside the workflow sandbox, and an exception
+class raised by one copy is not the class another copy catches."""
+
+
+def reached() -> ApplicationError:
+    """The signal to raise once the deadline has passed."""
+    return ApplicationError("the request's deadline passed", type=REACHED)
+
+
+def is_reached(err: BaseException) -> bool:
+    return isinstance(err, ApplicationError) and err.type == REACHED
 
 
 def remaining(deadline_at: datetime | None) -> timedelta | None:
@@ -31,12 +43,12 @@ def retry_budget(state: ResumeState, one_call: timedelta) -> timedelta | None:
 
 
 def poll_delay(state: ResumeState, seconds: float) -> float:
-    """The next sleep, cut short by the deadline; raises `DeadlineReached` once it has passed."""
+    """The next sleep, cut short by the deadline; raises `reached()` once it has passed."""
     left = remaining(state.deadline_at)
     if left is None:
         return seconds
     if left <= timedelta(0):
-        raise DeadlineReached
+        raise reached()
     return min(seconds, left.total_seconds())
 
 

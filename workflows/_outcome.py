@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -16,13 +16,21 @@ with workflow.unsafe.imports_passed_through():
 
     from . import _deadline as deadline
     from . import metrics
+    from ._upstream import ORPHAN_PATCH
 
 
 def raise_activity_failure(err: ActivityError, state: ResumeState) -> NoReturn:
-    """Surface an activity's typed error as the workflow's own, so callers match on its type."""
+    """Surface an activity's typed error as the workflow's own, so callers match on its type.
+
+    Past the deadline, a call whose retries ran into their schedule-to-close bound (the
+    deadline) ends with its last error and `retry_state` TIMEOUT: that is the deadline too.
+    """
     cause = err.cause
-    if isinstance(cause, TemporalTimeoutError) and deadline.passed(state):
-        raise deadline.DeadlineReached from err
+    if deadline.passed(state) and (
+        isinstance(cause, TemporalTimeoutError)
+        or (err.retry_state == RetryState.TIMEOUT and workflow.patched(ORPHAN_PATCH))
+    ):
+        raise deadline.reached() from err
     if isinstance(cause, ApplicationError):
         raise ApplicationError(
             cause.message,

@@ -14,10 +14,15 @@ from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exce
 with workflow.unsafe.imports_passed_through():
     from durable_responses.activities import ResponseRef
     from durable_responses.activities.responses import ResponsesActivities
+    from durable_responses.models import is_terminal
     from durable_responses.models._carried import ResumeState
 
     from . import _deadline as deadline
     from . import metrics
+
+ORPHAN_PATCH = "orphan-rule-v1"
+"""Runs from before this patch replay as they ran: no upstream cancel on a typed failure, a
+create cancelled in flight, the deadline recognised only as an activity timeout."""
 
 CANCEL_TIMEOUT = timedelta(seconds=30)
 CANCEL_RETRY = RetryPolicy(
@@ -49,20 +54,23 @@ async def cancel_upstream(response_id: str | None, why: str) -> None:
 
 @contextlib.asynccontextmanager
 async def cancelling_upstream_on_exit(state: ResumeState) -> AsyncIterator[None]:
-    """Cancel the response upstream when the workflow is cancelled or its deadline passes.
+    """Once a response exists, every way out but its end cancels it upstream first.
 
-    Cancellation arrives as `asyncio.CancelledError` while sleeping, or as an `ActivityError`
-    caused by `CancelledError` while an activity runs; both count.
+    A cancel, the deadline, and (behind `ORPHAN_PATCH`) a typed failure after the create, such
+    as a 401 on a poll: the workflow gives up on the response, so nobody would read or stop
+    it. Cancellation arrives as `asyncio.CancelledError` while sleeping, or as an
+    `ActivityError` caused by `CancelledError` while an activity runs; both count. Provider-side
+    endings (`ResponseFailed`, `ResponseCancelled`) are raised after this block.
     """
     try:
         yield
-    except deadline.DeadlineReached:
-        metrics.finished("deadline_exceeded", state)
-        await cancel_upstream(state.response_id, "deadline passed")
-        raise deadline.deadline_exceeded(state) from None
     except workflow.ContinueAsNewError:
         raise
     except BaseException as err:
+        if deadline.is_reached(err):
+            metrics.finished("deadline_exceeded", state)
+            await cancel_upstream(state.response_id, "deadline passed")
+            raise deadline.deadline_exceeded(state) from None
         if is_cancelled_exception(err):
             metrics.finished("cancelled", state)
             await cancel_upstream(state.response_id, "workflow cancelled")
@@ -70,4 +78,7 @@ async def cancelling_upstream_on_exit(state: ResumeState) -> AsyncIterator[None]
             # Fails the workflow. Other exceptions (a bug) fail only the workflow task, which
             # is retried: nothing has ended yet.
             metrics.finished("error", state)
+            ours = state.response_id and not is_terminal(state.status)
+            if ours and workflow.patched(ORPHAN_PATCH):
+                await cancel_upstream(state.response_id, f"workflow failed: {err}")
         raise

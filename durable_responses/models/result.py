@@ -12,8 +12,9 @@ ACTIVE_STATUSES = frozenset({"queued", "in_progress"})
 
 
 def is_terminal(status: str | None) -> bool:
-    """Anything but queued/in_progress is final, including statuses added to the API later."""
-    return status is not None and status not in ACTIVE_STATUSES
+    """Anything but queued/in_progress is final, including statuses added to the API later;
+    no status (none seen yet) is not."""
+    return bool(status) and status not in ACTIVE_STATUSES
 
 
 class ErrorType:
