@@ -10,7 +10,6 @@ a 401 and a cancel, with a distinctive API key, prompt and answer.
 
 from __future__ import annotations
 
-import asyncio
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -182,7 +181,6 @@ async def test_spans_carry_no_key_material(dev_env, keyed_fake, spans, task_queu
                 id=f"protect-spans-{uuid.uuid4()}",
                 task_queue=task_queue,
             )
-    await asyncio.sleep(0)
     exported = repr(
         [
             (
