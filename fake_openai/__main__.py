@@ -1,4 +1,4 @@
-"""`python -m fake_openai`: serve the fake Responses API until interrupted."""
+"""`durable-responses-fake-openai`: serve the fake Responses API until interrupted."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _env(name: str, default: str) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g = GenerationSettings()
     parser = argparse.ArgumentParser(
-        prog="python -m fake_openai",
+        prog="durable-responses-fake-openai",
         description="A local, fault-injecting OpenAI Responses API (background mode, resumable "
         "streams). Every flag also reads FAKE_OPENAI_<FLAG> from the environment.",
     )

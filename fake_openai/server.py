@@ -1,4 +1,4 @@
-"""Running the fake: in the foreground (`python -m fake_openai`) or in a background thread."""
+"""Running the fake: in the foreground (`durable-responses-fake-openai`) or in a thread."""
 
 from __future__ import annotations
 

@@ -301,7 +301,7 @@ def test_faults_from_cli_flags_and_environment():
         [
             sys.executable,
             "-m",
-            "fake_openai",
+            "durable_responses.fake_openai",
             "--port",
             "0",
             "--fault",

@@ -342,7 +342,7 @@ def test_configured_api_key_is_enforced():
 
 def test_cli_serves_on_a_free_port():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fake_openai", "--port", "0", "--tokens", "5"],
+        [sys.executable, "-m", "durable_responses.fake_openai", "--port", "0", "--tokens", "5"],
         stdout=subprocess.PIPE,
         text=True,
     )
