@@ -23,6 +23,7 @@ from durable_responses.models import (
     Usage,
     is_terminal,
 )
+from durable_responses.models.reaper import ReapReport, ReapRequest
 
 from .errors import to_application_error, translated_errors
 from .models import (
@@ -123,6 +124,7 @@ class ResponsesActivities:
             self.retrieve_response,
             self.cancel_response,
             self.read_stream_chunk,
+            self.reap_orphaned_responses,
         ]
 
     def _create_kwargs(self, params: ResponseParams) -> dict[str, Any]:
@@ -183,6 +185,13 @@ class ResponsesActivities:
             raise to_application_error(err) from None  # no chained SDK text (key material)
         activity.logger.info("cancelled response %s upstream", response.id)
         return snapshot_of(response)
+
+    @activity.defn(name="reap_orphaned_responses")
+    async def reap_orphaned_responses(self, input: ReapRequest) -> ReapReport:
+        """Cancel responses that closed workflows left running (see `reaper.py`)."""
+        from .reaper import reap  # imports this module
+
+        return await reap(activity.client(), self._client, input)
 
     @activity.defn(name="read_stream_chunk")
     async def read_stream_chunk(self, input: ReadStreamChunkInput) -> StreamChunk:

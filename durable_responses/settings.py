@@ -117,6 +117,15 @@ class WorkerSettings(BaseSettings):
     max_polls_per_second: float = Field(
         default=0, ge=0, description="task-queue-wide dispatch rate of the poll queue (0: none)"
     )
+    reap_every: float = Field(
+        default=0,
+        ge=0,
+        description="run the reaper (README: What we promise) every this many seconds, as a "
+        "Temporal Schedule on the task queue (0: off)",
+    )
+    reap_older_than: float = Field(
+        default=600, ge=0, description="the reaper leaves runs closed less than this long ago"
+    )
     log_level: str = Field(
         default="INFO",
         description="Python log level",

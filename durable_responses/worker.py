@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import openai
@@ -24,7 +25,9 @@ from temporalio.worker import Worker
 
 from durable_responses import connection, telemetry
 from durable_responses.activities import ResponsesActivities
+from durable_responses.models.reaper import ReapRequest
 from durable_responses.plugin import GRACEFUL_SHUTDOWN, DurableResponsesPlugin
+from durable_responses.reaper import ensure_schedule
 from durable_responses.settings import WorkerSettings
 
 log = logging.getLogger("durable_responses.worker")
@@ -81,6 +84,11 @@ async def run(settings: WorkerSettings) -> None:
             activities = _fake_activities(stack, settings.model)
         plugin = DurableResponsesPlugin(activities=activities)
         await plugin.prepare(client)  # refuse to start before any worker polls
+        if settings.reap_every:
+            reaping = ReapRequest(older_than_seconds=settings.reap_older_than)
+            await ensure_schedule(
+                client, settings.task_queue, timedelta(seconds=settings.reap_every), reaping
+            )
         limits = settings.worker_limits
         workers = [
             Worker(client, task_queue=settings.task_queue, plugins=[plugin], **limits(polls=False))

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import openai
+from pydantic import BaseModel
 from temporalio.client import Client
 
 from durable_responses.activities import ResponsesActivities
@@ -22,6 +23,7 @@ from durable_responses.fake_openai import (
     ServerSettings,
 )
 from durable_responses.models import PollPolicy, ResponseRequest, StreamPolicy
+from durable_responses.models.reaper import ReapRequest
 from durable_responses.testing import dev_server
 from durable_responses.workflows import BackgroundResponseWorkflow
 from tests.workers import build_worker
@@ -31,7 +33,7 @@ POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_second
 
 
 async def _record(
-    client: Client, name: str, workflow: str, request: ResponseRequest, task_queue: str
+    client: Client, name: str, workflow: str, request: BaseModel, task_queue: str
 ) -> None:
     handle = await client.start_workflow(
         workflow, request, id=f"{name}-{uuid.uuid4()}", task_queue=task_queue
@@ -88,6 +90,13 @@ async def main() -> None:
                         streaming,
                         task_queue,
                     )
+                await _record(
+                    env.client,
+                    "reaper_pass",
+                    "ReapOrphanedResponsesWorkflow",
+                    ReapRequest(older_than_seconds=0),
+                    task_queue,
+                )
 
 
 if __name__ == "__main__":
