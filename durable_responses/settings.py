@@ -56,6 +56,7 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix=PREFIX,
+        env_ignore_empty=True,  # `VAR=` (compose passes them through so) means unset
         cli_prog_name="durable-responses-worker",
         cli_kebab_case=True,
         cli_implicit_flags=True,

@@ -197,6 +197,14 @@ def test_every_flag_defaults_to_its_environment_variable(monkeypatch):
     assert WorkerSettings.from_args(["--task-queue", "flag-q"]).task_queue == "flag-q"
 
 
+def test_empty_variables_count_as_unset(monkeypatch):
+    for name in ENVIRONMENT:
+        monkeypatch.setenv(name, "")
+    settings = WorkerSettings.from_args([])
+    assert (settings.max_concurrent_activities, settings.metrics_port) == (0, 0)
+    assert (settings.address, settings.log_level) == (None, "INFO")
+
+
 def test_defaults_leave_metrics_tracing_and_limits_off(monkeypatch):
     for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
