@@ -48,10 +48,11 @@ ENVIRONMENT = {
 }
 """The `temporalio.envconfig` variables this project documents and tests."""
 
+COMPRESSION_VARIABLE = "DURABLE_RESPONSES_COMPRESSION"
+
 PAYLOAD_ENVIRONMENT = {
-    "DURABLE_RESPONSES_CODEC_KEYS": "encrypt payloads: `id:base64key,...`, the last one newest",
-    "DURABLE_RESPONSES_CODEC_KEYS_FILE": "the same key list from a file (a Docker secret)",
-    "DURABLE_RESPONSES_COMPRESSION": "`on`/`off`: zlib above 1 KiB (default: on with keys)",
+    **codec.ENVIRONMENT,
+    COMPRESSION_VARIABLE: "`on`/`off`: zlib above 1 KiB (default: on with keys)",
 }
 """The payload codec variables every client and worker of the project reads."""
 
@@ -124,9 +125,9 @@ def payload_codec(environ: Mapping[str, str] | None = None) -> PayloadCodec | No
         keys = codec.KeyRing.from_env(environ)
     except (OSError, ValueError) as err:
         raise ConnectionConfigError(f"payload encryption keys: {err}") from None
-    switch = (environ.get("DURABLE_RESPONSES_COMPRESSION") or "").strip().lower()
+    switch = (environ.get(COMPRESSION_VARIABLE) or "").strip().lower()
     if switch not in ("", "on", "off"):
-        raise ConnectionConfigError(f"DURABLE_RESPONSES_COMPRESSION={switch!r}: use on or off")
+        raise ConnectionConfigError(f"{COMPRESSION_VARIABLE}={switch!r}: use on or off")
     compress = switch == "on" or (switch == "" and keys is not None)
     return codec.codec_chain(keys, compress=compress)
 

@@ -18,25 +18,27 @@ from tests.workers import ROOT, free_port
 
 async def _start_dev(cwd: Path, port: int, ui_port: int) -> tuple[asyncio.subprocess.Process, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "worker.py"),
-        "--dev",
-        "--address",
-        f"127.0.0.1:{port}",
-        "--ui-port",
-        str(ui_port),
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=(cwd / "worker-dev.err").open("ab"),  # in tmp_path: kept if the test fails
-    )
+    errors = cwd / "worker-dev.err"  # in tmp_path: kept if the test fails
+    with errors.open("ab") as stderr:  # the child keeps its own copy of the descriptor
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "worker.py"),
+            "--dev",
+            "--address",
+            f"127.0.0.1:{port}",
+            "--ui-port",
+            str(ui_port),
+            cwd=cwd,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+        )
     assert proc.stdout is not None
     async with asyncio.timeout(60):
         while True:
             line = (await proc.stdout.readline()).decode()
             if not line:
-                err = (cwd / "worker-dev.err").read_text(errors="replace")[-3000:]
+                err = errors.read_text(errors="replace")[-3000:]
                 pytest.fail(f"worker --dev exited before printing the CLI line:\n{err}")
             if line.strip().startswith(("temporal ", "/")) and "workflow execute" in line:
                 return proc, line.strip()
