@@ -6,8 +6,11 @@ from .models import (
     ReadStreamChunkInput,
     ResponseRef,
     ResponseSnapshot,
+    StreamBatch,
     StreamChunk,
     StreamHeartbeat,
+    StreamReaderEnd,
+    StreamReaderInput,
 )
 from .responses import ResponsesActivities, snapshot_of
 
@@ -17,8 +20,11 @@ __all__ = [
     "ResponseRef",
     "ResponseSnapshot",
     "ResponsesActivities",
+    "StreamBatch",
     "StreamChunk",
     "StreamHeartbeat",
+    "StreamReaderEnd",
+    "StreamReaderInput",
     "retry_after",
     "snapshot_of",
     "to_application_error",

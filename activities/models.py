@@ -79,3 +79,53 @@ class StreamHeartbeat(BaseModel):
 
     response_id: str | None = None
     cursor: int | None = None
+
+
+class StreamReaderInput(BaseModel):
+    """Input of `stream_background_response`: create and read (no `response_id`), or attach
+    after `cursor`. A retried attempt asks the workflow where it stands instead of trusting
+    this input, which is the state when the reader was first scheduled."""
+
+    params: ResponseParams | None = None
+    response_id: str | None = None
+    cursor: int | None = Field(default=None, description="Read events after this one.")
+    text_length: int = Field(default=0, description="Absolute length of the recorded text.")
+    reasoning_length: int = Field(default=0, description="... and of the reasoning summary.")
+    first_batch_seconds: float = Field(default=0.5, gt=0)
+    batch_growth: float = Field(default=2.0, ge=1.0)
+    max_batch_seconds: float = Field(default=10.0, gt=0)
+    max_batch_chars: int = Field(default=32_000, ge=1)
+
+
+class StreamBatch(BaseModel):
+    """Signal `record_stream_batch`: events `(after, cursor]` of one response, folded.
+
+    The workflow appends what starts at its recorded cursor and text length and ignores what
+    it already has, so a batch delivered twice, or by a reader that lost its worker, is
+    harmless. `text` starts at absolute offset `offset`, `reasoning_summary` at
+    `reasoning_offset`.
+    """
+
+    response_id: str
+    model: str = ""
+    after: int | None = Field(description="The cursor this batch continues from.")
+    cursor: int | None = Field(description="Sequence number of the batch's last event.")
+    offset: int = 0
+    text: str = ""
+    reasoning_offset: int = 0
+    reasoning_summary: str = ""
+    status: str = ""
+    snapshot: ResponseSnapshot | None = Field(
+        default=None, description="The final response (its text came as deltas, left out)."
+    )
+    attempt: int = 1
+    reconnects: int = Field(default=0, description="Cut streams resumed since the last batch.")
+
+
+class StreamReaderEnd(BaseModel):
+    """Output of `stream_background_response`, once the terminal batch is recorded."""
+
+    response_id: str = ""
+    cursor: int | None = None
+    batches: int = 0
+    stream_opens: int = 0

@@ -1,4 +1,5 @@
-"""Activities that call the OpenAI Responses API: create, retrieve, cancel, read a stream chunk."""
+"""Activities that call the OpenAI Responses API: create, retrieve, cancel, read a stream
+(and, for runs from before the stream reader, read a stream chunk)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ from .models import (
     ResponseSnapshot,
     StreamChunk,
     StreamHeartbeat,
+    StreamReaderEnd,
+    StreamReaderInput,
 )
+from .stream_reader import StreamReader
 from .tracing import RESPONSE_ID, openai_call
 
 CALL_TIMEOUT_SECONDS = 20.0
@@ -123,6 +127,7 @@ class ResponsesActivities:
             self.create_background_response,
             self.retrieve_response,
             self.cancel_response,
+            self.stream_background_response,
             self.read_stream_chunk,
             self.reap_orphaned_responses,
         ]
@@ -192,6 +197,13 @@ class ResponsesActivities:
         from .reaper import reap  # imports this module
 
         return await reap(activity.client(), self._client, input)
+
+    @activity.defn(name="stream_background_response")
+    async def stream_background_response(self, input: StreamReaderInput) -> StreamReaderEnd:
+        """Create (or attach to) a background stream and read it to its end over one
+        connection, recording batches in the workflow as it goes (see `stream_reader.py`)."""
+        reader = StreamReader(self._client, self._create_kwargs, snapshot_of, input)
+        return await reader.run()
 
     @activity.defn(name="read_stream_chunk")
     async def read_stream_chunk(self, input: ReadStreamChunkInput) -> StreamChunk:

@@ -2,8 +2,10 @@
 
     durable-responses-follow WORKFLOW_ID [--from N]    (or python -m durable_responses.follow)
 
-Each step is the workflow's `text_after` update: "what comes after offset N, waiting up to
-T seconds". Offsets are absolute, so a follower that restarts (or whose worker restarts)
+Each step asks the workflow's `text` query for the recorded text after offset N, and the
+reader's heartbeat (`describe`) for the text it has read but not recorded yet. Neither writes
+history or counts against the server's per-run update limits, so any number of followers may
+watch one run. Offsets are absolute, so a follower that restarts (or whose worker restarts)
 reconnects with its last offset and sees no gap and no repeat. Client-side code: workflows
 never import it.
 """
@@ -12,72 +14,86 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from collections.abc import AsyncIterator, Sequence
 
-from temporalio.client import (
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.exceptions import ApplicationError
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from durable_responses import connection
-from durable_responses.models import ErrorType, ResponseResult, TextRequest, TextSlice
+from durable_responses.models import ResponseResult, StreamTail, TextRequest, TextSlice
 from durable_responses.workflows import StreamingResponseWorkflow
+
+READER_ACTIVITY = "stream_background_response"
 
 
 async def follow(
     handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult],
     offset: int = 0,
     *,
-    wait_seconds: float = 30.0,
+    poll_seconds: float = 0.2,
     retry_seconds: float = 0.5,
+    live_tail: bool = True,
+    wait_seconds: float | None = None,
 ) -> AsyncIterator[TextSlice]:
-    """Yield the text after `offset` as it is recorded, until the response is done.
+    """Yield the text after `offset` as the stream is read, until the response is done.
 
-    Survives the workflow continuing as new, its worker restarting and the server being
-    briefly unreachable: each of those is an update error after which the follower asks again
-    from the same offset. Once the workflow has closed, the rest comes from its result.
+    `live_tail` also yields text the reader has read but not yet recorded (at most a batch
+    interval behind the provider, one heartbeat at most after it was read); it is the
+    provider's text at the same offsets, so nothing repeats once it is recorded. Survives the
+    workflow continuing as new, its worker restarting and the server being briefly
+    unreachable. Raises if the workflow failed. `wait_seconds` is accepted for callers of the
+    update-based version and ignored.
     """
+    del wait_seconds
     while True:
         try:
-            piece = await handle.execute_update(
-                "text_after",
-                TextRequest(offset=offset, wait_seconds=wait_seconds),
-                result_type=TextSlice,
-            )
-        except (
-            WorkflowUpdateFailedError,
-            WorkflowUpdateRPCTimeoutOrCancelledError,
-            RPCError,
-        ) as err:
-            cause = getattr(err, "cause", None)
-            if isinstance(cause, ApplicationError) and cause.type == ErrorType.INVALID_REQUEST:
-                raise
-            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
-                result = await handle.result()  # raises if the workflow failed
-                start = max(offset, result.output_text_offset)
-                rest = result.output_text[start - result.output_text_offset :]
-                yield TextSlice(
-                    offset=start,
-                    text=rest,
-                    next_offset=start + len(rest),
-                    status=result.status,
-                    done=True,
-                    response_id=result.response_id,
-                    truncated=offset < result.output_text_offset,
-                )
-                return
-            await asyncio.sleep(retry_seconds)
+            piece = await handle.query("text", TextRequest(offset=offset), result_type=TextSlice)
+        except (WorkflowQueryFailedError, RPCError):
+            await asyncio.sleep(retry_seconds)  # no worker for a moment, or continuing as new
             continue
         if piece.text or piece.done:
             yield piece
-        offset = piece.next_offset
+            offset = piece.next_offset
         if piece.done:
+            await handle.result()  # raises if the workflow failed or was cancelled
             return
+        if live_tail:
+            tail = await _tail(handle)
+            if tail is not None and tail.offset <= offset < tail.offset + len(tail.text):
+                text = tail.text[offset - tail.offset :]
+                yield TextSlice(
+                    offset=offset,
+                    text=text,
+                    next_offset=offset + len(text),
+                    status=piece.status,
+                    response_id=tail.response_id,
+                )
+                offset += len(text)
+        await asyncio.sleep(poll_seconds)
+
+
+async def _tail(
+    handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult],
+) -> StreamTail | None:
+    """The reader's read-but-unrecorded text, from its last heartbeat; None if there is none."""
+    try:
+        description = await handle.describe()
+    except RPCError:
+        return None
+    for pending in description.raw_description.pending_activities:
+        if (
+            pending.activity_type.name == READER_ACTIVITY
+            and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            and pending.heartbeat_details.payloads
+        ):
+            # The handle's converter holds the client's codec; the SDK has no public accessor.
+            converter = handle._data_converter
+            (tail,) = await converter.decode(pending.heartbeat_details.payloads, [StreamTail])
+            return tail if isinstance(tail, StreamTail) else None
+    return None
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -87,7 +103,7 @@ async def _main(args: argparse.Namespace) -> int:
     handle = client.get_workflow_handle_for(StreamingResponseWorkflow.run, args.workflow_id)
     offset = args.from_offset
     last: TextSlice | None = None
-    async for piece in follow(handle, args.from_offset, wait_seconds=args.wait):
+    async for piece in follow(handle, args.from_offset, poll_seconds=args.poll):
         if piece.truncated:
             print(f"\n[text before offset {piece.offset} is no longer kept]", file=sys.stderr)
         sys.stdout.write(piece.text)
@@ -116,12 +132,12 @@ def _cli(argv: Sequence[str] | None) -> None:
     parser.add_argument(
         "--from",
         dest="from_offset",
-        type=int,
+        type=_offset,
         default=0,
         help="absolute character offset to start from (default 0)",
     )
     parser.add_argument(
-        "--wait", type=float, default=30.0, help="seconds each long-poll waits for new text"
+        "--poll", type=_seconds, default=0.2, help="seconds between two reads (default 0.2)"
     )
     # Unset: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_PROFILE, as for the worker.
     parser.add_argument("--address", default=None)
@@ -134,6 +150,28 @@ def _cli(argv: Sequence[str] | None) -> None:
         sys.exit(130)
     except Exception as err:  # a failed workflow, a bad offset, no server: say it plainly
         sys.exit(f"follow: {type(err).__name__}: {err}")
+
+
+def _offset(text: str) -> int:
+    """`--from`: an absolute character offset, refused before connecting when negative."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: offsets count from 0")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """`--poll`: positive and finite (0 or less reads in a busy loop, infinity only once)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive, finite number of seconds")
+    return value
 
 
 if __name__ == "__main__":

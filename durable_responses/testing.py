@@ -71,10 +71,12 @@ async def dev_server(
     runtime: Runtime | None = None,
     interceptors: Sequence[Interceptor] = (),
     plugins: Sequence[Plugin] = (),
+    extra_args: Sequence[str] = (),
 ) -> AsyncIterator[WorkflowEnvironment]:
     """A Temporal dev server from the pip-installed CLI, with the project's search attributes.
 
     `port=None, ui_port=None, db=None` gives an in-memory server on a free port, for tests.
+    `extra_args` go to `temporal server start-dev`, e.g. `--dynamic-config-value K=V`.
     The client's converter is the project's (`connection.data_converter`: pydantic, and the
     environment's codec chain) unless a plugin sets another.
     """
@@ -92,6 +94,7 @@ async def dev_server(
         runtime=runtime,
         interceptors=interceptors,
         plugins=plugins,
+        dev_server_extra_args=list(extra_args),
     )
     try:
         yield env

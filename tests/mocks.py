@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
+from temporalio.service import RPCError
 
 from durable_responses.activities import (
     CreateResponseInput,
-    ReadStreamChunkInput,
     ResponseRef,
     ResponseSnapshot,
-    StreamChunk,
+    StreamBatch,
+    StreamReaderEnd,
+    StreamReaderInput,
 )
 from durable_responses.models import ResponseErrorInfo, Usage
 
@@ -32,11 +36,16 @@ class ScriptedAPI:
     incomplete_reason: str = "max_output_tokens"
     create_errors: list[BaseException] = field(default_factory=list)
     retrieve_errors: list[BaseException] = field(default_factory=list)
-    chunks: list[Any] = field(default_factory=list)  # StreamChunk or an exception to raise
+    batches: list[StreamBatch] = field(default_factory=list)  # the whole stream, in order
+    reader_faults: dict[int, BaseException] = field(default_factory=dict)
+    """Raised (once) by the reader before it sends the batch at this index."""
     creates: int = 0
     retrieves: int = 0
     cancelled: list[str] = field(default_factory=list)
-    chunk_inputs: list[ReadStreamChunkInput] = field(default_factory=list)
+    reader_inputs: list[StreamReaderInput] = field(default_factory=list)
+    sent: int = 0
+    pause: float = 0.02
+    """Real seconds between two batches of the mocked reader."""
 
     def snapshot(self, status: str) -> ResponseSnapshot:
         terminal = status not in ("queued", "in_progress")
@@ -76,16 +85,34 @@ class ScriptedAPI:
             self.cancelled.append(input.response_id)
             return self.snapshot("cancelled")
 
-        @activity.defn(name="read_stream_chunk")
-        async def read_stream_chunk(input: ReadStreamChunkInput) -> StreamChunk:
-            self.chunk_inputs.append(input)
-            if input.response_id is None:
+        @activity.defn(name="stream_background_response")
+        async def stream(input: StreamReaderInput) -> StreamReaderEnd:
+            """Signals the scripted batches to its workflow run, as the real reader does."""
+            info = activity.info()
+            self.reader_inputs.append(input)
+            if input.response_id is None and info.attempt == 1:
                 self.creates += 1
-            if not self.chunks:
-                raise RuntimeError("script ran out of chunks")
-            step = self.chunks.pop(0)
-            if isinstance(step, BaseException):
-                raise step
-            return step
+            handle = activity.client().get_workflow_handle(
+                info.workflow_id or "", run_id=info.workflow_run_id
+            )
+            while self.sent < len(self.batches):
+                if self.sent in self.reader_faults:
+                    raise self.reader_faults.pop(self.sent)
+                try:
+                    batch = self.batches[self.sent].model_copy(update={"attempt": info.attempt})
+                    await handle.signal("record_stream_batch", batch)
+                except RPCError:
+                    return StreamReaderEnd()  # the run closed (continued as new)
+                self.sent += 1
+                activity.heartbeat()
+                await asyncio.sleep(self.pause)
+            if self.batches and input.response_id is not None:
+                # Attached after the end, as a run continued at the last moment does: the
+                # real reader finds the stream over and sends the terminal batch from a
+                # retrieve.
+                batch = self.batches[-1].model_copy(update={"attempt": info.attempt})
+                with contextlib.suppress(RPCError):
+                    await handle.signal("record_stream_batch", batch)
+            return StreamReaderEnd(response_id=RESPONSE_ID, batches=self.sent)
 
-        return [create, retrieve, cancel, read_stream_chunk]
+        return [create, retrieve, cancel, stream]

@@ -21,7 +21,6 @@ from durable_responses.follow import follow
 from durable_responses.models import (
     ErrorType,
     ResponseRequest,
-    StreamPolicy,
     TextRequest,
     TextSlice,
 )
@@ -124,13 +123,11 @@ async def test_follower_reconnecting_with_its_offset_sees_the_exact_text(
 
 
 async def test_expired_stream_falls_back_to_polling(dev_env, fake, activities, task_queue):
+    """The one connection is cut after the provider stopped replaying: polling does the rest."""
     fake.configure(tokens=300, tokens_per_second=100, stream_retention_seconds=0.4)
+    fake.add_fault(route="create", kind="cut", after_events=80, times=1)
     async with build_worker(dev_env.client, activities, task_queue=task_queue):
-        handle = await _start(
-            dev_env,
-            task_queue,
-            ResponseRequest(input="x", streaming=StreamPolicy(first_chunk_seconds=0.6)),
-        )
+        handle = await _start(dev_env, task_queue, ResponseRequest(input="x"))
         result = await handle.result()
     record = fake.response(result.response_id)
     assert result.output_text == record.text
@@ -153,22 +150,20 @@ async def test_cancel_mid_stream_cancels_the_response(dev_env, fake, activities,
     assert [r.status for r in records] == ["cancelled"]
 
 
+CUT_ONCE = {"route": "create", "kind": "cut", "after_events": 40, "times": 1}
+
+
 @pytest.mark.parametrize(
     "rules",
     [
         [{"route": "stream", "kind": "cut", "after_events": 40}],  # every stream is cut
-        [{"route": "stream", "kind": "error", "status": 500, "skip": 1, "times": 2}],
+        # The one connection is cut; reattaching then meets errors.
+        [CUT_ONCE, {"route": "stream", "kind": "error", "status": 500, "times": 2}],
         [
-            {
-                "route": "stream",
-                "kind": "error",
-                "status": 429,
-                "retry_after": 0.3,
-                "skip": 1,
-                "times": 2,
-            }
+            CUT_ONCE,
+            {"route": "stream", "kind": "error", "status": 429, "retry_after": 0.3, "times": 2},
         ],
-        [{"route": "stream", "kind": "reset", "skip": 1, "times": 2}],
+        [CUT_ONCE, {"route": "stream", "kind": "reset", "times": 2}],
         [{"route": "create", "kind": "cut", "after_events": 1, "times": 1}],  # before created
     ],
     ids=["cut-every-stream", "500-on-resume", "429-on-resume", "reset-on-resume", "cut-at-create"],
@@ -244,10 +239,11 @@ async def test_sigterm_hands_the_stream_over_gracefully(dev_env, fake, fake_serv
     assert result.output_text == fake.response(result.response_id).text
     events = (await handle.fetch_history()).events
     kinds = [e.event_type for e in events]
-    # handed over, not lost: no timeout, no failed attempt, no resume needed
+    # handed over, not lost: no timeout, no failed attempt; the next attempt attached once
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT not in kinds
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED not in kinds
-    assert result.resumes == 0
+    assert result.resumes == 1
+    assert fake.response(result.response_id).counts["stream_opens"] == 2
     assert "worker stopped" in leaving.output()
 
 

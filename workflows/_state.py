@@ -92,6 +92,7 @@ def progress_of(state: ResumeState, next_poll_at: datetime | None) -> Progress:
         next_poll_at=next_poll_at,
         cursor=state.cursor,
         text_length=state.text_offset + len(state.text),
+        reasoning_length=state.reasoning_offset + len(state.reasoning_summary),
         chunks=state.chunks,
         resumes=state.resumes,
     )

@@ -19,10 +19,15 @@ with workflow.unsafe.imports_passed_through():
 
     from . import _deadline as deadline
     from . import metrics
+    from .search_attributes import index
 
 ORPHAN_PATCH = "orphan-rule-v1"
 """Runs from before this patch replay as they ran: no upstream cancel on a typed failure, a
 create cancelled in flight, the deadline recognised only as an activity timeout."""
+
+FINAL_STATUS_PATCH = "final-status-v1"
+"""Runs from before this patch did not upsert the status the cancel left upstream, so
+visibility kept `in_progress` for runs that cancelled their response."""
 
 CANCEL_TIMEOUT = timedelta(seconds=30)
 CANCEL_RETRY = RetryPolicy(
@@ -33,8 +38,11 @@ CANCEL_RETRY = RetryPolicy(
 )
 
 
-async def cancel_upstream(response_id: str | None, why: str) -> None:
-    """Cancel the response at the provider; shielded so it runs while the workflow is cancelled."""
+async def cancel_upstream(state: ResumeState, why: str) -> None:
+    """Cancel the response at the provider; shielded so it runs while the workflow is cancelled.
+    The status it leaves (`cancelled`, or the end it had already reached) is recorded and
+    upserted, so visibility and the reaper see the run as finished upstream."""
+    response_id = state.response_id
     if not response_id:
         return
     workflow.logger.info("cancelling response %s upstream (%s)", response_id, why)
@@ -47,9 +55,13 @@ async def cancel_upstream(response_id: str | None, why: str) -> None:
         )
     )
     try:
-        await asyncio.shield(task)
+        snapshot = await asyncio.shield(task)
     except ActivityError as err:
         workflow.logger.warning("could not cancel response %s upstream: %s", response_id, err)
+        return
+    if snapshot.status and workflow.patched(FINAL_STATUS_PATCH):
+        state.status = snapshot.status
+        index(state)
 
 
 @contextlib.asynccontextmanager
@@ -69,16 +81,16 @@ async def cancelling_upstream_on_exit(state: ResumeState) -> AsyncIterator[None]
     except BaseException as err:
         if deadline.is_reached(err):
             metrics.finished("deadline_exceeded", state)
-            await cancel_upstream(state.response_id, "deadline passed")
+            await cancel_upstream(state, "deadline passed")
             raise deadline.deadline_exceeded(state) from None
         if is_cancelled_exception(err):
             metrics.finished("cancelled", state)
-            await cancel_upstream(state.response_id, "workflow cancelled")
+            await cancel_upstream(state, "workflow cancelled")
         elif isinstance(err, FailureError):
             # Fails the workflow. Other exceptions (a bug) fail only the workflow task, which
             # is retried: nothing has ended yet.
             metrics.finished("error", state)
             ours = state.response_id and not is_terminal(state.status)
             if ours and workflow.patched(ORPHAN_PATCH):
-                await cancel_upstream(state.response_id, f"workflow failed: {err}")
+                await cancel_upstream(state, f"workflow failed: {err}")
         raise

@@ -1,5 +1,6 @@
-"""`StreamingResponseWorkflow`: read a background stream in recorded chunks, resuming from the
-cursor in workflow state after any crash, so the text has no gap and no duplicate."""
+"""`StreamingResponseWorkflow`: one reader activity reads a background stream over one connection
+and records it here in batches, resuming from the cursor in workflow state after any crash, so
+the text has no gap and no duplicate."""
 
 from __future__ import annotations
 
@@ -14,11 +15,19 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from durable_responses.activities import ReadStreamChunkInput, ResponseSnapshot, StreamChunk
+    from durable_responses.activities import (
+        ReadStreamChunkInput,
+        ResponseSnapshot,
+        StreamBatch,
+        StreamChunk,
+        StreamReaderEnd,
+        StreamReaderInput,
+    )
     from durable_responses.activities.responses import (
         STREAM_CONNECT_GRACE_SECONDS,
         ResponsesActivities,
     )
+    from durable_responses.activities.stream_reader import BATCH_SIGNAL, SIGNAL_LIMIT
     from durable_responses.models import (
         ErrorType,
         Progress,
@@ -31,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from durable_responses.models._carried import CarriedRequest, ResumeState
 
+    from . import _deadline as deadline
     from . import _outcome as outcome
     from . import _state, metrics
     from ._deadline import poll_delay, retry_budget
@@ -45,19 +55,37 @@ CHUNK_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=0,  # until the deadline; a retry re-reads from the recorded cursor
 )
-"""Retries of a chunk. The first retry comes fast: after a worker dies it is the hand-over."""
+"""Retries of a chunk (runs from before the stream reader)."""
+
+STREAM_READER_PATCH = "stream-reader-v1"
+"""Runs from before this patch replay with the chunked engine (`read_stream_chunk`)."""
+READER_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=100),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=0,  # until the deadline; a retry attaches after the recorded cursor
+    non_retryable_error_types=[SIGNAL_LIMIT],
+)
+"""Retries of the reader. The first comes at once: after a worker dies or shuts down it is
+the hand-over, and text should flow again within a heartbeat timeout."""
+READER_ATTEMPT = timedelta(hours=24)
+"""Start-to-close bound of one reader attempt; liveness comes from the heartbeat timeout."""
+MAX_HISTORY_BYTES = 20 * 1024 * 1024
+"""Continue-as-new past this history size even while live: far below the server's 50 MB."""
 
 
 @workflow.defn(name="StreamingResponseWorkflow", failure_exception_types=[ValidationError])
 class StreamingResponseWorkflow:
     """Stream one background response into workflow state, exactly once, across crashes.
 
-    Each `read_stream_chunk` activity reads after the recorded cursor until its time or size
-    budget or the terminal event, and returns the text and the new cursor; the workflow
-    appends them before asking for the next chunk. Budgets start short (first text fast) and
-    grow (fewer history events). If the provider no longer replays the stream, the workflow
-    polls `retrieve` and appends only the text it does not have yet. Clients follow the text
-    by offset with the `text_after` update and the `state` query.
+    A `stream_background_response` activity creates the response (or attaches after the
+    recorded cursor) and reads its stream over one connection to the end, signalling batches
+    here (`record_stream_batch`): the response id first, then text at growing intervals. A
+    batch is appended only from the recorded cursor on, so redeliveries and readers that lost
+    their worker change nothing. If the provider no longer replays the stream, the workflow
+    polls `retrieve` and appends only the text it does not have yet. Clients follow the text by
+    offset with the `text` query plus the reader's unrecorded tail (no history cost), or the
+    older `text_after` update.
     """
 
     @workflow.init
@@ -70,6 +98,9 @@ class StreamingResponseWorkflow:
         self._policy = checked.streaming if checked else StreamPolicy()
         self._done = False
         self._draining = False
+        self._terminal: ResponseSnapshot | None = None
+        self._batches_this_run = 0
+        self._reader_attempt = 0
 
     @workflow.run
     async def run(self, request: RunInput = None, *unexpected: object) -> ResponseResult:
@@ -78,7 +109,10 @@ class StreamingResponseWorkflow:
         state = self._state
         try:
             async with cancelling_upstream_on_exit(state):
-                snapshot = await self._read_until_terminal(checked)
+                if workflow.patched(STREAM_READER_PATCH):
+                    snapshot = await self._stream_until_terminal(checked)
+                else:
+                    snapshot = await self._read_until_terminal(checked)
         finally:
             self._done = True
         # Followers waiting in `text_after` get the last slice before the workflow closes.
@@ -95,7 +129,135 @@ class StreamingResponseWorkflow:
             }
         )
 
-    # ---- the chunk loop ----------------------------------------------------------------------
+    # ---- the reader ----------------------------------------------------------------------------
+
+    async def _stream_until_terminal(self, request: CarriedRequest) -> ResponseSnapshot:
+        """Run readers until the terminal batch is recorded (usually one reader, one attempt)."""
+        state = self._state
+        while self._terminal is None:
+            if state.polling_fallback:
+                return await self._poll_until_terminal(request)
+            reader = self._start_reader(request)
+            if await self._must_continue_while(reader):
+                await self._stop(reader)
+                if self._terminal is None:
+                    await self._continue_as_new(request, None)
+            try:
+                await reader
+                if self._terminal is None:  # never from our reader; no hot loop if it happens
+                    workflow.logger.warning("reader of %s ended early", state.response_id)
+                    await workflow.sleep(poll_delay(state, 1.0))
+            except ActivityError as err:
+                if self._terminal is not None:
+                    break  # recorded before the reader failed: nothing more to read
+                if _is_stream_expired(err):
+                    workflow.logger.info(
+                        "stream of %s can no longer be resumed; polling for the rest",
+                        state.response_id,
+                    )
+                    state.polling_fallback = True
+                    continue
+                if _is_type(err, SIGNAL_LIMIT):
+                    await self._continue_as_new(request, None)
+                outcome.raise_activity_failure(err, state)
+        return self._terminal
+
+    def _start_reader(self, request: CarriedRequest) -> workflow.ActivityHandle[StreamReaderEnd]:
+        state, policy = self._state, self._policy
+        left = deadline.remaining(state.deadline_at)
+        if left is not None and left <= timedelta(0):
+            raise deadline.reached()
+        return workflow.start_activity_method(
+            ResponsesActivities.stream_background_response,
+            StreamReaderInput(
+                params=request.api_params() if state.response_id is None else None,
+                response_id=state.response_id,
+                cursor=state.cursor,
+                text_length=state.text_offset + len(state.text),
+                reasoning_length=state.reasoning_offset + len(state.reasoning_summary),
+                first_batch_seconds=policy.first_batch_seconds,
+                batch_growth=policy.batch_growth,
+                max_batch_seconds=policy.max_batch_seconds,
+                max_batch_chars=policy.max_batch_chars,
+            ),
+            start_to_close_timeout=READER_ATTEMPT if left is None else min(READER_ATTEMPT, left),
+            schedule_to_close_timeout=left,
+            heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
+            retry_policy=READER_RETRY,
+            # On cancellation the reader records what it read (and the id) before it stops.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+
+    async def _must_continue_while(self, reader: workflow.ActivityHandle[StreamReaderEnd]) -> bool:
+        """Wait for the reader; True if the run must continue as new while it is live."""
+        try:
+            await workflow.wait_condition(lambda: reader.done() or self._history_full())
+        except BaseException:
+            await self._stop(reader)  # its last batch (and the id) are recorded first
+            raise
+        return not reader.done()
+
+    def _history_full(self) -> bool:
+        """Continue-as-new is deferred while live, up to bounds far below the server's limits
+        (and the server's suggestion is ignored until then: the stream matters more)."""
+        info = workflow.info()
+        return (
+            self._batches_this_run >= self._policy.max_batches_per_run
+            or info.get_current_history_length() >= self._policy.max_history_events
+            or info.get_current_history_size() >= MAX_HISTORY_BYTES
+        )
+
+    @staticmethod
+    async def _stop(reader: workflow.ActivityHandle[StreamReaderEnd]) -> None:
+        if not reader.done():
+            reader.cancel()
+        await workflow.wait({reader})
+
+    @workflow.signal(name=BATCH_SIGNAL)
+    def record_stream_batch(self, batch: StreamBatch) -> None:
+        """Append a reader's batch from the recorded cursor on; ignore what is already here."""
+        self._batches_this_run += 1
+        state = self._state
+        if self._terminal is not None:
+            return
+        if state.response_id is not None and batch.response_id != state.response_id:
+            workflow.logger.warning(
+                "ignoring a batch of %s: this run records %s", batch.response_id, state.response_id
+            )
+            return
+        recorded = -1 if state.cursor is None else state.cursor
+        after = -1 if batch.after is None else batch.after
+        last = -1 if batch.cursor is None else batch.cursor
+        length = state.text_offset + len(state.text)
+        reasoning = state.reasoning_offset + len(state.reasoning_summary)
+        if after > recorded or batch.offset > length or batch.reasoning_offset > reasoning:
+            workflow.logger.warning(
+                "ignoring a batch after cursor %s: %s is recorded", batch.after, state.cursor
+            )
+            return  # it would leave a gap; the reader's retry starts from the recorded cursor
+        if last <= recorded and state.response_id is not None and batch.snapshot is None:
+            return  # already recorded
+        if state.response_id is None:
+            metrics.created(batch.model)
+        state.response_id = batch.response_id
+        state.model = batch.model or state.model
+        state.cursor = max(last, recorded) if last >= 0 else state.cursor
+        state.status = batch.status or state.status
+        state.chunks += 1
+        resumed = batch.reconnects + (batch.attempt > self._reader_attempt > 0)
+        self._reader_attempt = max(self._reader_attempt, batch.attempt)
+        state.resumes += resumed
+        metrics.stream_resumed(resumed)
+        self._append(
+            batch.text[length - batch.offset :],
+            batch.reasoning_summary[reasoning - batch.reasoning_offset :],
+        )
+        if batch.snapshot is not None:
+            self._terminal = batch.snapshot
+            state.status = batch.snapshot.status or state.status
+        index(state)
+
+    # ---- the chunk loop (runs from before the stream reader) ---------------------------------
 
     async def _read_until_terminal(self, request: CarriedRequest) -> ResponseSnapshot:
         state, policy = self._state, self._policy
@@ -214,27 +376,27 @@ class StreamingResponseWorkflow:
         state = self._state
         state.text += text
         state.reasoning_summary += reasoning
+        # Beyond the payload-safe size only the tail is kept; offsets stay absolute.
         overflow = len(state.text) - self._policy.max_carried_chars
         if overflow > 0:
-            # Beyond the payload-safe size only the tail is kept; offsets stay absolute.
             state.text = state.text[overflow:]
             state.text_offset += overflow
+        overflow = len(state.reasoning_summary) - self._policy.max_carried_chars
+        if overflow > 0:
+            state.reasoning_summary = state.reasoning_summary[overflow:]
+            state.reasoning_offset += overflow
 
     def _append_missing(self, snapshot: ResponseSnapshot) -> None:
         """Append the part of a snapshot's text this workflow does not have yet."""
         state = self._state
         have = state.text_offset + len(state.text)
         full = snapshot.output_text
-        if len(full) > have:
-            if full[state.text_offset : have] != state.text:
-                workflow.logger.warning(
-                    "response %s: recorded text is not a prefix of the provider's text",
-                    snapshot.id,
-                )
-            self._append(full[have:], "")
-        summary = snapshot.reasoning_summary
-        if len(summary) > len(state.reasoning_summary):
-            state.reasoning_summary += summary[len(state.reasoning_summary) :]
+        if len(full) > have and full[state.text_offset : have] != state.text:
+            workflow.logger.warning(
+                "response %s: recorded text is not a prefix of the provider's text", snapshot.id
+            )
+        have_reasoning = state.reasoning_offset + len(state.reasoning_summary)
+        self._append(full[have:], snapshot.reasoning_summary[have_reasoning:])
 
     # ---- clients -----------------------------------------------------------------------------
 
@@ -257,19 +419,30 @@ class StreamingResponseWorkflow:
             reasoning_summary=state.reasoning_summary,
             chunks=state.chunks,
             resumes=state.resumes,
-            done=self._done,
+            done=self._finished(),
         )
+
+    @workflow.query(name="text")
+    def text(self, request: TextRequest) -> TextSlice:
+        """The recorded text after `offset` (up to `max_chars`), at once and at no history cost.
+
+        An offset past the recorded text is allowed: a follower may have shown the reader's
+        unrecorded tail (`StreamTail`, in the reader's heartbeat) and asks from there.
+        """
+        return self._slice(request)
 
     @workflow.update(name="text_after")
     async def text_after(self, request: TextRequest) -> TextSlice:
         """Long-poll: the text after `offset`, as soon as there is some (or `wait_seconds`).
 
         Offsets are absolute character positions in the answer, so a client that reconnects
-        with its last `next_offset` sees no gap and no repeat.
+        with its last `next_offset` sees no gap and no repeat. Each call is an update: its
+        answer is written to history, and a run takes at most 10 at once and 2,000 in all.
+        Prefer the `text` query (what `follow` uses).
         """
 
         def ready() -> bool:
-            return self._length() > request.offset or self._done or self._draining
+            return self._length() > request.offset or self._finished() or self._draining
 
         if not ready() and request.wait_seconds > 0:
             with contextlib.suppress(TimeoutError):  # nothing new in time: an empty slice
@@ -284,26 +457,36 @@ class StreamingResponseWorkflow:
                 type=ErrorType.INVALID_REQUEST,
             )
 
+    def _finished(self) -> bool:
+        """No more text will be recorded: the run is over, or the terminal batch is in (the
+        reader may still be returning)."""
+        return self._done or self._terminal is not None
+
     def _length(self) -> int:
         return self._state.text_offset + len(self._state.text)
 
     def _slice(self, request: TextRequest) -> TextSlice:
         state = self._state
-        start = max(request.offset, state.text_offset)
+        length = self._length()
+        start = min(max(request.offset, state.text_offset), length)
         relative = start - state.text_offset
         text = state.text[relative : relative + request.max_chars]
         end = start + len(text)
         return TextSlice(
-            offset=start,
+            offset=max(start, request.offset) if not text else start,
             text=text,
-            next_offset=end,
+            next_offset=max(end, request.offset),
             status=state.status or "starting",
-            done=self._done and end == self._length(),
+            done=self._finished() and end >= length,
             response_id=state.response_id,
             truncated=request.offset < state.text_offset,
         )
 
 
 def _is_stream_expired(err: ActivityError) -> bool:
+    return _is_type(err, ErrorType.STREAM_EXPIRED)
+
+
+def _is_type(err: ActivityError, error_type: str) -> bool:
     cause = err.cause
-    return isinstance(cause, ApplicationError) and cause.type == ErrorType.STREAM_EXPIRED
+    return isinstance(cause, ApplicationError) and cause.type == error_type

@@ -1,6 +1,6 @@
 """The public models: what callers send (`request`), get back (`result`) and follow (`follow`)."""
 
-from .follow import StreamState, TextRequest, TextSlice
+from .follow import StreamState, StreamTail, TextRequest, TextSlice
 from .request import (
     DEFAULT_MODEL,
     METADATA_WORKFLOW_KEY,
@@ -43,6 +43,7 @@ __all__ = [
     "ResponseStatus",
     "StreamPolicy",
     "StreamState",
+    "StreamTail",
     "TextRequest",
     "TextSlice",
     "Usage",

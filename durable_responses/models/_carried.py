@@ -25,6 +25,7 @@ class ResumeState(BaseModel):
     text: str = ""
     text_offset: int = 0
     reasoning_summary: str = ""
+    reasoning_offset: int = 0
     chunks: int = 0
     resumes: int = 0
     chunk_seconds: float | None = None

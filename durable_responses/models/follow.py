@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TextRequest(BaseModel):
-    """Input of the `text_after` update: what comes after `offset`, waiting up to a while."""
+    """Input of the `text` query (`wait_seconds` unused) and of the `text_after` update: what
+    comes after `offset`, the update waiting up to `wait_seconds` for it."""
+
+    # A misspelt key (`ofset`) is refused, not read as offset 0.
+    model_config = ConfigDict(extra="forbid")
 
     offset: int = Field(default=0, ge=0)
     wait_seconds: float = Field(default=30.0, ge=0, le=300)
@@ -14,7 +18,8 @@ class TextRequest(BaseModel):
 
 
 class TextSlice(BaseModel):
-    """Answer of `text_after`: `text` starts at `offset`; ask next from `next_offset`."""
+    """Answer of `text` and `text_after`: `text` starts at `offset`; ask next from
+    `next_offset`."""
 
     offset: int = 0
     text: str = ""
@@ -40,3 +45,17 @@ class StreamState(BaseModel):
     chunks: int = 0
     resumes: int = 0
     done: bool = False
+
+
+class StreamTail(BaseModel):
+    """The text a stream's reader has read but not yet recorded: its heartbeat details.
+
+    Followers read it with `describe` (no history, no handler limit) and take what starts at or
+    before their offset. It is the provider's text at absolute `offset`, so once recorded it is
+    the same characters: a follower that showed the tail sees no repeat and no gap.
+    """
+
+    response_id: str | None = None
+    offset: int = Field(default=0, description="Absolute offset of `text`'s first character.")
+    text: str = ""
+    cursor: int | None = Field(default=None, description="Last event read into `text`.")

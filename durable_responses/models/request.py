@@ -21,9 +21,18 @@ DEFAULT_MODEL = "o3"
 RESERVED_PARAMS = frozenset({"background", "stream", "store"})
 METADATA_WORKFLOW_KEY = "temporal_workflow_id"
 
+MAX_SECONDS = 365 * 24 * 3600
+"""Bound of every `*_seconds` duration of a request (a year): longer than any response runs,
+and well inside what the workflows' timers, timeouts and datetimes hold. Past it, a deadline of
+1e12 s or an interval of 1e15 s overflows `datetime`/`timedelta` in workflow code, which fails
+the workflow task again and again instead of failing the workflow."""
+
 
 class Reasoning(BaseModel):
     """The Responses API `reasoning` option."""
+
+    # A misspelt key (`sumary`) is refused, not silently left out of the create.
+    model_config = ConfigDict(extra="forbid")
 
     effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
     summary: Literal["auto", "concise", "detailed"] | None = None
@@ -40,6 +49,7 @@ class ResponseParams(BaseModel):
     instructions: str | None = Field(default=None, description="System/developer message.")
     model: str | None = Field(
         default=None,
+        min_length=1,  # "" would silently take the default
         description="Model id; None takes the worker's default (DURABLE_RESPONSES_MODEL, o3).",
     )
     previous_response_id: str | None = Field(default=None, description="Multi-turn chaining.")
@@ -123,36 +133,69 @@ class PollPolicy(BaseModel):
 
 
 class StreamPolicy(BaseModel):
-    """How the streaming workflow cuts the stream into recorded chunks."""
+    """How the streaming workflow records a stream: one reader per response delivers batches.
+
+    The `*chunk*` fields apply only to runs started before the reader (chunked engine), which
+    replay as they ran.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     first_chunk_seconds: float = Field(
-        default=0.5, gt=0, description="Budget of the first chunk: first text shows fast."
+        default=0.5, gt=0, description="Chunked engine only: budget of the first chunk."
     )
     chunk_growth: float = Field(default=2.0, ge=1.0)
     max_chunk_seconds: float = Field(
-        default=5.0, gt=0, description="Longest chunk: bounds how late followers see text."
+        default=5.0, gt=0, description="Chunked engine only: longest chunk."
     )
-    max_chunk_chars: int = Field(
-        default=32_000, ge=1, description="A chunk ends early past this much text."
-    )
+    max_chunk_chars: int = Field(default=32_000, ge=1, description="Chunked engine only.")
     heartbeat_timeout_seconds: float = Field(
-        default=3.0, gt=0, description="How fast a dead worker's chunk is given to another."
+        default=2.0, gt=0, description="How fast a dead worker's reader is given to another."
     )
     max_chunks_per_run: int = Field(
-        default=500, ge=1, description="Continue-as-new after this many chunks in one run."
+        default=500, ge=1, description="Chunked engine only: chunks per run."
     )
     max_carried_chars: int = Field(
         default=500_000,
         ge=1,
-        description="Text kept in workflow state; beyond it the head is dropped (see README).",
+        description="Text (and reasoning summary) kept in workflow state; beyond it the head "
+        "is dropped (see README).",
+    )
+    first_batch_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="The reader records its first batches at once (the response id, then the "
+        "first text); after that it waits this long, growing by `batch_growth`.",
+    )
+    batch_growth: float = Field(default=2.0, ge=1.0)
+    max_batch_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest wait between recorded batches. Followers see the text read since "
+        "the last batch without it being recorded (see README, Following a stream).",
+    )
+    max_batch_chars: int = Field(
+        default=32_000, ge=1, description="A batch is recorded early past this much text."
+    )
+    max_batches_per_run: int = Field(
+        default=4_000,
+        ge=1,
+        description="Continue-as-new after this many recorded batches in one run, even while "
+        "live: below the server's signals-per-run cap (10,000 by default).",
+    )
+    max_history_events: int = Field(
+        default=20_000,
+        ge=100,
+        description="Continue-as-new once a run's history is this long, even while live: far "
+        "below the server's 51,200-event limit.",
     )
 
     @model_validator(mode="after")
     def _ordered(self) -> StreamPolicy:
         if self.max_chunk_seconds < self.first_chunk_seconds:
             raise ValueError("max_chunk_seconds must be >= first_chunk_seconds")
+        if self.max_batch_seconds < self.first_batch_seconds:
+            raise ValueError("max_batch_seconds must be >= first_batch_seconds")
         return self
 
 
@@ -164,3 +207,12 @@ class ResponseRequest(ResponseParams):
     deadline_seconds: float | None = Field(
         default=None, gt=0, description="Give up (and cancel upstream) after this long."
     )
+
+    @model_validator(mode="after")
+    def _durations_fit(self) -> ResponseRequest:
+        for prefix, part in (("", self), ("poll.", self.poll), ("streaming.", self.streaming)):
+            for name in type(part).model_fields:
+                value = getattr(part, name)
+                if name.endswith("_seconds") and value is not None and value > MAX_SECONDS:
+                    raise ValueError(f"{prefix}{name} must be <= {MAX_SECONDS} (a year)")
+        return self

@@ -98,6 +98,7 @@ class Progress(BaseModel):
     next_poll_at: datetime | None = None
     cursor: int | None = None
     text_length: int = 0
+    reasoning_length: int = 0
     chunks: int = 0
     resumes: int = 0
 

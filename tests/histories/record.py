@@ -49,7 +49,11 @@ async def _record(
 async def main() -> None:
     settings = ServerSettings(
         generation=GenerationSettings(tokens=120, tokens_per_second=150, queued_seconds=0.1),
-        faults=[FaultRule(route="stream", kind="cut", after_events=20, skip=2, times=1)],
+        faults=[
+            # the reader's one connection is cut once; it reattaches after the cursor
+            FaultRule(route="create", kind="cut", after_events=30, times=1),
+            FaultRule(route="stream", kind="cut", after_events=20, skip=2, times=1),
+        ],
     )
     with FakeOpenAIServer(settings) as fake:
         async with dev_server(port=None, ui_port=None, db=None) as env:
@@ -76,8 +80,9 @@ async def main() -> None:
                 )
                 streaming = ResponseRequest(
                     input="Three benefits of exercise.",
+                    # small batches, and continue-as-new while live after 4 of them
                     streaming=StreamPolicy(
-                        first_chunk_seconds=0.1, max_chunk_seconds=0.3, max_chunks_per_run=4
+                        first_batch_seconds=0.05, max_batch_seconds=0.1, max_batches_per_run=4
                     ),
                 )
                 from durable_responses.workflows import WORKFLOWS

@@ -1,0 +1,495 @@
+"""The stream reader: one provider connection for the life of a response, its events delivered
+to the workflow as batches it records exactly once.
+
+OpenAI replays a background stream (`starting_after`) only while the response is younger than
+five minutes, so a reader that reconnects on a schedule loses the stream of every long run.
+This one keeps the same connection until the terminal event and reconnects only after a fault.
+Three tasks share one attempt:
+
+- reading folds events into a pending batch (and reattaches after a cut stream);
+- delivering signals each batch to its own workflow run (`record_stream_batch`): the response
+  id at once, the first text at once, then at growing intervals; a signal written to history
+  is durable, and the workflow ignores what it already has, so a redelivery or a reader that
+  lost its worker is harmless;
+- heartbeating carries the read but unrecorded text (`StreamTail`), which followers read with
+  `describe` at no history cost.
+
+A retried attempt starts from what the workflow recorded (the `progress` query), never from
+its own memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Callable
+from datetime import timedelta
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.responses import Response, ResponseStreamEvent
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from durable_responses.models import (
+    ErrorType,
+    Progress,
+    ResponseParams,
+    StreamTail,
+    is_terminal,
+)
+
+from .errors import translated_errors
+from .models import ResponseSnapshot, StreamBatch, StreamReaderEnd, StreamReaderInput
+from .tracing import RESPONSE_ID, openai_call
+
+BATCH_SIGNAL = "record_stream_batch"
+"""The workflow's signal that records a `StreamBatch`."""
+HANDOVER = "StreamHandover"
+"""Retryable error type of a reader that stops for its worker's shutdown: the next attempt
+starts at once on another worker, from the recorded cursor."""
+SIGNAL_LIMIT = "SignalLimitReached"
+"""Non-retryable error type when the server refuses more signals to this run: the workflow
+continues as new and a new reader attaches there."""
+HEARTBEAT_EVERY_SECONDS = 0.2
+"""How often the tail is handed to the SDK; it reaches the server at the worker's heartbeat
+throttle (`max_heartbeat_throttle_interval`, 1 s with the plugin)."""
+CONNECT_TIMEOUT_SECONDS = 30.0
+"""HTTP timeout of opening a stream and of the wait between two events."""
+FLUSH_SECONDS = 5.0
+"""How long a stopping reader tries to record what it read before giving up on it."""
+MAX_TAIL_CHARS = 32_000
+"""Heartbeat details stay small: followers wait for the batch beyond this."""
+QUICK_REATTACHES = 5
+"""Cut streams resumed in a row within one attempt before the attempt fails and retries."""
+
+_TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class _RunClosed(Exception):
+    """The run this reader belongs to has closed (ended or continued as new)."""
+
+
+class StreamReader:
+    """One attempt of `stream_background_response`."""
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        create_kwargs: Callable[[ResponseParams], dict[str, Any]],
+        snapshot_of: Callable[[Response], ResponseSnapshot],
+        input: StreamReaderInput,
+    ) -> None:
+        info = activity.info()
+        self._client = client
+        self._create_kwargs = create_kwargs
+        self._snapshot_of = snapshot_of
+        self._input = input
+        self._attempt = info.attempt
+        self._handle: WorkflowHandle[Any, Any] = activity.client().get_workflow_handle(
+            info.workflow_id or "", run_id=info.workflow_run_id
+        )
+        self._loop = asyncio.get_running_loop()
+        # what is read: the last event and the response it belongs to
+        self.response_id = input.response_id or ""
+        self.model = ""
+        self.cursor = input.cursor
+        # what the workflow has recorded (as far as this reader knows)
+        self._sent_cursor = input.cursor
+        self._sent_length = input.text_length
+        self._sent_reasoning = input.reasoning_length
+        self._id_sent = input.response_id is not None
+        self._id_sent_event = asyncio.Event()
+        if self._id_sent:
+            self._id_sent_event.set()
+        # read since the last batch
+        self._text = ""
+        self._reasoning = ""
+        self._status = ""
+        self._snapshot: ResponseSnapshot | None = None
+        self._reattaches = 0
+        self._in_flight: StreamBatch | None = None
+        self._first_text_sent = input.text_length > 0
+        self._interval = input.first_batch_seconds
+        self._due = asyncio.Event()  # something to record at once
+        self._changed = asyncio.Event()  # something to record
+        self.batches = 0
+        self.stream_opens = 0
+
+    # ---- the attempt -------------------------------------------------------------------------
+
+    async def run(self) -> StreamReaderEnd:
+        """Read until the terminal batch is recorded; a fault raises after recording what was
+        read, and the retry attaches after the recorded cursor."""
+        if self._attempt > 1:
+            await self._start_from_workflow()
+        heartbeat = asyncio.create_task(self._heartbeat_loop())
+        reading = asyncio.create_task(self._read_all())
+        delivering = asyncio.create_task(self._deliver_loop())
+        shutdown: asyncio.Future[Any] = asyncio.ensure_future(activity.wait_for_worker_shutdown())
+        tasks = [heartbeat, reading, delivering, shutdown]
+        try:
+            waiting: set[asyncio.Future[Any]] = {reading, delivering, shutdown}
+            while True:
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if delivering in done:
+                    delivering.result()  # the terminal batch is recorded
+                    return StreamReaderEnd(
+                        response_id=self.response_id,
+                        cursor=self.cursor,
+                        batches=self.batches,
+                        stream_opens=self.stream_opens,
+                    )
+                if reading in done:
+                    waiting.discard(reading)
+                    error = reading.exception()
+                    if error is not None:
+                        await self._flush(delivering)  # what was read before the fault is kept
+                        raise error
+                if shutdown in done:
+                    waiting.discard(shutdown)
+                    if reading.done() and reading.exception() is None:
+                        continue  # the end is read: record it here rather than hand over
+                    # Never hand over before the id is recorded: the next attempt would create
+                    # a second response. Opening a stream takes a moment; shutdown waits.
+                    await self._id_sent_event.wait()
+                    await self._flush(delivering)
+                    raise ApplicationError(
+                        f"worker shutting down: stream of {self.response_id} handed over at "
+                        f"cursor {self._sent_cursor}",
+                        type=HANDOVER,
+                    )
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._flush(delivering))
+            details = activity.cancellation_details()
+            if not self._id_sent and details is not None and details.cancel_requested:
+                await self._cancel_unrecorded()
+            raise
+        except _RunClosed:
+            raise ApplicationError(
+                "the workflow run of this reader has closed", type=ErrorType.INVALID_REQUEST
+            ) from None
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _start_from_workflow(self) -> None:
+        """A retried attempt trusts only what the workflow recorded."""
+        delay = 0.2
+        while True:
+            try:
+                progress: Progress = await self._handle.query(
+                    "progress", result_type=Progress, rpc_timeout=_seconds(5)
+                )
+                break
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    raise _RunClosed from None
+                activity.logger.warning("cannot ask the workflow for its cursor: %s", err)
+            except Exception as err:  # a query the workflow worker could not answer yet
+                activity.logger.warning("cannot ask the workflow for its cursor: %s", err)
+            activity.heartbeat(StreamTail(response_id=self.response_id or None))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        self.response_id = progress.response_id or ""
+        self.cursor = self._sent_cursor = progress.cursor
+        self._sent_length = progress.text_length
+        self._sent_reasoning = progress.reasoning_length
+        self._id_sent = progress.response_id is not None
+        if self._id_sent:
+            self._id_sent_event.set()
+        self._first_text_sent = progress.text_length > 0
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    async def _read_all(self) -> None:
+        """Read to the terminal event over one connection; reattach only after a cut."""
+        while True:
+            with openai_call("stream", self.response_id or None) as span, translated_errors():
+                try:
+                    stream = await self._open()
+                    try:
+                        if await self._read(stream):
+                            return
+                    finally:
+                        await stream.close()
+                finally:
+                    span.set_attribute(RESPONSE_ID, self.response_id)
+                    span.set_attribute("openai.stream.cursor", self.cursor or 0)
+            # The stream ended or broke before the terminal event.
+            if not self.response_id:
+                raise ApplicationError(
+                    "the create stream ended before response.created",
+                    type=ErrorType.CONNECTION_ERROR,
+                )
+            with translated_errors():
+                response = await self._client.responses.retrieve(
+                    self.response_id, timeout=CONNECT_TIMEOUT_SECONDS
+                )
+            snapshot = self._snapshot_of(response)
+            if is_terminal(snapshot.status):
+                self._end_from_snapshot(snapshot)
+                return
+            self._reattaches += 1
+            if self._reattaches > QUICK_REATTACHES:
+                raise ApplicationError(
+                    f"stream of {self.response_id} broke {self._reattaches} times in a row",
+                    type=ErrorType.CONNECTION_ERROR,
+                )
+            await asyncio.sleep(min(0.1 * 2**self._reattaches, 2.0))
+
+    async def _open(self) -> openai.AsyncStream[ResponseStreamEvent]:
+        self.stream_opens += 1
+        if self.response_id:
+            kwargs: dict[str, Any] = {}
+            if self.cursor is not None:
+                kwargs["starting_after"] = self.cursor
+            resumed: openai.AsyncStream[
+                ResponseStreamEvent
+            ] = await self._client.responses.retrieve(
+                self.response_id,
+                stream=True,
+                include_obfuscation=False,
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                **kwargs,
+            )
+            return resumed
+        if self._input.params is None:
+            raise ApplicationError(
+                "stream_background_response needs params to create or a response_id",
+                type=ErrorType.INVALID_REQUEST,
+                non_retryable=True,
+            )
+        created: openai.AsyncStream[ResponseStreamEvent] = await self._client.responses.create(
+            **self._create_kwargs(self._input.params),
+            stream=True,
+            stream_options={"include_obfuscation": False},
+            timeout=CONNECT_TIMEOUT_SECONDS,
+        )
+        return created
+
+    async def _read(self, stream: openai.AsyncStream[ResponseStreamEvent]) -> bool:
+        """Fold events in until the terminal one (True) or the stream ends or breaks."""
+        try:
+            async for event in _events(stream):
+                if self._apply(event):
+                    return True
+        except openai.APIConnectionError as err:
+            activity.logger.warning(
+                "stream of %s broke after cursor %s: %s", self.response_id, self.cursor, err
+            )
+        return False
+
+    def _apply(self, event: ResponseStreamEvent) -> bool:
+        """Fold one event into the pending batch; True when it was the terminal event."""
+        response = getattr(event, "response", None)
+        if isinstance(response, Response):
+            self.model = str(response.model) or self.model
+            if not self.response_id:
+                self.response_id = response.id
+                activity.logger.info("created streaming background response %s", response.id)
+        if event.type == "error":
+            raise ApplicationError(
+                f"OpenAI stream error for {self.response_id}: {event.message}",
+                {"code": event.code, "param": event.param},
+                type=ErrorType.SERVER_ERROR,
+            )
+        if self.cursor is not None and event.sequence_number <= self.cursor:
+            return False  # replayed after a reattach: already folded in
+        self.cursor = event.sequence_number
+        self._reattaches = 0
+        if event.type == "response.output_text.delta":
+            self._text += event.delta
+        elif event.type == "response.reasoning_summary_text.delta":
+            self._reasoning += event.delta
+        terminal = False
+        if isinstance(response, Response):
+            self._status = response.status or self._status
+            if event.type in _TERMINAL_EVENTS:
+                # The text came as deltas; carrying it again would double the payload.
+                self._snapshot = self._snapshot_of(response).model_copy(
+                    update={"output_text": "", "reasoning_summary": ""}
+                )
+                terminal = True
+        self._notify()
+        return terminal
+
+    def _end_from_snapshot(self, snapshot: ResponseSnapshot) -> None:
+        """A stream that ended without its terminal event: the rest comes from a retrieve."""
+        have = self._sent_length + self._pending_length()
+        self._text += snapshot.output_text[have:]
+        have_reasoning = self._sent_reasoning + len(self._reasoning)
+        if self._in_flight is not None:
+            have_reasoning += len(self._in_flight.reasoning_summary)
+        self._reasoning += snapshot.reasoning_summary[have_reasoning:]
+        self._status = snapshot.status
+        self._snapshot = snapshot.model_copy(update={"output_text": "", "reasoning_summary": ""})
+        self._notify()
+
+    # ---- delivering --------------------------------------------------------------------------
+
+    def _pending_length(self) -> int:
+        flying = len(self._in_flight.text) if self._in_flight is not None else 0
+        return flying + len(self._text)
+
+    def _has_pending(self) -> bool:
+        return bool(
+            self.response_id
+            and (not self._id_sent or self._text or self._reasoning or self._snapshot)
+        )
+
+    def _urgent(self) -> bool:
+        """Recorded at once: the id, the first text, the end, or a full batch."""
+        return bool(
+            self.response_id
+            and (
+                not self._id_sent
+                or self._snapshot is not None
+                or (self._text and not self._first_text_sent)
+                or len(self._text) >= self._input.max_batch_chars
+            )
+        )
+
+    def _notify(self) -> None:
+        self._changed.set()
+        if self._urgent():
+            self._due.set()
+
+    def _take(self) -> StreamBatch:
+        """The next batch: everything read since the last recorded one, including a batch
+        whose delivery was interrupted (recording it twice is harmless)."""
+        prior = self._in_flight
+        batch = StreamBatch(
+            response_id=self.response_id,
+            model=self.model,
+            after=prior.after if prior is not None else self._sent_cursor,
+            cursor=self.cursor,
+            offset=self._sent_length,
+            text=(prior.text if prior is not None else "") + self._text,
+            reasoning_offset=self._sent_reasoning,
+            reasoning_summary=(prior.reasoning_summary if prior is not None else "")
+            + self._reasoning,
+            status=self._status,
+            snapshot=self._snapshot or (prior.snapshot if prior is not None else None),
+            attempt=self._attempt,
+            reconnects=max(self.stream_opens - 1, 0),
+        )
+        self._text, self._reasoning, self._snapshot = "", "", None
+        self._in_flight = batch
+        return batch
+
+    def _commit(self, batch: StreamBatch) -> None:
+        self._in_flight = None
+        self._sent_cursor = batch.cursor
+        self._sent_length = batch.offset + len(batch.text)
+        self._sent_reasoning = batch.reasoning_offset + len(batch.reasoning_summary)
+        self.batches += 1
+        if not self._id_sent:
+            self._id_sent = True
+            self._id_sent_event.set()
+        if batch.text:
+            if self._first_text_sent:
+                self._interval = min(
+                    self._interval * self._input.batch_growth, self._input.max_batch_seconds
+                )
+            self._first_text_sent = True
+
+    async def _deliver_loop(self) -> None:
+        """Record batches in order, one in flight; returns once the terminal one is recorded.
+        Urgent ones go at once; the rest wait for the batch interval, which grows."""
+        last = self._loop.time()
+        while True:
+            self._changed.clear()
+            if not self._has_pending():
+                await self._changed.wait()
+                continue
+            if not self._urgent():
+                self._due.clear()
+                wait = last + self._interval - self._loop.time()
+                if wait > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._due.wait(), timeout=wait)
+            batch = self._take()
+            await self._send(batch)
+            self._commit(batch)
+            last = self._loop.time()
+            if batch.snapshot is not None:
+                return
+
+    async def _send(self, batch: StreamBatch) -> None:
+        """Signal one batch until the server has it; reading goes on meanwhile."""
+        delay = 0.1
+        while True:
+            try:
+                await self._handle.signal(BATCH_SIGNAL, batch, rpc_timeout=_seconds(10))
+                return
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    raise _RunClosed from None
+                if "limit for signal" in err.message.lower():
+                    raise ApplicationError(
+                        f"the server refuses more signals to this run: {err.message}",
+                        type=SIGNAL_LIMIT,
+                        non_retryable=True,
+                    ) from None
+                activity.logger.warning("could not record a batch yet (%s); retrying", err)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _flush(self, delivering: asyncio.Task[None]) -> None:
+        """Record what was read before stopping, within `FLUSH_SECONDS`, best effort. The
+        delivering task stops first, so batches never go out of order."""
+        delivering.cancel()
+        await asyncio.gather(delivering, return_exceptions=True)
+        if not (self._has_pending() or self._in_flight is not None):
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(FLUSH_SECONDS):
+                batch = self._take()
+                await self._send(batch)
+                self._commit(batch)
+
+    # ---- followers and cleanup ---------------------------------------------------------------
+
+    def _tail(self) -> StreamTail:
+        text = (self._in_flight.text if self._in_flight is not None else "") + self._text
+        return StreamTail(
+            response_id=self.response_id or None,
+            offset=self._sent_length,
+            text=text[:MAX_TAIL_CHARS],
+            cursor=self.cursor,
+        )
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            activity.heartbeat(self._tail())
+            await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
+
+    async def _cancel_unrecorded(self) -> None:
+        """Cancelled before the workflow recorded the id: its cleanup cannot reach the
+        response, so end it here, best effort."""
+        if not self.response_id:
+            return  # no `response.created` yet: nothing to name (README, What we promise)
+        activity.logger.info(
+            "cancelling response %s: cancelled before it was recorded", self.response_id
+        )
+        with contextlib.suppress(openai.OpenAIError):
+            await asyncio.shield(
+                self._client.responses.cancel(self.response_id, timeout=CONNECT_TIMEOUT_SECONDS)
+            )
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+async def _events(
+    stream: openai.AsyncStream[ResponseStreamEvent],
+) -> AsyncGenerator[ResponseStreamEvent, None]:
+    async for event in stream:
+        yield event
