@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from durable_responses import connection
 from durable_responses.models import ResponseResult, StreamTail, TextRequest, TextSlice
@@ -51,7 +51,17 @@ async def follow(
     while True:
         try:
             piece = await handle.query("text", TextRequest(offset=offset), result_type=TextSlice)
-        except (WorkflowQueryFailedError, RPCError):
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise LookupError(f"workflow {handle.id!r} not found") from None
+            await asyncio.sleep(retry_seconds)  # the server, briefly unreachable
+            continue
+        except WorkflowQueryFailedError as err:
+            if "expected but not found" in str(err):  # the SDK's words for an unknown query
+                raise TypeError(
+                    f"workflow {handle.id!r} has no 'text' query: "
+                    "only a StreamingResponseWorkflow can be followed"
+                ) from None
             await asyncio.sleep(retry_seconds)  # no worker for a moment, or continuing as new
             continue
         if piece.text or piece.done:

@@ -423,16 +423,18 @@ class StreamingResponseWorkflow:
         )
 
     @workflow.query(name="text")
-    def text(self, request: TextRequest) -> TextSlice:
+    def text(self, request: TextRequest | None = None) -> TextSlice:
         """The recorded text after `offset` (up to `max_chars`), at once and at no history cost.
 
         An offset past the recorded text is allowed: a follower may have shown the reader's
         unrecorded tail (`StreamTail`, in the reader's heartbeat) and asks from there.
         """
-        return self._slice(request)
+        return self._slice(TextRequest() if request is None else _text_request(request, ()))
 
     @workflow.update(name="text_after")
-    async def text_after(self, request: TextRequest) -> TextSlice:
+    async def text_after(
+        self, request: TextRequest | None = None, *unexpected: object
+    ) -> TextSlice:
         """Long-poll: the text after `offset`, as soon as there is some (or `wait_seconds`).
 
         Offsets are absolute character positions in the answer, so a client that reconnects
@@ -441,8 +443,11 @@ class StreamingResponseWorkflow:
         Prefer the `text` query (what `follow` uses).
         """
 
+        request = _text_request(request, unexpected)  # the validator refused the rest
+        offset = request.offset
+
         def ready() -> bool:
-            return self._length() > request.offset or self._finished() or self._draining
+            return self._length() > offset or self._finished() or self._draining
 
         if not ready() and request.wait_seconds > 0:
             with contextlib.suppress(TimeoutError):  # nothing new in time: an empty slice
@@ -450,10 +455,11 @@ class StreamingResponseWorkflow:
         return self._slice(request)
 
     @text_after.validator
-    def _check_text_request(self, request: TextRequest) -> None:
-        if request.offset > self._length():
+    def _check_text_request(self, request: TextRequest | None = None, *unexpected: object) -> None:
+        checked = _text_request(request, unexpected)
+        if checked.offset > self._length():
             raise ApplicationError(
-                f"offset {request.offset} is past the text recorded so far ({self._length()})",
+                f"offset {checked.offset} is past the text recorded so far ({self._length()})",
                 type=ErrorType.INVALID_REQUEST,
             )
 
@@ -481,6 +487,28 @@ class StreamingResponseWorkflow:
             response_id=state.response_id,
             truncated=request.offset < state.text_offset,
         )
+
+
+def _text_request(request: object, unexpected: tuple[object, ...]) -> TextRequest:
+    """A `text_after` argument, or a typed refusal: the SDK passes what it cannot decode as
+    it came, and a missing or extra argument would be an untyped TypeError."""
+    if unexpected:
+        raise ApplicationError(
+            f"text_after takes one argument, got {1 + len(unexpected)}",
+            type=ErrorType.INVALID_REQUEST,
+        )
+    if request is None:
+        raise ApplicationError(
+            'text_after needs an argument, e.g. {"offset": 0}', type=ErrorType.INVALID_REQUEST
+        )
+    if isinstance(request, TextRequest):
+        return request
+    try:
+        return TextRequest.model_validate(request)
+    except ValidationError as err:
+        raise ApplicationError(
+            f"invalid text_after request: {err}", type=ErrorType.INVALID_REQUEST
+        ) from None
 
 
 def _is_stream_expired(err: ActivityError) -> bool:
