@@ -26,6 +26,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
     return ServerSettings(
         api_key=args.api_key,
         stream_retention_seconds=args.stream_retention,
+        honour_idempotency_key=not args.ignore_idempotency_key,
         fault_seed=args.fault_seed,
         generation=GenerationSettings(
             tokens=args.tokens,
@@ -96,6 +97,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=float(_env("STREAM_RETENTION", "300")),
         help="Seconds after creation during which a stream may be resumed.",
+    )
+    parser.add_argument(
+        "--ignore-idempotency-key",
+        action="store_true",
+        default=_env("IGNORE_IDEMPOTENCY_KEY", "").lower() in {"1", "true", "yes", "on"},
+        help="Create a new response for every create, even one that repeats an "
+        "Idempotency-Key (OpenAI does not document honouring the header).",
     )
     parser.add_argument(
         "--fault-seed",

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from .config import GenerationSettings, ServerSettings
+from .config import RUNTIME_FIELDS, GenerationSettings, ServerSettings
 from .errors import APIErrorResponse, below_min, invalid_type, not_found
 from .faults import FaultInjector, FaultRule
 from .jobs import JobStore, Outcome, ResponseJob
@@ -133,9 +133,10 @@ async def _sse(
         status=200,
         headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"},
     )
-    await response.prepare(request)
     sent = 0
     try:
+        # Inside the try: a client that left before the headers went out is no error either.
+        await response.prepare(request)
         async for event in job.follow(start):
             if cut_after is not None and sent >= cut_after:
                 # A cut: close the TCP connection mid-body, no terminal event, no last chunk.
@@ -162,6 +163,7 @@ def _job(state: FakeState, response_id: str) -> ResponseJob:
 
 async def create_response(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
+    arrived = time.monotonic()
     try:
         body = await request.json(loads=json.loads)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -182,7 +184,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             f"Previous response with id '{params.previous_response_id}' not found.",
             param="previous_response_id",
         )
-    key = request.headers.get("Idempotency-Key")
+    sent_key = request.headers.get("Idempotency-Key")
+    key = sent_key if state.settings.honour_idempotency_key else None
     existing = state.store.jobs.get(state.store.by_idempotency_key.get(key or "", ""))
     if key and existing is not None:
         # Same key, same response: no second job. (The real API does not promise this.)
@@ -195,7 +198,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         {"cut"} if params.stream else set()
     )
     rule = state.faults.pick(tags, None, kinds)
-    if rule is not None and not (rule.kind == "reset" and rule.when == "after"):
+    after_accept = rule is not None and rule.kind in {"reset", "delay"} and rule.when == "after"
+    if not after_accept:
         await _apply_common_fault(request, rule, params.model)
     outcome = Outcome()
     if rule is not None and rule.kind == "fail":
@@ -212,11 +216,23 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     except ValidationError as err:
         raise APIErrorResponse(400, f"Invalid fake_* metadata: {err}", param="metadata") from None
     job = ResponseJob(params, settings, outcome, state.settings.stream_retention_seconds)
+    job.create_seconds = time.monotonic() - arrived
+    job.idempotency_key = sent_key
     state.store.add(job, key)
     job.start()
+    # From here the job exists: a client that does not hear of it is the duplicate-create
+    # window. Each way it can miss the answer is counted, so a harness can tell them apart.
     if rule is not None and rule.kind == "reset":
-        # The job exists but the client never hears of it: the duplicate-create window.
+        job.counts["reset_after_accept"] += 1
+        state.store.counts["resets_after_accept"] += 1
         _drop(request, reset=True)
+        raise _Dropped
+    if after_accept and rule is not None and rule.kind == "delay":  # a slow answer
+        await asyncio.sleep(rule.seconds)
+    if request.transport is None:
+        # The client gave up (its timeout) or died while this create was in flight.
+        job.counts["client_left_before_answer"] += 1
+        state.store.counts["clients_left_before_answer"] += 1
         raise _Dropped
     cut_after = rule.after_events if rule is not None and rule.kind == "cut" else None
     return await _answer_create(request, job, cut_after=cut_after)
@@ -225,6 +241,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
 async def _answer_create(
     request: web.Request, job: ResponseJob, *, cut_after: int | None
 ) -> web.StreamResponse:
+    job.answered_at = time.time()
     if job.params.stream:
         if job.params.background:
             job.counts["stream_opens"] += 1
@@ -353,6 +370,9 @@ def _record(job: ResponseJob, *, events: bool) -> dict[str, Any]:
         "reasoning_summary": job.summary,
         "event_count": len(job.events),
         "accepted_at": job.accepted_at,
+        "create_seconds": job.create_seconds,
+        "answered_at": job.answered_at,
+        "idempotency_key": job.idempotency_key,
         "counts": dict(job.counts),
         "metadata": dict(job.params.metadata),
     }
@@ -434,13 +454,11 @@ async def control_config(request: web.Request) -> web.StreamResponse:
         if not isinstance(body, dict):
             raise APIErrorResponse(400, "Expected a JSON object.")
         try:
-            if "stream_retention_seconds" in body:
+            server = {name: body.pop(name) for name in RUNTIME_FIELDS if name in body}
+            if server:
+                checked = ServerSettings.model_validate(server)
                 state.settings = state.settings.model_copy(
-                    update={
-                        "stream_retention_seconds": ServerSettings.model_validate(
-                            {"stream_retention_seconds": body.pop("stream_retention_seconds")}
-                        ).stream_retention_seconds
-                    }
+                    update={name: getattr(checked, name) for name in server}
                 )
             generation = GenerationSettings.model_validate(
                 {**state.settings.generation.model_dump(), **body.get("generation", body)}
@@ -450,7 +468,7 @@ async def control_config(request: web.Request) -> web.StreamResponse:
         state.settings = state.settings.model_copy(update={"generation": generation})
     return web.json_response(
         {
-            "stream_retention_seconds": state.settings.stream_retention_seconds,
+            **{name: getattr(state.settings, name) for name in RUNTIME_FIELDS},
             "generation": state.settings.generation.model_dump(),
         }
     )

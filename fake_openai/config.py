@@ -41,6 +41,10 @@ class GenerationSettings(BaseModel):
         return type(self).model_validate({**self.model_dump(), **update})
 
 
+RUNTIME_FIELDS = ("stream_retention_seconds", "honour_idempotency_key")
+"""Server settings (beyond generation) that `/_fake/config` may change at run time."""
+
+
 class ServerSettings(BaseModel):
     """Start-up settings of one fake server."""
 
@@ -51,6 +55,12 @@ class ServerSettings(BaseModel):
     )
     stream_retention_seconds: float = Field(
         default=300.0, gt=0, description="How long after creation a stream may be resumed."
+    )
+    honour_idempotency_key: bool = Field(
+        default=True,
+        description="Answer a create that repeats an `Idempotency-Key` with the response the "
+        "key first created. OpenAI does not document honouring the header: False ignores it, "
+        "so every create makes a response.",
     )
     fault_seed: int = Field(default=0, description="Seed of probabilistic fault decisions.")
     generation: GenerationSettings = Field(default_factory=GenerationSettings)

@@ -26,7 +26,27 @@ class ResponseRecord(BaseModel):
     reasoning_summary: str = ""
     event_count: int = 0
     accepted_at: float = Field(default=0.0, description="Unix time the create was accepted.")
-    counts: dict[str, int] = Field(default_factory=dict)
+    create_seconds: float = Field(
+        default=0.0,
+        description="Seconds the create request had been in flight when it was accepted "
+        "(a `delay` fault adds to it).",
+    )
+    answered_at: float | None = Field(
+        default=None,
+        description="Unix time a create was last answered with this response; None: no "
+        "client ever heard of it (see `counts`).",
+    )
+    idempotency_key: str | None = Field(
+        default=None, description="The create's `Idempotency-Key` header, honoured or not."
+    )
+    counts: dict[str, int] = Field(
+        default_factory=dict,
+        description="Requests about this response (`creates`, `retrieves`, `stream_opens`, "
+        "`cancels`, `idempotent_replays`) and why its create went unanswered: "
+        "`reset_after_accept` (a `reset` fault with `when=after` dropped the connection) or "
+        "`client_left_before_answer` (the client timed out or died while the create was in "
+        "flight).",
+    )
     metadata: dict[str, str] = Field(default_factory=dict)
     events: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -113,7 +133,7 @@ class FakeControl:
         self._call("DELETE", "faults")
 
     def configure(self, **settings: Any) -> dict[str, Any]:
-        """Change generation settings (`tokens=`, `tokens_per_second=`...) or
-        `stream_retention_seconds=` at run time."""
+        """Change generation settings (`tokens=`, `tokens_per_second=`...),
+        `stream_retention_seconds=` or `honour_idempotency_key=` at run time."""
         result: dict[str, Any] = self._call("PUT", "config", settings)
         return result

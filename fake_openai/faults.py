@@ -36,7 +36,8 @@ class FaultRule(BaseModel):
     reason: Literal["max_output_tokens", "content_filter"] = "max_output_tokens"
     when: Literal["before", "after"] = Field(
         default="before",
-        description="`reset` on create: drop the connection before or after the job is created.",
+        description="`reset`/`delay` on create: before the job is created, or after (`reset`: "
+        "the job runs and the client never hears of it; `delay`: its answer is late).",
     )
     probability: float = Field(default=1.0, ge=0, le=1)
     skip: int = Field(default=0, ge=0, description="Let the first N matching requests through.")

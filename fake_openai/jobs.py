@@ -58,6 +58,9 @@ class ResponseJob:
         self.outcome = outcome
         self.retention_seconds = retention_seconds
         self.accepted_at = time.time()  # precise, for measuring clients (control API only)
+        self.create_seconds = 0.0  # how long the create request had waited when accepted
+        self.answered_at: float | None = None  # when a create was last answered with it
+        self.idempotency_key: str | None = None  # as the create sent it, honoured or not
         self.created_at = int(self.accepted_at)
         self._created_monotonic = time.monotonic()
         self.completed_at: int | None = None

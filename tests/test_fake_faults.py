@@ -61,6 +61,45 @@ def test_reset_after_create_leaves_an_orphan_response(fake, openai_sync):
     with pytest.raises(openai.APIConnectionError):
         openai_sync.responses.create(model="o3", input="x", background=True)
     assert fake.counts()["creates"] == 1
+    [dropped] = fake.responses()  # flagged, so a harness can tell why a duplicate exists
+    assert dropped.counts["reset_after_accept"] == 1
+    assert fake.counts()["resets_after_accept"] == 1
+
+
+def test_create_accepted_after_the_client_timed_out_is_flagged(fake, openai_sync):
+    """The create-call-timeout window: the client gave up, then the provider accepted."""
+    fake.add_fault(route="create", kind="delay", seconds=0.6, times=1)
+    with pytest.raises(openai.APITimeoutError):
+        openai_sync.responses.create(model="o3", input="x", background=True, timeout=0.2)
+    [late] = _wait_for_responses(fake, 1)
+    assert late.counts["client_left_before_answer"] == 1 and late.answered_at is None
+    assert late.create_seconds >= 0.6
+    answered = openai_sync.responses.create(model="o3", input="y", background=True)
+    record = fake.response(answered.id, events=False)
+    assert "client_left_before_answer" not in record.counts and record.create_seconds < 0.6
+    assert record.answered_at is not None and record.answered_at >= record.accepted_at
+
+
+def test_delay_after_accept_answers_late_while_the_response_runs(fake, openai_sync):
+    """A slow answer widens the window between the provider accepting and the client knowing."""
+    fake.add_fault(route="create", kind="delay", when="after", seconds=0.6, times=2)
+    with pytest.raises(openai.APITimeoutError):
+        openai_sync.responses.create(model="o3", input="x", background=True, timeout=0.3)
+    [unheard] = _wait_for_responses(fake, 1)
+    assert unheard.create_seconds < 0.3  # accepted at once, then the answer was held back
+    time.sleep(0.5)
+    unheard = fake.response(unheard.id, events=False)
+    assert unheard.counts["client_left_before_answer"] == 1 and unheard.answered_at is None
+    late = openai_sync.responses.create(model="o3", input="y", background=True, timeout=5)
+    record = fake.response(late.id, events=False)
+    assert record.answered_at is not None and record.answered_at - record.accepted_at >= 0.6
+
+
+def _wait_for_responses(fake, count: int, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while len(records := fake.responses()) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return records
 
 
 def test_stream_cut_mid_body_is_a_connection_error_and_resumable(fake, openai_sync):

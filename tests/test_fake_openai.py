@@ -21,6 +21,7 @@ from durable_responses.fake_openai import (
     GenerationSettings,
     ServerSettings,
 )
+from durable_responses.fake_openai import __main__ as fake_cli
 
 EVENT: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
 TERMINAL_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
@@ -278,6 +279,35 @@ def test_idempotency_key_returns_same_response(fake, openai_sync):
     assert a.id == b.id != c.id
     counts = fake.counts()
     assert (counts["creates"], counts["idempotent_replays"]) == (2, 1)
+
+
+def test_idempotency_key_can_be_ignored_at_run_time(fake, openai_sync):
+    """OpenAI does not document honouring the header: the fake can ignore it too."""
+    headers = {"Idempotency-Key": "wf-1/run/1"}
+    assert fake.configure(honour_idempotency_key=False)["honour_idempotency_key"] is False
+    try:
+        a = openai_sync.responses.create(
+            model="o3", input="i", background=True, extra_headers=headers
+        )
+        b = openai_sync.responses.create(
+            model="o3", input="i", background=True, extra_headers=headers
+        )
+    finally:
+        assert fake.configure(honour_idempotency_key=True)["honour_idempotency_key"] is True
+    assert a.id != b.id
+    counts = fake.counts()
+    assert (counts["creates"], counts["idempotent_replays"]) == (2, 0)
+    # The key each create sent is kept, so a harness can tell retries of one call apart.
+    assert {fake.response(r.id).idempotency_key for r in (a, b)} == {"wf-1/run/1"}
+
+
+def test_cli_flag_ignores_the_idempotency_key():
+    assert _cli_settings([]).honour_idempotency_key is True
+    assert _cli_settings(["--ignore-idempotency-key"]).honour_idempotency_key is False
+
+
+def _cli_settings(argv: list[str]) -> ServerSettings:
+    return fake_cli._settings(fake_cli.parse_args(argv))
 
 
 def test_text_is_deterministic_per_input_and_seed(fake, openai_sync):
