@@ -112,7 +112,9 @@ class StreamReader:
         self._snapshot: ResponseSnapshot | None = None
         self._reattaches = 0
         self._in_flight: StreamBatch | None = None
-        self._first_text_sent = input.text_length > 0
+        # The first text of every attempt goes at once: after a hand-over or a crash it is the
+        # text followers have been waiting for.
+        self._first_text_sent = False
         self._interval = input.first_batch_seconds
         self._due = asyncio.Event()  # something to record at once
         self._changed = asyncio.Event()  # something to record
@@ -124,9 +126,15 @@ class StreamReader:
     async def run(self) -> StreamReaderEnd:
         """Read until the terminal batch is recorded; a fault raises after recording what was
         read, and the retry attaches after the recorded cursor."""
-        if self._attempt > 1:
-            await self._start_from_workflow()
+        # Heartbeats first: asking the workflow for its cursor may take longer than the
+        # heartbeat timeout, and a reader declared dead would be started again meanwhile.
         heartbeat = asyncio.create_task(self._heartbeat_loop())
+        if self._attempt > 1:
+            try:
+                await self._start_from_workflow()
+            except BaseException:
+                heartbeat.cancel()
+                raise
         reading = asyncio.create_task(self._read_all())
         delivering = asyncio.create_task(self._deliver_loop())
         shutdown: asyncio.Future[Any] = asyncio.ensure_future(activity.wait_for_worker_shutdown())
@@ -193,7 +201,6 @@ class StreamReader:
                 activity.logger.warning("cannot ask the workflow for its cursor: %s", err)
             except Exception as err:  # a query the workflow worker could not answer yet
                 activity.logger.warning("cannot ask the workflow for its cursor: %s", err)
-            activity.heartbeat(StreamTail(response_id=self.response_id or None))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
         self.response_id = progress.response_id or ""
@@ -203,7 +210,6 @@ class StreamReader:
         self._id_sent = progress.response_id is not None
         if self._id_sent:
             self._id_sent_event.set()
-        self._first_text_sent = progress.text_length > 0
 
     # ---- reading -----------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Measure how fast a stream moves to another worker after SIGKILL and after SIGTERM.
 
 Two `python worker.py` processes poll the task queue; a long streaming response runs; the
-worker holding the chunk activity is signalled; we time until the other worker has started
-the chunk ("picked up") and until the recorded text grows again ("text flowing").
+worker holding the stream reader is signalled; we time until the other worker has started
+the reader ("picked up") and until a follower (`durable_responses.follow`: recorded text plus
+the reader's tail) sees its text grow again ("text flowing").
 
     python -m bench.recovery [--trials 3]
 """
@@ -17,6 +18,7 @@ import time
 import uuid
 
 from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
+from durable_responses.follow import follow
 from durable_responses.models import ResponseRequest
 from durable_responses.testing import WorkerProcess, dev_server
 from durable_responses.workflows import StreamingResponseWorkflow
@@ -38,16 +40,23 @@ async def trial(
         id=f"recovery-{uuid.uuid4()}",
         task_queue=task_queue,
     )
-    async with asyncio.timeout(30):  # let it stream a few seconds, chunks at full size
-        while (await handle.query(StreamingResponseWorkflow.current_state)).text_length < 400:
+    growth: list[tuple[float, int]] = []  # (when, offset) as a follower saw it
+
+    async def watch() -> None:
+        async for piece in follow(handle, poll_seconds=0.05):
+            growth.append((time.monotonic(), piece.next_offset))
+
+    follower = asyncio.create_task(watch())
+    async with asyncio.timeout(30):  # let it stream a few seconds, batches grown
+        while not growth or growth[-1][1] < 400:
             await asyncio.sleep(0.05)
         while (holder := await _holder(handle)) is None:
             await asyncio.sleep(0.01)
     victim = next(w for w in workers if holder.startswith(f"{w.pid}@"))
-    length = (await handle.query(StreamingResponseWorkflow.current_state)).text_length
+    length = growth[-1][1]
     started = time.monotonic()
     if sig == signal.SIGTERM:
-        await asyncio.to_thread(victim.terminate)
+        stopping = asyncio.create_task(asyncio.to_thread(victim.terminate))
     else:
         victim.kill()
     picked = flowing = None
@@ -56,10 +65,13 @@ async def trial(
             holder = await _holder(handle)
             if picked is None and holder and not holder.startswith(f"{victim.pid}@"):
                 picked = time.monotonic() - started
-            state = await handle.query(StreamingResponseWorkflow.current_state)
-            if flowing is None and state.text_length > length and picked is not None:
-                flowing = time.monotonic() - started
+            later = [when for when, offset in growth if when > started and offset > length]
+            if flowing is None and later:
+                flowing = later[0] - started
             await asyncio.sleep(0.02)
+    if sig == signal.SIGTERM:
+        await stopping
+    follower.cancel()
     await handle.terminate()
     workers.remove(victim)
     workers.append(
@@ -69,7 +81,7 @@ async def trial(
 
 
 async def main(trials: int) -> None:
-    # 20 tokens/s: each 5-second chunk is mid-read when the signal lands
+    # 20 tokens/s: a long response, read and batched when the signal lands
     settings = ServerSettings(generation=GenerationSettings(tokens=5000, tokens_per_second=20))
     with FakeOpenAIServer(settings) as fake:
         async with dev_server(port=None, ui_port=None, db=None) as env:

@@ -105,20 +105,21 @@ async def streaming(
         ResponseRequest(
             input=STREAM_PROMPT,
             model=model,
-            # Short chunks so the text visibly flows; the default grows them up to 5 s.
-            streaming=StreamPolicy(first_chunk_seconds=0.3, max_chunk_seconds=1.0),
+            # Defaults: one reader, batches recorded at growing intervals (up to 10 s) while
+            # the follower also shows the reader's not-yet-recorded tail.
+            streaming=StreamPolicy(),
         ),
         id=f"demo-stream-{uuid.uuid4().hex[:8]}",
         task_queue=task_queue,
     )
     say(
         f"started workflow {handle.id}; following its text through Temporal "
-        "(the text_after update):\n"
+        "(the text query and the reader's heartbeat: no history):\n"
     )
     followed = ""
     killed_at: float | None = None
     recovered_after: float | None = None
-    async for piece in follow(handle, wait_seconds=10):
+    async for piece in follow(handle):
         if killed_at is not None and recovered_after is None and piece.text:
             recovered_after = time.monotonic() - killed_at
         print(piece.text, end="", flush=True)
@@ -132,7 +133,7 @@ async def streaming(
             )
             await asyncio.to_thread(new_worker.start)
             say(
-                f"  ↻ worker 2 (pid {new_worker.pid}) started; the workflow resumes from its "
+                f"  ↻ worker 2 (pid {new_worker.pid}) started; its reader attaches after the "
                 "recorded cursor\n"
             )
     say("\n")
@@ -145,7 +146,7 @@ async def streaming(
     events = len((await handle.fetch_history()).events)
     say(
         f"  result: {result.status}, {len(result.output_text)} characters, cursor "
-        f"{result.cursor}, {result.chunks} chunks, {result.resumes} resume(s), "
+        f"{result.cursor}, {result.chunks} batches, {result.resumes} resume(s), "
         f"{events} history events"
     )
     if followed != result.output_text:

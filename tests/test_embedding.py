@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from durable_responses.models import PollPolicy
 from durable_responses.plugin import DurableResponsesPlugin
 from examples.pipeline import Briefing, PipelineInput, ResearchPipelineWorkflow
+from tests.workers import wait_until
 
 POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1)
 
@@ -70,7 +71,14 @@ async def test_cancelling_the_pipeline_cancels_children_and_upstream(
         except WorkflowFailureError as err:
             assert isinstance(err.cause, CancelledError)
         for i in range(3):
+            # gather ends at the first cancelled child; the others finish their cleanup
+            # (the upstream cancel) a moment later
             child = dev_env.client.get_workflow_handle(f"{handle.id}/question-{i}")
+
+            async def closed(child=child) -> bool:
+                return (await child.describe()).status.name != "RUNNING"
+
+            await wait_until(closed, timeout=10)
             assert (await child.describe()).status.name == "CANCELED"
     records = fake.responses()
     assert len(records) == 3

@@ -80,7 +80,7 @@ async def test_one_connection_keeps_twenty_followers_live_past_the_window(
     fake.configure(tokens=1200, tokens_per_second=20, stream_retention_seconds=3)  # 60 s
     async with build_worker(limited_env.client, activities, task_queue=task_queue):
         handle = await _start(limited_env, task_queue)
-        seen = await asyncio.gather(*(_watch(handle) for _ in range(20)))
+        seen = await asyncio.gather(*(_watch(handle, poll=0.25) for _ in range(20)))
         result = await handle.result()
     record = fake.response(result.response_id)
     assert result.output_text == record.text == record.planned_text

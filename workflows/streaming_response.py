@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -113,8 +113,14 @@ class StreamingResponseWorkflow:
                     snapshot = await self._stream_until_terminal(checked)
                 else:
                     snapshot = await self._read_until_terminal(checked)
-        finally:
+        except workflow.ContinueAsNewError:
+            # Not done: a follower that asks this run before it closes must keep going, and
+            # its next query reaches the new run.
+            raise
+        except BaseException:
             self._done = True
+            raise
+        self._done = True
         # Followers waiting in `text_after` get the last slice before the workflow closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         result = outcome.conclude(snapshot, state)
@@ -159,6 +165,9 @@ class StreamingResponseWorkflow:
                     continue
                 if _is_type(err, SIGNAL_LIMIT):
                     await self._continue_as_new(request, None)
+                if state.deadline_at is not None and err.retry_state == RetryState.TIMEOUT:
+                    # The reader's only schedule-to-close bound is the deadline.
+                    raise deadline.reached() from err
                 outcome.raise_activity_failure(err, state)
         return self._terminal
 
