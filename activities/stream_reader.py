@@ -48,9 +48,6 @@ from .tracing import RESPONSE_ID, openai_call
 
 BATCH_SIGNAL = "record_stream_batch"
 """The workflow's signal that records a `StreamBatch`."""
-HANDOVER = "StreamHandover"
-"""Retryable error type of a reader that stops for its worker's shutdown: the next attempt
-starts at once on another worker, from the recorded cursor."""
 SIGNAL_LIMIT = "SignalLimitReached"
 """Non-retryable error type when the server refuses more signals to this run: the workflow
 continues as new and a new reader attaches there."""
@@ -58,7 +55,12 @@ HEARTBEAT_EVERY_SECONDS = 0.2
 """How often the tail is handed to the SDK; it reaches the server at the worker's heartbeat
 throttle (`max_heartbeat_throttle_interval`, 1 s with the plugin)."""
 CONNECT_TIMEOUT_SECONDS = 30.0
-"""HTTP timeout of opening a stream and of the wait between two events."""
+"""HTTP timeout of opening a stream, and of the calls besides it."""
+SILENCE_SECONDS = 900.0
+"""Longest wait for the next event before the reader reattaches. Reasoning models can be
+silent for minutes before their first token; a short read timeout would reattach after the
+replay window and drop to polling. Liveness comes from the heartbeat, not from this."""
+STREAM_TIMEOUT = openai.Timeout(SILENCE_SECONDS, connect=CONNECT_TIMEOUT_SECONDS)
 FLUSH_SECONDS = 5.0
 """How long a stopping reader tries to record what it read before giving up on it."""
 MAX_TAIL_CHARS = 32_000
@@ -102,6 +104,7 @@ class StreamReader:
         self._sent_length = input.text_length
         self._sent_reasoning = input.reasoning_length
         self._id_sent = input.response_id is not None
+        self._id_seen = asyncio.Event()  # `response.created` has arrived
         self._id_sent_event = asyncio.Event()
         if self._id_sent:
             self._id_sent_event.set()
@@ -165,17 +168,23 @@ class StreamReader:
                     # a second response. Opening a stream takes a moment; shutdown waits.
                     await self._id_sent_event.wait()
                     await self._flush(delivering)
-                    raise ApplicationError(
-                        f"worker shutting down: stream of {self.response_id} handed over at "
-                        f"cursor {self._sent_cursor}",
-                        type=HANDOVER,
+                    # Completing (not failing) hands over at once: the workflow starts the
+                    # next reader, where a retry would wait for the server's retry timer.
+                    activity.logger.info(
+                        "worker shutting down: stream of %s handed over at cursor %s",
+                        self.response_id,
+                        self._sent_cursor,
+                    )
+                    return StreamReaderEnd(
+                        response_id=self.response_id,
+                        cursor=self._sent_cursor,
+                        batches=self.batches,
+                        stream_opens=self.stream_opens,
+                        handed_over=True,
                     )
         except asyncio.CancelledError:
             with contextlib.suppress(BaseException):
-                await asyncio.shield(self._flush(delivering))
-            details = activity.cancellation_details()
-            if not self._id_sent and details is not None and details.cancel_requested:
-                await self._cancel_unrecorded()
+                await asyncio.shield(self._stop_after_cancel(reading, delivering))
             raise
         except _RunClosed:
             raise ApplicationError(
@@ -185,6 +194,27 @@ class StreamReader:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _stop_after_cancel(
+        self, reading: asyncio.Task[None], delivering: asyncio.Task[None]
+    ) -> None:
+        """Cancelled: record what was read, and never leave a response nobody knows of.
+
+        A create in flight is let finish (aborting it could leave a response the provider
+        accepted and nobody can name); its id is then recorded, so the workflow's cleanup
+        cancels it, or, if that fails, cancelled here.
+        """
+        details = activity.cancellation_details()
+        requested = details is not None and details.cancel_requested
+        if requested and not self.response_id and not reading.done():
+            seen = asyncio.ensure_future(self._id_seen.wait())
+            await asyncio.wait(
+                {seen, reading}, timeout=CONNECT_TIMEOUT_SECONDS, return_when="FIRST_COMPLETED"
+            )
+            seen.cancel()
+        await self._flush(delivering)
+        if requested and not self._id_sent:
+            await self._cancel_unrecorded()
 
     async def _start_from_workflow(self) -> None:
         """A retried attempt trusts only what the workflow recorded."""
@@ -261,7 +291,7 @@ class StreamReader:
                 self.response_id,
                 stream=True,
                 include_obfuscation=False,
-                timeout=CONNECT_TIMEOUT_SECONDS,
+                timeout=STREAM_TIMEOUT,
                 **kwargs,
             )
             return resumed
@@ -275,7 +305,7 @@ class StreamReader:
             **self._create_kwargs(self._input.params),
             stream=True,
             stream_options={"include_obfuscation": False},
-            timeout=CONNECT_TIMEOUT_SECONDS,
+            timeout=STREAM_TIMEOUT,
         )
         return created
 
@@ -298,6 +328,7 @@ class StreamReader:
             self.model = str(response.model) or self.model
             if not self.response_id:
                 self.response_id = response.id
+                self._id_seen.set()
                 activity.logger.info("created streaming background response %s", response.id)
         if event.type == "error":
             raise ApplicationError(

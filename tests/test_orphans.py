@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from durable_responses.models import ErrorType, PollPolicy, ResponseRequest, StreamPolicy
+from durable_responses.models import ErrorType, PollPolicy, ResponseRequest
 from durable_responses.workflows import BackgroundResponseWorkflow, StreamingResponseWorkflow
 from tests.workers import build_worker, wait_until
 
@@ -95,21 +95,18 @@ async def test_a_deadline_hit_while_retrying_a_persistent_500_mid_stream(
     assert _statuses(fake) == ["cancelled"]
 
 
-async def test_cancel_during_the_first_chunk_cancels_the_response_it_created(
+async def test_cancel_while_the_reader_creates_cancels_what_it_created(
     dev_env, fake, activities, task_queue
 ):
+    """The provider has accepted the create but not answered: the workflow knows no id. The
+    reader lets the create finish, records the id, and the workflow cancels it upstream."""
     fake.configure(**LONG)
+    fake.add_fault(route="create", kind="delay", when="after", seconds=2.0, times=1)
     async with build_worker(dev_env.client, activities, task_queue=task_queue):
-        # A long first chunk: the workflow has not recorded the id when the cancel comes.
-        handle = await _start(
-            dev_env,
-            task_queue,
-            workflow=StreamingResponseWorkflow,
-            streaming=StreamPolicy(first_chunk_seconds=30, max_chunk_seconds=30),
-        )
+        handle = await _start(dev_env, task_queue, workflow=StreamingResponseWorkflow)
         await wait_until(lambda: _created(fake))
         progress = await handle.query(StreamingResponseWorkflow.progress)
-        assert progress.response_id is None  # only the reading activity knows it
+        assert progress.response_id is None  # accepted upstream, not yet answered
         await handle.cancel()
         assert isinstance(await _failure(handle), CancelledError)
     assert _statuses(fake) == ["cancelled"]

@@ -149,8 +149,11 @@ class StreamingResponseWorkflow:
                 if self._terminal is None:
                     await self._continue_as_new(request, None)
             try:
-                await reader
-                if self._terminal is None:  # never from our reader; no hot loop if it happens
+                end = await reader
+                if self._terminal is None and end.handed_over:
+                    state.resumes += 1  # its worker is shutting down: the next one, at once
+                    metrics.stream_resumed(1)
+                elif self._terminal is None:  # never from our reader; no hot loop if it does
                     workflow.logger.warning("reader of %s ended early", state.response_id)
                     await workflow.sleep(poll_delay(state, 1.0))
             except ActivityError as err:
@@ -176,6 +179,7 @@ class StreamingResponseWorkflow:
         left = deadline.remaining(state.deadline_at)
         if left is not None and left <= timedelta(0):
             raise deadline.reached()
+        self._reader_attempt = 0  # a new activity counts its attempts from 1
         return workflow.start_activity_method(
             ResponsesActivities.stream_background_response,
             StreamReaderInput(
