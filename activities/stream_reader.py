@@ -123,6 +123,7 @@ class StreamReader:
         self._changed = asyncio.Event()  # something to record
         self.batches = 0
         self.stream_opens = 0
+        self._reported_reattaches = 0  # reattaches already counted in a recorded batch
 
     # ---- the attempt -------------------------------------------------------------------------
 
@@ -414,7 +415,7 @@ class StreamReader:
             status=self._status,
             snapshot=self._snapshot or (prior.snapshot if prior is not None else None),
             attempt=self._attempt,
-            reconnects=max(self.stream_opens - 1, 0),
+            reconnects=max(self.stream_opens - 1, 0) - self._reported_reattaches,
         )
         self._text, self._reasoning, self._snapshot = "", "", None
         self._in_flight = batch
@@ -422,6 +423,7 @@ class StreamReader:
 
     def _commit(self, batch: StreamBatch) -> None:
         self._in_flight = None
+        self._reported_reattaches += batch.reconnects
         self._sent_cursor = batch.cursor
         self._sent_length = batch.offset + len(batch.text)
         self._sent_reasoning = batch.reasoning_offset + len(batch.reasoning_summary)

@@ -9,7 +9,7 @@ One response (1,000 tokens at 50 tok/s by default) is streamed three ways in the
 An observer attached to each workflow's response records when every character reached a
 direct client; a follower's lag is the time it got a character minus that time.
 
-    python -m bench.streaming [--tokens 1000] [--tps 50] [--runs 3]
+    python -m bench.streaming [--tokens 1000] [--tps 50] [--runs 3] [--max-batch-seconds 10]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from temporalio.worker import Worker
 from durable_responses.activities import ResponsesActivities
 from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
 from durable_responses.follow import follow
-from durable_responses.models import ResponseRequest
+from durable_responses.models import ResponseRequest, StreamPolicy
 from durable_responses.plugin import DurableResponsesPlugin
 from durable_responses.testing import dev_server
 from durable_responses.workflows import StreamingResponseWorkflow
@@ -73,11 +73,12 @@ async def through_workflow(
     task_queue: str,
     figures: Figures,
     live_tail: bool,
+    policy: StreamPolicy,
 ) -> None:
     started = time.monotonic()
     handle = await client.start_workflow(
         StreamingResponseWorkflow.run,
-        ResponseRequest(input=f"bench {uuid.uuid4()}", model="o3"),
+        ResponseRequest(input=f"bench {uuid.uuid4()}", model="o3", streaming=policy),
         id=f"bench-stream-{uuid.uuid4()}",
         task_queue=task_queue,
     )
@@ -122,7 +123,18 @@ async def main() -> None:
     parser.add_argument("--tokens", type=int, default=1000)
     parser.add_argument("--tps", type=float, default=50.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--max-batch-seconds", type=float, default=None, help="the policy's batch cap to try"
+    )
     args = parser.parse_args()
+    policy = (
+        StreamPolicy()
+        if args.max_batch_seconds is None
+        else StreamPolicy(
+            max_batch_seconds=args.max_batch_seconds,
+            first_batch_seconds=min(0.5, args.max_batch_seconds),
+        )
+    )
     settings = ServerSettings(
         generation=GenerationSettings(tokens=args.tokens, tokens_per_second=args.tps)
     )
@@ -139,10 +151,13 @@ async def main() -> None:
                 base, tail, recorded = Figures(), Figures(), Figures()
                 for _ in range(args.runs):
                     await direct(api, base)
-                    await through_workflow(env.client, api, fake, task_queue, tail, True)
-                    await through_workflow(env.client, api, fake, task_queue, recorded, False)
+                    for figures, live in ((tail, True), (recorded, False)):
+                        await through_workflow(
+                            env.client, api, fake, task_queue, figures, live, policy
+                        )
     print(
-        f"{args.tokens} tokens at {args.tps:g} tok/s, median of {args.runs} runs "
+        f"{args.tokens} tokens at {args.tps:g} tok/s, max_batch_seconds "
+        f"{policy.max_batch_seconds:g}, median of {args.runs} runs "
         "(seconds; lag: follower time minus a direct client's time, per piece after the first)"
     )
     print(
