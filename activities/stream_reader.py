@@ -65,6 +65,8 @@ FLUSH_SECONDS = 5.0
 """How long a stopping reader tries to record what it read before giving up on it."""
 MAX_TAIL_CHARS = 32_000
 """Heartbeat details stay small: followers wait for the batch beyond this."""
+REPLAY_COALESCE_SECONDS = 0.05
+"""After a reattach, how long the first text batch waits for the replayed burst."""
 QUICK_REATTACHES = 5
 """Cut streams resumed in a row within one attempt before the attempt fails and retries."""
 
@@ -124,6 +126,7 @@ class StreamReader:
         self.batches = 0
         self.stream_opens = 0
         self._reported_reattaches = 0  # reattaches already counted in a recorded batch
+        self._attached = False  # reading a response created before this connection
 
     # ---- the attempt -------------------------------------------------------------------------
 
@@ -282,6 +285,7 @@ class StreamReader:
 
     async def _open(self) -> openai.AsyncStream[ResponseStreamEvent]:
         self.stream_opens += 1
+        self._attached = bool(self.response_id)
         if self.response_id:
             kwargs: dict[str, Any] = {}
             if self.cursor is not None:
@@ -453,6 +457,10 @@ class StreamReader:
                 if wait > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._due.wait(), timeout=wait)
+            elif self._attached and self._text and not self._first_text_sent:
+                # Reattached: the provider replays what was missed in one burst. Take the
+                # burst, not its first delta, so followers are back at the live edge at once.
+                await asyncio.sleep(REPLAY_COALESCE_SECONDS)
             batch = self._take()
             await self._send(batch)
             self._commit(batch)
