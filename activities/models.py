@@ -123,15 +123,9 @@ class StreamBatch(BaseModel):
 
 
 class StreamReaderEnd(BaseModel):
-    """Output of `stream_background_response`: the terminal batch is recorded, or the reader
-    handed over."""
+    """Output of `stream_background_response`, once the terminal batch is recorded."""
 
     response_id: str = ""
     cursor: int | None = None
     batches: int = 0
     stream_opens: int = 0
-    handed_over: bool = Field(
-        default=False,
-        description="Stopped for its worker's shutdown after recording what it read: the "
-        "workflow starts the next reader at once, on another worker.",
-    )

@@ -48,6 +48,9 @@ from .tracing import RESPONSE_ID, openai_call
 
 BATCH_SIGNAL = "record_stream_batch"
 """The workflow's signal that records a `StreamBatch`."""
+HANDOVER = "StreamHandover"
+"""Retryable error type of a reader that stops for its worker's shutdown after recording what
+it read: the next attempt starts on another worker and attaches after the recorded cursor."""
 SIGNAL_LIMIT = "SignalLimitReached"
 """Non-retryable error type when the server refuses more signals to this run: the workflow
 continues as new and a new reader attaches there."""
@@ -172,19 +175,14 @@ class StreamReader:
                     # a second response. Opening a stream takes a moment; shutdown waits.
                     await self._id_sent_event.wait()
                     await self._flush(delivering)
-                    # Completing (not failing) hands over at once: the workflow starts the
-                    # next reader, where a retry would wait for the server's retry timer.
-                    activity.logger.info(
-                        "worker shutting down: stream of %s handed over at cursor %s",
-                        self.response_id,
-                        self._sent_cursor,
-                    )
-                    return StreamReaderEnd(
-                        response_id=self.response_id,
-                        cursor=self._sent_cursor,
-                        batches=self.batches,
-                        stream_opens=self.stream_opens,
-                        handed_over=True,
+                    # A retry, not a completion: the server starts it on another worker with
+                    # no workflow task in between (the workflow may be cached on this dying
+                    # worker, and its sticky queue would hold that task for seconds).
+                    raise ApplicationError(
+                        f"worker shutting down: stream of {self.response_id} handed over at "
+                        f"cursor {self._sent_cursor}",
+                        type=HANDOVER,
+                        next_retry_delay=timedelta(milliseconds=10),
                     )
         except asyncio.CancelledError:
             with contextlib.suppress(BaseException):

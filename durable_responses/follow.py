@@ -17,6 +17,7 @@ import asyncio
 import math
 import sys
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
@@ -27,6 +28,7 @@ from durable_responses.models import ResponseResult, StreamTail, TextRequest, Te
 from durable_responses.workflows import StreamingResponseWorkflow
 
 READER_ACTIVITY = "stream_background_response"
+QUERY_TIMEOUT = timedelta(seconds=1)
 
 
 async def follow(
@@ -49,25 +51,26 @@ async def follow(
     """
     del wait_seconds
     while True:
+        piece: TextSlice | None = None
         try:
-            piece = await handle.query("text", TextRequest(offset=offset), result_type=TextSlice)
+            # Short: a query waits for the worker that has the workflow cached, and one that
+            # just died holds it for seconds. The tail below does not need that worker.
+            piece = await handle.query(
+                "text", TextRequest(offset=offset), result_type=TextSlice, rpc_timeout=QUERY_TIMEOUT
+            )
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise LookupError(f"workflow {handle.id!r} not found") from None
-            await asyncio.sleep(retry_seconds)  # the server, briefly unreachable
-            continue
         except WorkflowQueryFailedError as err:
             if "expected but not found" in str(err):  # the SDK's words for an unknown query
                 raise TypeError(
                     f"workflow {handle.id!r} has no 'text' query: "
                     "only a StreamingResponseWorkflow can be followed"
                 ) from None
-            await asyncio.sleep(retry_seconds)  # no worker for a moment, or continuing as new
-            continue
-        if piece.text or piece.done:
+        if piece is not None and (piece.text or piece.done):
             yield piece
             offset = piece.next_offset
-        if piece.done:
+        if piece is not None and piece.done:
             await handle.result()  # raises if the workflow failed or was cancelled
             return
         if live_tail:
@@ -78,11 +81,11 @@ async def follow(
                     offset=offset,
                     text=text,
                     next_offset=offset + len(text),
-                    status=piece.status,
+                    status=piece.status if piece is not None else "in_progress",
                     response_id=tail.response_id,
                 )
                 offset += len(text)
-        await asyncio.sleep(poll_seconds)
+        await asyncio.sleep(poll_seconds if piece is not None else retry_seconds)
 
 
 async def _tail(

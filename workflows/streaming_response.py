@@ -149,11 +149,8 @@ class StreamingResponseWorkflow:
                 if self._terminal is None:
                     await self._continue_as_new(request, None)
             try:
-                end = await reader
-                if self._terminal is None and end.handed_over:
-                    state.resumes += 1  # its worker is shutting down: the next one, at once
-                    metrics.stream_resumed(1)
-                elif self._terminal is None:  # never from our reader; no hot loop if it does
+                await reader
+                if self._terminal is None:  # never from our reader; no hot loop if it does
                     workflow.logger.warning("reader of %s ended early", state.response_id)
                     await workflow.sleep(poll_delay(state, 1.0))
             except ActivityError as err:
