@@ -173,8 +173,17 @@ class StreamReader:
                         continue  # the end is read: record it here rather than hand over
                     # Never hand over before the id is recorded: the next attempt would create
                     # a second response. Opening a stream takes a moment; shutdown waits.
-                    await self._id_sent_event.wait()
+                    id_sent = asyncio.ensure_future(self._id_sent_event.wait())
+                    await asyncio.wait(
+                        {id_sent, reading}, timeout=FLUSH_SECONDS * 2, return_when="FIRST_COMPLETED"
+                    )
+                    id_sent.cancel()
+                    if reading.done() and reading.exception() is None:
+                        continue  # the end came meanwhile: record it rather than hand over
+                    failed = reading.exception() if reading.done() else None
                     await self._flush(delivering)
+                    if failed is not None:
+                        raise failed  # the create failed: its own error, not a hand-over
                     # A retry, not a completion: the server starts it on another worker with
                     # no workflow task in between (the workflow may be cached on this dying
                     # worker, and its sticky queue would hold that task for seconds).
@@ -208,7 +217,7 @@ class StreamReader:
         """
         details = activity.cancellation_details()
         requested = details is not None and details.cancel_requested
-        if requested and not self.response_id and not reading.done():
+        if not self.response_id and not reading.done() and self._input.params is not None:
             seen = asyncio.ensure_future(self._id_seen.wait())
             await asyncio.wait(
                 {seen, reading}, timeout=CONNECT_TIMEOUT_SECONDS, return_when="FIRST_COMPLETED"
@@ -216,6 +225,8 @@ class StreamReader:
             seen.cancel()
         await self._flush(delivering)
         if requested and not self._id_sent:
+            # Not recorded: the workflow's cleanup cannot name it. (A worker's shutdown is not
+            # a cancel request: the retry finds the id in this attempt's heartbeat.)
             await self._cancel_unrecorded()
 
     async def _start_from_workflow(self) -> None:
@@ -235,6 +246,17 @@ class StreamReader:
                 activity.logger.warning("cannot ask the workflow for its cursor: %s", err)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+        if progress.response_id is None:
+            # The previous attempt may have created the response and died before its id
+            # batch was in history; its heartbeat (`StreamTail`) names it. Attach from the
+            # start: the workflow has recorded nothing of it yet.
+            known = _tail_of(activity.info().heartbeat_details)
+            if known is not None and known.response_id:
+                activity.logger.info(
+                    "attaching to %s, named by the last heartbeat", known.response_id
+                )
+                self.response_id = known.response_id
+                return
         self.response_id = progress.response_id or ""
         self.cursor = self._sent_cursor = progress.cursor
         self._sent_length = progress.text_length
@@ -332,6 +354,7 @@ class StreamReader:
             if not self.response_id:
                 self.response_id = response.id
                 self._id_seen.set()
+                activity.heartbeat(self._tail())  # names it to a retry before it is recorded
                 activity.logger.info("created streaming background response %s", response.id)
         if event.type == "error":
             raise ApplicationError(
@@ -476,6 +499,11 @@ class StreamReader:
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND:
                     raise _RunClosed from None
+                if err.status == RPCStatusCode.INVALID_ARGUMENT:  # e.g. too large: never passes
+                    raise ApplicationError(
+                        f"the server refuses the batch: {err.message}",
+                        type=ErrorType.INVALID_REQUEST,
+                    ) from None
                 if "limit for signal" in err.message.lower():
                     raise ApplicationError(
                         f"the server refuses more signals to this run: {err.message}",
@@ -527,6 +555,14 @@ class StreamReader:
             await asyncio.shield(
                 self._client.responses.cancel(self.response_id, timeout=CONNECT_TIMEOUT_SECONDS)
             )
+
+
+def _tail_of(details: Any) -> StreamTail | None:
+    """The `StreamTail` of a previous attempt's heartbeat, if any."""
+    if details:
+        with contextlib.suppress(Exception):
+            return StreamTail.model_validate(details[0])
+    return None
 
 
 def _seconds(value: float) -> timedelta:

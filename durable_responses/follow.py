@@ -20,7 +20,12 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import (
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from durable_responses import connection
@@ -73,8 +78,25 @@ async def follow(
         if piece is not None and piece.done:
             await handle.result()  # raises if the workflow failed or was cancelled
             return
-        if live_tail:
-            tail = await _tail(handle)
+        description = await _describe(handle)
+        if description is not None and description.status != WorkflowExecutionStatus.RUNNING:
+            # Closed with no done slice seen (terminated, timed out, or a replay slower than
+            # the query's timeout): the rest comes from the result, which raises on a failure.
+            result = await handle.result()
+            start = max(offset, result.output_text_offset)
+            rest = result.output_text[start - result.output_text_offset :]
+            yield TextSlice(
+                offset=start,
+                text=rest,
+                next_offset=start + len(rest),
+                status=result.status,
+                done=True,
+                response_id=result.response_id,
+                truncated=offset < result.output_text_offset,
+            )
+            return
+        if live_tail and description is not None:
+            tail = await _tail(handle, description)
             if tail is not None and tail.offset <= offset < tail.offset + len(tail.text):
                 text = tail.text[offset - tail.offset :]
                 yield TextSlice(
@@ -88,14 +110,20 @@ async def follow(
         await asyncio.sleep(poll_seconds if piece is not None else retry_seconds)
 
 
+async def _describe(
+    handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult],
+) -> WorkflowExecutionDescription | None:
+    try:
+        return await handle.describe()
+    except RPCError:
+        return None  # briefly unreachable: ask again at the next step
+
+
 async def _tail(
     handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult],
+    description: WorkflowExecutionDescription,
 ) -> StreamTail | None:
     """The reader's read-but-unrecorded text, from its last heartbeat; None if there is none."""
-    try:
-        description = await handle.describe()
-    except RPCError:
-        return None
     for pending in description.raw_description.pending_activities:
         if (
             pending.activity_type.name == READER_ACTIVITY
