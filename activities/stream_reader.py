@@ -56,7 +56,7 @@ SIGNAL_LIMIT = "SignalLimitReached"
 continues as new and a new reader attaches there."""
 HEARTBEAT_EVERY_SECONDS = 0.2
 """How often the tail is handed to the SDK; it reaches the server at the worker's heartbeat
-throttle (`max_heartbeat_throttle_interval`, 1 s with the plugin)."""
+throttle (`max_heartbeat_throttle_interval`, 0.5 s with the plugin)."""
 CONNECT_TIMEOUT_SECONDS = 30.0
 """HTTP timeout of opening a stream, and of the calls besides it."""
 SILENCE_SECONDS = 900.0

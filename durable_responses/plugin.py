@@ -35,9 +35,11 @@ PLUGIN_NAME = "durable_responses.DurableResponsesPlugin"
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
 """How long a workflow task waits for the worker that cached the workflow before any worker
 takes it (SDK default 10 s): the largest part of recovery time after a worker is killed."""
-HEARTBEAT_THROTTLE = timedelta(seconds=1)
-"""Heartbeats reach the server at least every second (SDK: 0.8 x the heartbeat timeout), so a
-short heartbeat timeout detects a dead worker fast without false alarms."""
+HEARTBEAT_THROTTLE = timedelta(milliseconds=500)
+"""Heartbeats reach the server every half second (SDK: 0.8 x the heartbeat timeout): a short
+heartbeat timeout then detects a dead worker fast without false alarms, and followers see a
+stream reader's unrecorded tail (its heartbeat details) half a second after it is read. Two
+heartbeat calls a second per live stream; no history."""
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 """On SIGTERM, running activities get this long to hand over; stream reads return at once."""
 
