@@ -499,15 +499,16 @@ class StreamReader:
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND:
                     raise _RunClosed from None
-                if err.status == RPCStatusCode.INVALID_ARGUMENT:  # e.g. too large: never passes
-                    raise ApplicationError(
-                        f"the server refuses the batch: {err.message}",
-                        type=ErrorType.INVALID_REQUEST,
-                    ) from None
                 if "limit for signal" in err.message.lower():
                     raise ApplicationError(
                         f"the server refuses more signals to this run: {err.message}",
                         type=SIGNAL_LIMIT,
+                        non_retryable=True,
+                    ) from None
+                if err.status == RPCStatusCode.INVALID_ARGUMENT:  # e.g. too large: never passes
+                    raise ApplicationError(
+                        f"the server refuses the batch: {err.message}",
+                        type=ErrorType.INVALID_REQUEST,
                         non_retryable=True,
                     ) from None
                 activity.logger.warning("could not record a batch yet (%s); retrying", err)
