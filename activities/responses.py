@@ -37,7 +37,7 @@ from .models import (
     StreamReaderEnd,
     StreamReaderInput,
 )
-from .stream_reader import StreamReader
+from .stream_reader import TERMINAL_EVENTS, StreamReader
 from .tracing import RESPONSE_ID, openai_call
 
 CALL_TIMEOUT_SECONDS = 20.0
@@ -46,8 +46,6 @@ STREAM_CONNECT_GRACE_SECONDS = 30.0
 """Extra HTTP time a stream call gets beyond its chunk budget."""
 HEARTBEAT_EVERY_SECONDS = 1.0
 """How often `read_stream_chunk` heartbeats while it waits for events."""
-
-_TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 def snapshot_of(response: Response) -> ResponseSnapshot:
@@ -387,7 +385,7 @@ class ResponsesActivities:
             chunk.reasoning_summary += event.delta
         if isinstance(response, Response):
             chunk.status = response.status or chunk.status
-            if event.type in _TERMINAL_EVENTS:
+            if event.type in TERMINAL_EVENTS:
                 # The text already travelled as deltas; carrying it again would double the
                 # payload (and break the 2 MB limit for long outputs).
                 chunk.snapshot = snapshot_of(response).model_copy(

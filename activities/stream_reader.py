@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -73,7 +73,8 @@ REPLAY_COALESCE_SECONDS = 0.05
 QUICK_REATTACHES = 5
 """Cut streams resumed in a row within one attempt before the attempt fails and retries."""
 
-_TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+"""Stream events that carry the final response."""
 
 
 class _RunClosed(Exception):
@@ -235,7 +236,7 @@ class StreamReader:
         while True:
             try:
                 progress: Progress = await self._handle.query(
-                    "progress", result_type=Progress, rpc_timeout=_seconds(5)
+                    "progress", result_type=Progress, rpc_timeout=timedelta(seconds=5)
                 )
                 break
             except RPCError as err:
@@ -337,7 +338,7 @@ class StreamReader:
     async def _read(self, stream: openai.AsyncStream[ResponseStreamEvent]) -> bool:
         """Fold events in until the terminal one (True) or the stream ends or breaks."""
         try:
-            async for event in _events(stream):
+            async for event in stream:
                 if self._apply(event):
                     return True
         except openai.APIConnectionError as err:
@@ -373,7 +374,7 @@ class StreamReader:
         terminal = False
         if isinstance(response, Response):
             self._status = response.status or self._status
-            if event.type in _TERMINAL_EVENTS:
+            if event.type in TERMINAL_EVENTS:
                 # The text came as deltas; carrying it again would double the payload.
                 self._snapshot = self._snapshot_of(response).model_copy(
                     update={"output_text": "", "reasoning_summary": ""}
@@ -494,7 +495,7 @@ class StreamReader:
         delay = 0.1
         while True:
             try:
-                await self._handle.signal(BATCH_SIGNAL, batch, rpc_timeout=_seconds(10))
+                await self._handle.signal(BATCH_SIGNAL, batch, rpc_timeout=timedelta(seconds=10))
                 return
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND:
@@ -564,14 +565,3 @@ def _tail_of(details: Any) -> StreamTail | None:
         with contextlib.suppress(Exception):
             return StreamTail.model_validate(details[0])
     return None
-
-
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)
-
-
-async def _events(
-    stream: openai.AsyncStream[ResponseStreamEvent],
-) -> AsyncGenerator[ResponseStreamEvent, None]:
-    async for event in stream:
-        yield event

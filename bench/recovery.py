@@ -74,6 +74,7 @@ async def trial(
     follower.cancel()
     await handle.terminate()
     workers.remove(victim)
+    victim.close()  # its log too: a bench leaves nothing in the temp folder
     workers.append(
         await asyncio.to_thread(WorkerProcess(victim.address, task_queue, env=victim.env).start)
     )
@@ -106,7 +107,7 @@ async def main(trials: int) -> None:
                     )
             finally:
                 for worker in workers:
-                    worker.kill()
+                    worker.close()
 
 
 if __name__ == "__main__":
