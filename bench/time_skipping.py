@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 
 from durable_responses.models import PollPolicy, ResponseRequest
 from durable_responses.namespace import ensure_registered
-from durable_responses.testing import find_binary
+from durable_responses.testing import STARTUP_TIMEOUT, find_binary
 from durable_responses.workflows import WORKFLOWS, BackgroundResponseWorkflow
 from tests.mocks import ScriptedAPI
 
@@ -38,6 +38,7 @@ async def main(hours: float, runs: int) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
+        test_server_startup_timeout=STARTUP_TIMEOUT,
     )
     await ensure_registered(env.client)  # the workflow upserts them
     walls, spans = [], []

@@ -25,6 +25,7 @@ import sysconfig
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Interceptor, Plugin
@@ -36,6 +37,13 @@ from durable_responses.workflows import search_attributes
 
 DEV_DB = Path(".temporal") / "temporal.db"
 """Where `worker --dev` keeps the dev server's SQLite file, relative to the working folder."""
+
+STARTUP_TIMEOUT = timedelta(seconds=60)
+"""How long to wait for the dev or test server to answer; the SDK's default is 5 s.
+
+The first start after an install reads the ~100 MB binary from a cold disk cache: 4.9 s for
+the dev server here with the page cache dropped, so a fresh CI machine missed the default.
+"""
 
 
 def find_binary(name: str) -> str:
@@ -95,6 +103,7 @@ async def dev_server(
         interceptors=interceptors,
         plugins=plugins,
         dev_server_extra_args=list(extra_args),
+        dev_server_startup_timeout=STARTUP_TIMEOUT,
     )
     try:
         yield env

@@ -24,7 +24,7 @@ from durable_responses.fake_openai import (
     ServerSettings,
 )
 from durable_responses.namespace import ensure_registered
-from durable_responses.testing import dev_server, find_binary
+from durable_responses.testing import STARTUP_TIMEOUT, dev_server, find_binary
 from tests import workers
 
 
@@ -134,6 +134,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
+        test_server_startup_timeout=STARTUP_TIMEOUT,
     )
     await ensure_registered(env.client)  # the workflows upsert them
     yield env

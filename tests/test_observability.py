@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from durable_responses.activities.tracing import RESPONSE_ID
 from durable_responses.models import PollPolicy, ResponseRequest
-from durable_responses.testing import find_binary
+from durable_responses.testing import STARTUP_TIMEOUT, find_binary
 from durable_responses.workflows import (
     BackgroundResponseWorkflow,
     StreamingResponseWorkflow,
@@ -189,7 +189,9 @@ async def test_runs_are_listed_by_response_status_and_id(dev_env, fake, activiti
 async def test_worker_registers_missing_search_attributes_before_it_polls(fake_server, fake):
     # A server that has never heard of them, as a fresh cluster or namespace.
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_binary("temporal"), data_converter=pydantic_data_converter
+        dev_server_existing_path=find_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        dev_server_startup_timeout=STARTUP_TIMEOUT,
     )
     try:
         task_queue = f"fresh-{uuid.uuid4()}"
