@@ -27,6 +27,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         api_key=args.api_key,
         stream_retention_seconds=args.stream_retention,
         honour_idempotency_key=not args.ignore_idempotency_key,
+        models=args.model,
         fault_seed=args.fault_seed,
         generation=GenerationSettings(
             tokens=args.tokens,
@@ -104,6 +105,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=_env("IGNORE_IDEMPOTENCY_KEY", "").lower() in {"1", "true", "yes", "on"},
         help="Create a new response for every create, even one that repeats an "
         "Idempotency-Key (OpenAI does not document honouring the header).",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[m for m in _env("MODELS", "").split(",") if m.strip()],
+        metavar="NAME",
+        help="Also accept this model name (repeatable; '*' accepts any; FAKE_OPENAI_MODELS "
+        "takes a comma-separated list). Others than the built-in catalogue get 404 "
+        "model_not_found, as from the API.",
     )
     parser.add_argument(
         "--fault-seed",

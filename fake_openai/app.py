@@ -15,11 +15,16 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from .catalogue import check_model
 from .config import RUNTIME_FIELDS, GenerationSettings, ServerSettings
 from .errors import APIErrorResponse, below_min, invalid_type, not_found
 from .faults import FaultInjector, FaultRule
 from .jobs import JobStore, Outcome, ResponseJob
 from .params import parse_create
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""What aiohttp reads at most (its default, 1 MiB, is below the API's limit); the API's own
+limit is `ServerSettings.max_request_bytes`, checked by the create handler."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -164,8 +169,14 @@ def _job(state: FakeState, response_id: str) -> ResponseJob:
 async def create_response(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     arrived = time.monotonic()
+    raw = await request.read()
+    limit = state.settings.max_request_bytes
+    if len(raw) > limit:
+        raise APIErrorResponse(
+            413, f"Maximum content size limit ({limit}) exceeded ({len(raw)} bytes read)"
+        )
     try:
-        body = await request.json(loads=json.loads)
+        body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise APIErrorResponse(
             400,
@@ -175,6 +186,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             "please contact us through our help center at help.openai.com.)",
         ) from None
     params = parse_create(body)
+    check_model(params.model, state.settings.models)
     if (
         params.previous_response_id is not None
         and state.store.visible(params.previous_response_id) is None
@@ -534,7 +546,7 @@ async def _request_id(request: web.Request, response: web.StreamResponse) -> Non
 
 def build_app(settings: ServerSettings | None = None) -> web.Application:
     """The aiohttp application of one fake server."""
-    app = web.Application(middlewares=[_middleware])
+    app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY_BYTES)
     app[STATE] = FakeState(settings or ServerSettings())
     app.on_response_prepare.append(_request_id)
     app.router.add_post("/v1/responses", create_response)

@@ -41,7 +41,12 @@ class GenerationSettings(BaseModel):
         return type(self).model_validate({**self.model_dump(), **update})
 
 
-RUNTIME_FIELDS = ("stream_retention_seconds", "honour_idempotency_key")
+RUNTIME_FIELDS = (
+    "stream_retention_seconds",
+    "honour_idempotency_key",
+    "models",
+    "max_request_bytes",
+)
 """Server settings (beyond generation) that `/_fake/config` may change at run time."""
 
 
@@ -61,6 +66,19 @@ class ServerSettings(BaseModel):
         description="Answer a create that repeats an `Idempotency-Key` with the response the "
         "key first created. OpenAI does not document honouring the header: False ignores it, "
         "so every create makes a response.",
+    )
+    models: list[str] = Field(
+        default_factory=list,
+        description="Model names accepted beyond the built-in catalogue "
+        "(fake_openai/catalogue.py); '*' accepts any. Other models get the API's 404 "
+        "`model_not_found`.",
+    )
+    max_request_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        gt=0,
+        description="Create bodies above this many bytes get 413. The API's limit, as "
+        "third-party error catalogues quote its 413, is 26,214,400 bytes; OpenAI does not "
+        "document it.",
     )
     fault_seed: int = Field(default=0, description="Seed of probabilistic fault decisions.")
     generation: GenerationSettings = Field(default_factory=GenerationSettings)

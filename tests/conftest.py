@@ -96,7 +96,13 @@ def fake(fake_server: FakeOpenAIServer) -> Iterator[FakeControl]:
     """The shared fake, reset to defaults (no responses, no faults) for this test."""
     control = fake_server.control
     control.reset()
-    control.configure(**FAST_GENERATION, stream_retention_seconds=300)
+    control.configure(
+        **FAST_GENERATION,
+        stream_retention_seconds=300,
+        honour_idempotency_key=True,
+        models=[],
+        max_request_bytes=ServerSettings().max_request_bytes,
+    )
     yield control
     control.clear_faults()
 

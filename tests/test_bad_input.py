@@ -96,6 +96,7 @@ class Start:
     fragment: str
     """Part of the error message: it names the problem."""
     fault: dict[str, Any] | None = None
+    fake_config: dict[str, Any] | None = None
     bug: str | None = None
 
 
@@ -244,18 +245,17 @@ STARTS: dict[str, Start] = {
         BG, request(deadline_seconds=1e12), INVALID, "deadline_seconds must be <="
     ),
     # refused upstream (the fake answers as the API does)
-    "upstream/unknown-model": Start(
-        BG,
-        request(model="gpt-does-not-exist"),
-        ErrorType.NOT_FOUND,
-        "gpt-does-not-exist",
-        bug="The fake accepts any model name (fake_openai/params.py parse_create checks only "
-        "that `model` is a non-empty string), so the run completes. The real API refuses an "
-        "unknown model (404 or 400 `model_not_found`).",
+    "upstream/unknown-model-bg": Start(
+        BG, request(model="gpt-does-not-exist"), ErrorType.NOT_FOUND, "gpt-does-not-exist"
     ),
-    "upstream/unknown-model-as-the-api-answers": Start(
+    "upstream/unknown-model-st": Start(
+        ST, request(model="gpt-does-not-exist"), ErrorType.NOT_FOUND, "gpt-does-not-exist"
+    ),
+    # Some API deployments answer an unknown model with 400, not 404: a model the fake knows,
+    # refused that way.
+    "upstream/model-not-found-as-a-400": Start(
         ST,
-        request(model="gpt-does-not-exist"),
+        request(model="gpt-4.1-nano"),
         ErrorType.BAD_REQUEST,
         "does not exist",
         fault={
@@ -263,7 +263,7 @@ STARTS: dict[str, Start] = {
             "kind": "error",
             "status": 400,
             "code": "model_not_found",
-            "message": "The requested model 'gpt-does-not-exist' does not exist.",
+            "message": "The requested model 'gpt-4.1-nano' does not exist.",
         },
     ),
     "upstream/previous-response-missing-bg": Start(
@@ -282,8 +282,14 @@ STARTS: dict[str, Start] = {
         BG, request(params={"temperature": 5}), ErrorType.BAD_REQUEST, "temperature"
     ),
     # huge inputs
+    # The API's body limit (~25 MiB) is above Temporal's 2 MiB: only a compressing codec lets a
+    # prompt reach it. A fake with a 1 MB limit stands in for that.
     "huge/above-the-api-body-limit": Start(
-        ST, [{"input": Noise(1_100_000)}], ErrorType.API_ERROR, "413"
+        ST,
+        [{"input": Noise(1_100_000)}],
+        ErrorType.API_ERROR,
+        "413",
+        fake_config={"max_request_bytes": 1_000_000},
     ),
     "huge/above-the-blob-limit": Start(
         BG,
@@ -542,6 +548,8 @@ async def test_bad_start_from_the_client_fails_typed_at_once(
 ) -> None:
     if case.fault is not None:
         fake.add_fault(**case.fault)
+    if case.fake_config is not None:
+        fake.configure(**case.fake_config)
     args = await _arguments(harness.client, case.args)
     workflow_id = f"bad-{uuid.uuid4()}"
     try:

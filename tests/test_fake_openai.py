@@ -161,6 +161,7 @@ def test_event_order_and_schema(fake, openai_sync):
     [("o3", True), ("o4-mini", True), ("my-reasoner", True), ("gpt-4.1", False)],
 )
 def test_reasoning_models_emit_summary_before_answer(fake, openai_sync, model, reasoning):
+    fake.configure(models=["my-reasoner"])  # not in the catalogue
     events = list(
         openai_sync.responses.create(model=model, input="r", background=True, stream=True)
     )
@@ -220,6 +221,31 @@ def test_cancel_rules(fake, openai_sync):
         openai_sync.responses.cancel(foreground.id)
     with pytest.raises(openai.NotFoundError):
         openai_sync.responses.cancel("resp_unknown")
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "known"),
+    [
+        ("o3", [], True),
+        ("o3-2025-04-16", [], True),
+        ("ft:gpt-4.1-mini:acme::abc123", [], True),
+        ("gpt-does-not-exist", [], False),
+        ("o3-2025-04-16-extra", [], False),
+        ("my-model", ["my-model"], True),
+        ("my-model", ["*"], True),
+    ],
+)
+def test_unknown_models_are_refused_as_the_api_refuses_them(fake, openai_sync, model, extra, known):
+    fake.configure(models=extra)
+    if known:
+        created = openai_sync.responses.create(model=model, input="m", background=True)
+        fake.wait_terminal(created.id)
+        return
+    with pytest.raises(openai.NotFoundError) as err:
+        openai_sync.responses.create(model=model, input="m", background=True)
+    assert err.value.code == "model_not_found"
+    assert f"The model `{model}` does not exist" in err.value.message
+    assert fake.counts()["creates"] == 0
 
 
 def test_delete_then_not_found(fake, openai_sync):
