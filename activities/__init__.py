@@ -3,6 +3,7 @@
 from .errors import retry_after, to_application_error
 from .models import (
     CreateResponseInput,
+    EncodedSize,
     ReadStreamChunkInput,
     ResponseRef,
     ResponseSnapshot,
@@ -16,6 +17,7 @@ from .responses import ResponsesActivities, snapshot_of
 
 __all__ = [
     "CreateResponseInput",
+    "EncodedSize",
     "ReadStreamChunkInput",
     "ResponseRef",
     "ResponseSnapshot",

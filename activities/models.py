@@ -33,6 +33,12 @@ class CreateResponseInput(BaseModel):
     params: ResponseParams = Field(default_factory=lambda: ResponseParams(input="-"))
 
 
+class EncodedSize(BaseModel):
+    """How large a value is once the worker's data converter (and codec) has encoded it."""
+
+    bytes: int
+
+
 class ResponseRef(BaseModel):
     """Input of `retrieve_response` and `cancel_response`."""
 

@@ -29,6 +29,7 @@ from durable_responses.models.reaper import ReapReport, ReapRequest
 from .errors import to_application_error, translated_errors
 from .models import (
     CreateResponseInput,
+    EncodedSize,
     ReadStreamChunkInput,
     ResponseRef,
     ResponseSnapshot,
@@ -128,6 +129,7 @@ class ResponsesActivities:
             self.stream_background_response,
             self.read_stream_chunk,
             self.reap_orphaned_responses,
+            self.measure_create_input,
         ]
 
     def _create_kwargs(self, params: ResponseParams) -> dict[str, Any]:
@@ -162,6 +164,13 @@ class ResponsesActivities:
             span.set_attribute(RESPONSE_ID, response.id)
         activity.logger.info("created background response %s (%s)", response.id, response.status)
         return snapshot_of(response)
+
+    @activity.defn(name="measure_create_input")
+    async def measure_create_input(self, input: CreateResponseInput) -> EncodedSize:
+        """The encoded size of a create's input, codec included, which workflow code cannot
+        compute: a local activity, so the near-limit input it measures is never uploaded."""
+        payloads = await activity.client().data_converter.encode([input])
+        return EncodedSize(bytes=sum(payload.ByteSize() for payload in payloads))
 
     @activity.defn(name="retrieve_response")
     async def retrieve_response(self, input: ResponseRef) -> ResponseSnapshot:

@@ -134,13 +134,6 @@ class Follow:
     bug: str | None = None
 
 
-NEAR_LIMIT_BUG = (
-    "An input that fits the 2 MiB start payload leaves no room for the activity input built "
-    "from it (~150-250 bytes more): the SDK refuses to upload the command (TMPRL1103, "
-    "PayloadsTooLarge) and the workflow task fails forever, RUNNING. Needs a size check in "
-    "workflows/_state.py validated_request (payload converter size vs limit minus headroom)."
-)
-
 STARTS: dict[str, Start] = {
     # wrong types
     "type/input-list-of-strings": Start(BG, [{"input": ["hi"]}], INVALID, "input"),
@@ -300,12 +293,8 @@ STARTS: dict[str, Start] = {
     "huge/above-the-grpc-limit": Start(
         ST, [{"input": Noise(5_000_000)}], RPCStatusCode.RESOURCE_EXHAUSTED, "larger than max"
     ),
-    "huge/at-the-blob-limit-bg": Start(
-        BG, [{"input": NEAR_LIMIT}], INVALID, "limit", bug=NEAR_LIMIT_BUG
-    ),
-    "huge/at-the-blob-limit-st": Start(
-        ST, [{"input": NEAR_LIMIT}], INVALID, "limit", bug=NEAR_LIMIT_BUG
-    ),
+    "huge/at-the-blob-limit-bg": Start(BG, [{"input": NEAR_LIMIT}], INVALID, "payload limit"),
+    "huge/at-the-blob-limit-st": Start(ST, [{"input": NEAR_LIMIT}], INVALID, "payload limit"),
 }
 
 CLIS: dict[str, Cli] = {

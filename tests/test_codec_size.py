@@ -1,9 +1,11 @@
-"""A 4 MB answer through `BackgroundResponseWorkflow`: past Temporal's 2 MB payload limit in
-plain JSON, well under it compressed."""
+"""Past Temporal's 2 MB payload limit in plain JSON, under it compressed: a 4 MB answer, and a
+prompt whose plain size the workflow's input check must not hold against it."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -87,3 +89,24 @@ async def test_without_compression_the_payload_limit_fails_the_workflow_task(
                 openai.OpenAI(base_url=big_fake.base_url, api_key="sk-test").responses.cancel,
                 record.id,
             )
+
+
+async def test_a_prompt_over_the_limit_in_plain_json_fits_compressed(
+    dev_env, fake, activities, task_queue
+):
+    # Base64 noise: 2.2 MB plain, about 1.7 MB once compressed. The workflow sees the plain size
+    # only; the local activity measures what the codec makes of it, and lets it through.
+    prompt = base64.b64encode(os.urandom(1_650_000)).decode()
+    client = await Client.connect(
+        address_of(dev_env), data_converter=data_converter(codec_chain(None, compress=True))
+    )
+    async with build_worker(client, activities, task_queue=task_queue):
+        result = await client.execute_workflow(
+            BackgroundResponseWorkflow.run,
+            ResponseRequest(input=prompt, poll=POLL),
+            id=f"big-prompt-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+    assert len(prompt) > 2 * 1024 * 1024
+    assert result.status == "completed"
+    assert result.output_text == fake.response(result.response_id, events=False).text

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from . import _state, metrics
     from ._calls import create_response
     from ._polling import poll_until_terminal
+    from ._size import ensure_input_fits
     from ._state import RunInput
     from ._upstream import cancelling_upstream_on_exit
     from .search_attributes import index
@@ -48,6 +49,7 @@ class BackgroundResponseWorkflow:
     async def run(self, request: RunInput = None, *unexpected: object) -> ResponseResult:
         """Create (unless continued), poll with growing intervals, return the final text."""
         checked = _state.validated_request(request, unexpected)
+        await ensure_input_fits(checked)
         state = self._state
         async with cancelling_upstream_on_exit(state):
             if state.response_id is None:

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from . import _state, metrics
     from ._deadline import poll_delay, retry_budget
     from ._polling import poll_once, poll_until_terminal
+    from ._size import ensure_input_fits
     from ._state import RunInput
     from ._upstream import cancelling_upstream_on_exit
     from .search_attributes import index
@@ -106,6 +107,7 @@ class StreamingResponseWorkflow:
     async def run(self, request: RunInput = None, *unexpected: object) -> ResponseResult:
         """Create and stream (unless continued), record every chunk, return the whole text."""
         checked = _state.validated_request(request, unexpected)
+        await ensure_input_fits(checked)
         state = self._state
         try:
             async with cancelling_upstream_on_exit(state):

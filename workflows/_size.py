@@ -1,0 +1,57 @@
+"""Refuse, with a typed error, an input too large for the activity that must carry it.
+
+An input that fits Temporal's payload limit at start can still leave no room for the
+activity input built from it (~250 bytes more): the SDK then refuses to upload the command
+and the workflow task fails forever, with the run RUNNING. Only inputs near the limit are
+measured, by a local activity (never uploaded) because the codec decides the encoded size.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from durable_responses.activities import CreateResponseInput
+    from durable_responses.activities.responses import ResponsesActivities
+    from durable_responses.models import ErrorType
+    from durable_responses.models._carried import CarriedRequest
+
+SIZE_PATCH = "input-size-check-v1"
+"""Runs from before this patch scheduled their first activity whatever the input's size."""
+
+PAYLOAD_LIMIT = 2 * 1024 * 1024
+"""Temporal's payload limit: the server's `limit.blobSize.error` default, also Temporal Cloud's."""
+
+HEADROOM = 4096
+"""Room left for what an activity input adds to the request (ids, cursor, stream policy)."""
+
+MEASURE_TIMEOUT = timedelta(seconds=10)
+
+
+async def ensure_input_fits(request: CarriedRequest) -> None:
+    """Raise `InvalidRequest` if the create's input, as this worker encodes it, leaves less
+    than `HEADROOM` under `PAYLOAD_LIMIT`. Continued runs carry an input already checked."""
+    if request.resume is not None:
+        return
+    create = CreateResponseInput(params=request.api_params())
+    (raw,) = workflow.payload_converter().to_payloads([create])
+    # A codec adds at most a nonce, a tag and a few metadata bytes; below this, it fits.
+    if raw.ByteSize() <= PAYLOAD_LIMIT - 2 * HEADROOM or not workflow.patched(SIZE_PATCH):
+        return
+    encoded = await workflow.execute_local_activity_method(
+        ResponsesActivities.measure_create_input,
+        create,
+        start_to_close_timeout=MEASURE_TIMEOUT,
+    )
+    if encoded.bytes + HEADROOM > PAYLOAD_LIMIT:
+        raise ApplicationError(
+            f"input too large: the request is {encoded.bytes:,} bytes once encoded, and an "
+            f"activity input must stay under Temporal's payload limit of {PAYLOAD_LIMIT:,} "
+            f"bytes with {HEADROOM:,} to spare; send a shorter input, or put the long part in "
+            "a file or an earlier response (previous_response_id)",
+            type=ErrorType.INVALID_REQUEST,
+            non_retryable=True,
+        )
