@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -29,6 +30,8 @@ HEADROOM = 4096
 """Room left for what an activity input adds to the request (ids, cursor, stream policy)."""
 
 MEASURE_TIMEOUT = timedelta(seconds=10)
+MEASURE_RETRY = RetryPolicy(maximum_attempts=3)
+"""Encoding fails again on a retry unless the worker was overloaded: fail the run, not hang."""
 
 
 async def ensure_input_fits(request: CarriedRequest) -> None:
@@ -45,6 +48,7 @@ async def ensure_input_fits(request: CarriedRequest) -> None:
         ResponsesActivities.measure_create_input,
         create,
         start_to_close_timeout=MEASURE_TIMEOUT,
+        retry_policy=MEASURE_RETRY,
     )
     if encoded.bytes + HEADROOM > PAYLOAD_LIMIT:
         raise ApplicationError(
