@@ -38,7 +38,7 @@ from .models import (
     StreamReaderEnd,
     StreamReaderInput,
 )
-from .stream_reader import TERMINAL_EVENTS, StreamReader
+from .stream_reader import TERMINAL_EVENTS, StreamReader, open_background_stream
 from .tracing import RESPONSE_ID, openai_call
 
 CALL_TIMEOUT_SECONDS = 20.0
@@ -262,7 +262,15 @@ class ResponsesActivities:
         """Open (or create) the stream and read one chunk into `chunk`."""
         with openai_call("stream", chunk.response_id) as span, translated_errors():
             try:
-                stream = await self._open_stream(input, chunk)
+                stream = await open_background_stream(
+                    self._client,
+                    self._create_kwargs,
+                    input.params,
+                    chunk.response_id or None,
+                    input.cursor,
+                    input.budget_seconds + STREAM_CONNECT_GRACE_SECONDS,
+                    "read_stream_chunk",
+                )
                 try:
                     await self._read(stream, input, chunk)
                 finally:
@@ -280,38 +288,6 @@ class ResponsesActivities:
             activity.heartbeat(
                 StreamHeartbeat(response_id=chunk.response_id or None, cursor=chunk.cursor)
             )
-
-    async def _open_stream(
-        self, input: ReadStreamChunkInput, chunk: StreamChunk
-    ) -> openai.AsyncStream[ResponseStreamEvent]:
-        timeout = input.budget_seconds + STREAM_CONNECT_GRACE_SECONDS
-        if chunk.response_id:
-            kwargs: dict[str, Any] = {}
-            if input.cursor is not None:
-                kwargs["starting_after"] = input.cursor
-            resumed: openai.AsyncStream[
-                ResponseStreamEvent
-            ] = await self._client.responses.retrieve(
-                chunk.response_id,
-                stream=True,
-                include_obfuscation=False,
-                timeout=timeout,
-                **kwargs,
-            )
-            return resumed
-        if input.params is None:
-            raise ApplicationError(
-                "read_stream_chunk needs params to create or a response_id to resume",
-                type=ErrorType.INVALID_REQUEST,
-                non_retryable=True,
-            )
-        created: openai.AsyncStream[ResponseStreamEvent] = await self._client.responses.create(
-            **self._create_kwargs(input.params),
-            stream=True,
-            stream_options={"include_obfuscation": False},
-            timeout=timeout,
-        )
-        return created
 
     async def _read(
         self,

@@ -77,6 +77,38 @@ TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "respo
 """Stream events that carry the final response."""
 
 
+async def open_background_stream(
+    client: AsyncOpenAI,
+    create_kwargs: Callable[[ResponseParams], dict[str, Any]],
+    params: ResponseParams | None,
+    response_id: str | None,
+    cursor: int | None,
+    http_timeout: float | openai.Timeout,
+    caller: str,
+) -> openai.AsyncStream[ResponseStreamEvent]:
+    """Attach to `response_id`'s stream after `cursor`, or create a background response from
+    `params` with `stream=true`: the one create-or-attach call of both stream activities."""
+    if response_id:
+        kwargs: dict[str, Any] = {} if cursor is None else {"starting_after": cursor}
+        resumed: openai.AsyncStream[ResponseStreamEvent] = await client.responses.retrieve(
+            response_id, stream=True, include_obfuscation=False, timeout=http_timeout, **kwargs
+        )
+        return resumed
+    if params is None:
+        raise ApplicationError(
+            f"{caller} needs params to create or a response_id to attach to",
+            type=ErrorType.INVALID_REQUEST,
+            non_retryable=True,
+        )
+    created: openai.AsyncStream[ResponseStreamEvent] = await client.responses.create(
+        **create_kwargs(params),
+        stream=True,
+        stream_options={"include_obfuscation": False},
+        timeout=http_timeout,
+    )
+    return created
+
+
 class _RunClosed(Exception):
     """The run this reader belongs to has closed (ended or continued as new)."""
 
@@ -307,33 +339,15 @@ class StreamReader:
     async def _open(self) -> openai.AsyncStream[ResponseStreamEvent]:
         self.stream_opens += 1
         self._attached = bool(self.response_id)
-        if self.response_id:
-            kwargs: dict[str, Any] = {}
-            if self.cursor is not None:
-                kwargs["starting_after"] = self.cursor
-            resumed: openai.AsyncStream[
-                ResponseStreamEvent
-            ] = await self._client.responses.retrieve(
-                self.response_id,
-                stream=True,
-                include_obfuscation=False,
-                timeout=STREAM_TIMEOUT,
-                **kwargs,
-            )
-            return resumed
-        if self._input.params is None:
-            raise ApplicationError(
-                "stream_background_response needs params to create or a response_id",
-                type=ErrorType.INVALID_REQUEST,
-                non_retryable=True,
-            )
-        created: openai.AsyncStream[ResponseStreamEvent] = await self._client.responses.create(
-            **self._create_kwargs(self._input.params),
-            stream=True,
-            stream_options={"include_obfuscation": False},
-            timeout=STREAM_TIMEOUT,
+        return await open_background_stream(
+            self._client,
+            self._create_kwargs,
+            self._input.params,
+            self.response_id,
+            self.cursor,
+            STREAM_TIMEOUT,
+            "stream_background_response",
         )
-        return created
 
     async def _read(self, stream: openai.AsyncStream[ResponseStreamEvent]) -> bool:
         """Fold events in until the terminal one (True) or the stream ends or breaks."""
