@@ -38,7 +38,12 @@ from .models import (
     StreamReaderEnd,
     StreamReaderInput,
 )
-from .stream_reader import TERMINAL_EVENTS, StreamReader, open_background_stream
+from .stream_reader import (
+    TERMINAL_EVENTS,
+    StreamReader,
+    cancel_unrecorded,
+    open_background_stream,
+)
 from .tracing import RESPONSE_ID, openai_call
 
 CALL_TIMEOUT_SECONDS = 20.0
@@ -235,7 +240,7 @@ class ResponsesActivities:
         except asyncio.CancelledError:
             details = activity.cancellation_details()
             if input.response_id is None and details is not None and details.cancel_requested:
-                await self._cancel_unrecorded(chunk.response_id)
+                await cancel_unrecorded(self._client, chunk.response_id, CALL_TIMEOUT_SECONDS)
             raise
         finally:
             beating.cancel()
@@ -244,19 +249,6 @@ class ResponsesActivities:
         if chunk.stopped_by in {"interrupted", "end"} and chunk.events == 0:
             return await self._nothing_read(chunk)
         return chunk
-
-    async def _cancel_unrecorded(self, response_id: str) -> None:
-        """The workflow was cancelled while this first chunk was creating: it never recorded
-        the id, so its own cleanup cannot reach the response. End it here, best effort."""
-        if not response_id:
-            return  # no `response.created` yet: nothing to name (README, What we promise)
-        activity.logger.info(
-            "cancelling response %s: cancelled before it was recorded", response_id
-        )
-        with contextlib.suppress(openai.OpenAIError):
-            await asyncio.shield(
-                self._client.responses.cancel(response_id, timeout=CALL_TIMEOUT_SECONDS)
-            )
 
     async def _read_chunk(self, input: ReadStreamChunkInput, chunk: StreamChunk) -> None:
         """Open (or create) the stream and read one chunk into `chunk`."""

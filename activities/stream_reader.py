@@ -109,6 +109,18 @@ async def open_background_stream(
     return created
 
 
+async def cancel_unrecorded(
+    client: AsyncOpenAI, response_id: str | None, http_timeout: float
+) -> None:
+    """Cancelled before the workflow recorded the id: its cleanup cannot reach the response,
+    so end it here, best effort (shielded: the activity is being cancelled)."""
+    if not response_id:
+        return  # no `response.created` yet: nothing to name (README, What we promise)
+    activity.logger.info("cancelling response %s: cancelled before it was recorded", response_id)
+    with contextlib.suppress(openai.OpenAIError):
+        await asyncio.shield(client.responses.cancel(response_id, timeout=http_timeout))
+
+
 class _RunClosed(Exception):
     """The run this reader belongs to has closed (ended or continued as new)."""
 
@@ -141,10 +153,9 @@ class StreamReader:
         self._sent_cursor = input.cursor
         self._sent_length = input.text_length
         self._sent_reasoning = input.reasoning_length
-        self._id_sent = input.response_id is not None
         self._id_seen = asyncio.Event()  # `response.created` has arrived
-        self._id_sent_event = asyncio.Event()
-        if self._id_sent:
+        self._id_sent_event = asyncio.Event()  # the workflow has recorded the id
+        if input.response_id is not None:
             self._id_sent_event.set()
         # read since the last batch
         self._text = ""
@@ -257,10 +268,10 @@ class StreamReader:
             )
             seen.cancel()
         await self._flush(delivering)
-        if requested and not self._id_sent:
+        if requested and not self._id_sent_event.is_set():
             # Not recorded: the workflow's cleanup cannot name it. (A worker's shutdown is not
             # a cancel request: the retry finds the id in this attempt's heartbeat.)
-            await self._cancel_unrecorded()
+            await cancel_unrecorded(self._client, self.response_id, CONNECT_TIMEOUT_SECONDS)
 
     async def _start_from_workflow(self) -> None:
         """A retried attempt trusts only what the workflow recorded."""
@@ -294,9 +305,10 @@ class StreamReader:
         self.cursor = self._sent_cursor = progress.cursor
         self._sent_length = progress.text_length
         self._sent_reasoning = progress.reasoning_length
-        self._id_sent = progress.response_id is not None
-        if self._id_sent:
+        if progress.response_id is not None:
             self._id_sent_event.set()
+        else:
+            self._id_sent_event.clear()
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -418,7 +430,9 @@ class StreamReader:
     def _has_pending(self) -> bool:
         return bool(
             self.response_id
-            and (not self._id_sent or self._text or self._reasoning or self._snapshot)
+            and (
+                not self._id_sent_event.is_set() or self._text or self._reasoning or self._snapshot
+            )
         )
 
     def _urgent(self) -> bool:
@@ -426,7 +440,7 @@ class StreamReader:
         return bool(
             self.response_id
             and (
-                not self._id_sent
+                not self._id_sent_event.is_set()
                 or self._snapshot is not None
                 or (self._text and not self._first_text_sent)
                 or len(self._text) >= self._input.max_batch_chars
@@ -468,9 +482,7 @@ class StreamReader:
         self._sent_length = batch.offset + len(batch.text)
         self._sent_reasoning = batch.reasoning_offset + len(batch.reasoning_summary)
         self.batches += 1
-        if not self._id_sent:
-            self._id_sent = True
-            self._id_sent_event.set()
+        self._id_sent_event.set()
         if batch.text:
             if self._first_text_sent:
                 self._interval = min(
@@ -558,19 +570,6 @@ class StreamReader:
         while True:
             activity.heartbeat(self._tail())
             await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
-
-    async def _cancel_unrecorded(self) -> None:
-        """Cancelled before the workflow recorded the id: its cleanup cannot reach the
-        response, so end it here, best effort."""
-        if not self.response_id:
-            return  # no `response.created` yet: nothing to name (README, What we promise)
-        activity.logger.info(
-            "cancelling response %s: cancelled before it was recorded", self.response_id
-        )
-        with contextlib.suppress(openai.OpenAIError):
-            await asyncio.shield(
-                self._client.responses.cancel(self.response_id, timeout=CONNECT_TIMEOUT_SECONDS)
-            )
 
 
 def _tail_of(details: Any) -> StreamTail | None:
