@@ -158,12 +158,7 @@ class StreamingResponseWorkflow:
             except ActivityError as err:
                 if self._terminal is not None:
                     break  # recorded before the reader failed: nothing more to read
-                if _is_stream_expired(err):
-                    workflow.logger.info(
-                        "stream of %s can no longer be resumed; polling for the rest",
-                        state.response_id,
-                    )
-                    state.polling_fallback = True
+                if _fell_back_to_polling(err, state):
                     continue
                 if _is_type(err, SIGNAL_LIMIT):
                     await self._continue_as_new(request, None)
@@ -307,12 +302,7 @@ class StreamingResponseWorkflow:
                     cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 )
             except ActivityError as err:
-                if _is_stream_expired(err):
-                    workflow.logger.info(
-                        "stream of %s can no longer be resumed; polling for the rest",
-                        state.response_id,
-                    )
-                    state.polling_fallback = True
+                if _fell_back_to_polling(err, state):
                     continue
                 outcome.raise_activity_failure(err, state)
             self._record(chunk)
@@ -523,8 +513,16 @@ def _text_request(request: object, unexpected: tuple[object, ...]) -> TextReques
         ) from None
 
 
-def _is_stream_expired(err: ActivityError) -> bool:
-    return _is_type(err, ErrorType.STREAM_EXPIRED)
+def _fell_back_to_polling(err: ActivityError, state: ResumeState) -> bool:
+    """If `err` is the provider refusing to replay the stream (past its window), switch the
+    run to polling for the rest and say so."""
+    if not _is_type(err, ErrorType.STREAM_EXPIRED):
+        return False
+    workflow.logger.info(
+        "stream of %s can no longer be resumed; polling for the rest", state.response_id
+    )
+    state.polling_fallback = True
+    return True
 
 
 def _is_type(err: ActivityError, error_type: str) -> bool:
