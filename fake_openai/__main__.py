@@ -109,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--model",
         action="append",
-        default=[m for m in _env("MODELS", "").split(",") if m.strip()],
+        default=[m.strip() for m in _env("MODELS", "").split(",") if m.strip()],
         metavar="NAME",
         help="Also accept this model name (repeatable; '*' accepts any; FAKE_OPENAI_MODELS "
         "takes a comma-separated list). Others than the built-in catalogue get 404 "

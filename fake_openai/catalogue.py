@@ -8,7 +8,7 @@ fine-tunes (`ft:gpt-4.1:org::id`) of a known model are accepted too.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection
 
 from .errors import APIErrorResponse
 
@@ -59,10 +59,10 @@ def _base(model: str) -> str:
     return match["base"] if match else model
 
 
-def check_model(model: str, extra: Iterable[str] = ()) -> None:
+def check_model(model: str, extra: Collection[str] = ()) -> None:
     """Raise the API's 404 unless `model` is known, a snapshot or fine-tune of one, or extra."""
-    extra = set(extra)
-    if ANY_MODEL in extra or model in extra or _base(model) in KNOWN_MODELS | extra:
+    base = _base(model)
+    if base in KNOWN_MODELS or ANY_MODEL in extra or model in extra or base in extra:
         return
     raise APIErrorResponse(
         404,

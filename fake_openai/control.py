@@ -134,6 +134,7 @@ class FakeControl:
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change generation settings (`tokens=`, `tokens_per_second=`...),
-        `stream_retention_seconds=`, `honour_idempotency_key=` or `models=` at run time."""
+        or any of `config.RUNTIME_FIELDS` (`stream_retention_seconds=`, `models=`...) at run
+        time."""
         result: dict[str, Any] = self._call("PUT", "config", settings)
         return result
