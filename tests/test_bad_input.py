@@ -444,12 +444,10 @@ def _has_fill(value: Any) -> bool:
     return False
 
 
-async def _run(*argv: str) -> tuple[int | None, str, float]:
-    """Run a command; its exit code (None: killed once past the bound), output, wall time."""
-    started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
+async def _finish(
+    proc: asyncio.subprocess.Process, started: float
+) -> tuple[int | None, str, float]:
+    """Wait for `proc` up to the bound (then kill it): exit code or None, output, wall time."""
     try:
         out, err = await asyncio.wait_for(proc.communicate(), BOUND_SECONDS + 1)
         code = proc.returncode
@@ -458,6 +456,15 @@ async def _run(*argv: str) -> tuple[int | None, str, float]:
         out, err = await proc.communicate()
         code = None
     return code, out.decode() + err.decode(), time.monotonic() - started
+
+
+async def _run(*argv: str) -> tuple[int | None, str, float]:
+    """Run a command; its exit code (None: killed once past the bound), output, wall time."""
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *argv, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    return await _finish(proc, started)
 
 
 async def _follow(*argv: str) -> tuple[int | None, str, float]:
@@ -478,14 +485,7 @@ async def _follow(*argv: str) -> tuple[int | None, str, float]:
     started = time.monotonic()
     proc.stdin.write(b"go\n")
     await proc.stdin.drain()
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), BOUND_SECONDS + 1)
-        code = proc.returncode
-    except TimeoutError:
-        proc.kill()
-        out, err = await proc.communicate()
-        code = None
-    return code, out.decode() + err.decode(), time.monotonic() - started
+    return await _finish(proc, started)
 
 
 async def _failed_tasks(handle: WorkflowHandle[Any, Any]) -> int:
