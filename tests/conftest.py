@@ -99,7 +99,7 @@ def fake(fake_server: FakeOpenAIServer) -> Iterator[FakeControl]:
     control.configure(
         **FAST_GENERATION,
         stream_retention_seconds=300,
-        honour_idempotency_key=True,
+        honour_idempotency_key=False,  # OpenAI does not document honouring the key
         models=[],
         max_request_bytes=ServerSettings().max_request_bytes,
     )

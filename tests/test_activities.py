@@ -37,6 +37,7 @@ def _create(activities: ResponsesActivities, env: ActivityEnvironment | None = N
 
 
 async def test_create_sends_metadata_and_a_stable_idempotency_key(fake, activities):
+    fake.configure(honour_idempotency_key=True)  # a provider that honours it; OpenAI may not
     env = _env("wf-42", "7")
     first = await _create(activities, env, metadata={"team": "research"})
     again = await _create(activities, env, metadata={"team": "research"})  # a retried attempt

@@ -298,6 +298,7 @@ def test_client_disconnect_never_stalls_background_work(fake, openai_sync):
 
 
 def test_idempotency_key_returns_same_response(fake, openai_sync):
+    fake.configure(honour_idempotency_key=True)  # the fake's own default; tests run without it
     headers = {"Idempotency-Key": "wf-1/run/1"}
     a = openai_sync.responses.create(model="o3", input="i", background=True, extra_headers=headers)
     b = openai_sync.responses.create(model="o3", input="i", background=True, extra_headers=headers)
@@ -310,16 +311,10 @@ def test_idempotency_key_returns_same_response(fake, openai_sync):
 def test_idempotency_key_can_be_ignored_at_run_time(fake, openai_sync):
     """OpenAI does not document honouring the header: the fake can ignore it too."""
     headers = {"Idempotency-Key": "wf-1/run/1"}
+    assert fake.configure(honour_idempotency_key=True)["honour_idempotency_key"] is True
     assert fake.configure(honour_idempotency_key=False)["honour_idempotency_key"] is False
-    try:
-        a = openai_sync.responses.create(
-            model="o3", input="i", background=True, extra_headers=headers
-        )
-        b = openai_sync.responses.create(
-            model="o3", input="i", background=True, extra_headers=headers
-        )
-    finally:
-        assert fake.configure(honour_idempotency_key=True)["honour_idempotency_key"] is True
+    a = openai_sync.responses.create(model="o3", input="i", background=True, extra_headers=headers)
+    b = openai_sync.responses.create(model="o3", input="i", background=True, extra_headers=headers)
     assert a.id != b.id
     counts = fake.counts()
     assert (counts["creates"], counts["idempotent_replays"]) == (2, 0)
