@@ -19,7 +19,7 @@ from durable_responses.activities import (
     StreamReaderEnd,
     StreamReaderInput,
 )
-from durable_responses.models import ResponseErrorInfo, Usage
+from durable_responses.models import Progress, ResponseErrorInfo, Usage
 
 RESPONSE_ID = "resp_mock"
 
@@ -90,11 +90,18 @@ class ScriptedAPI:
             """Signals the scripted batches to its workflow run, as the real reader does."""
             info = activity.info()
             self.reader_inputs.append(input)
-            if input.response_id is None and info.attempt == 1:
-                self.creates += 1
             handle = activity.client().get_workflow_handle(
                 info.workflow_id or "", run_id=info.workflow_run_id
             )
+            if input.response_id is None:
+                # As the real reader: a retry attaches only to an id the workflow recorded;
+                # with none recorded, it creates again (and that counts).
+                recorded = None
+                if info.attempt > 1:
+                    progress = await handle.query("progress", result_type=Progress)
+                    recorded = progress.response_id
+                if recorded is None:
+                    self.creates += 1
             while self.sent < len(self.batches):
                 if self.sent in self.reader_faults:
                     raise self.reader_faults.pop(self.sent)
