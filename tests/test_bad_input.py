@@ -522,7 +522,9 @@ async def _clean_up(harness: Harness, fake: FakeControl, workflow_id: str) -> No
 async def _stop(harness: Harness, handle: WorkflowHandle[Any, Any]) -> None:
     """Cancel a target the case left running (and its response with it); it must close."""
     await handle.cancel()
-    async with asyncio.timeout(15):
+    # A cancel waits for a create in flight (up to the reader's 30 s connect timeout, as a slow
+    # first event from the API can take), then cancels what it created.
+    async with asyncio.timeout(45):
         while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
             await asyncio.sleep(0.05)
     await _assert_settled(harness.client, handle.id)

@@ -165,7 +165,7 @@ async def test_ten_sigkills_of_the_readers_worker_inside_and_past_the_window(
         async def recorded() -> bool:
             return (await handle.query(StreamingResponseWorkflow.progress)).response_id is not None
 
-        await wait_until(recorded)
+        await wait_until(recorded, timeout=60)  # a first event can take tens of seconds
         response_id = (await handle.query(StreamingResponseWorkflow.progress)).response_id
         assert response_id is not None
         accepted = fake.response(response_id, events=False).accepted_at
