@@ -164,7 +164,9 @@ CUT_ONCE = {"route": "create", "kind": "cut", "after_events": 40, "times": 1}
             {"route": "stream", "kind": "error", "status": 429, "retry_after": 0.3, "times": 2},
         ],
         [CUT_ONCE, {"route": "stream", "kind": "reset", "times": 2}],
-        [{"route": "create", "kind": "cut", "after_events": 1, "times": 1}],  # before created
+        # Cut right after `response.created`: the id is known, nothing else. (A cut before it
+        # is the documented create window: a second response, as after a reset.)
+        [{"route": "create", "kind": "cut", "after_events": 1, "times": 1}],
     ],
     ids=["cut-every-stream", "500-on-resume", "429-on-resume", "reset-on-resume", "cut-at-create"],
 )
