@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from .catalogue import check_model
+from .catalogue import check_context, check_model
 from .config import RUNTIME_FIELDS, GenerationSettings, ServerSettings
 from .errors import APIErrorResponse, below_min, invalid_type, not_found
 from .faults import FaultInjector, FaultRule
@@ -187,6 +187,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         ) from None
     params = parse_create(body)
     check_model(params.model, state.settings.models)
+    check_context(params.model, params.input, params.instructions)
     if (
         params.previous_response_id is not None
         and state.store.visible(params.previous_response_id) is None

@@ -1,4 +1,5 @@
-"""The models the fake knows: a create for any other model is refused, as the API refuses it.
+"""The models the fake knows, and their context windows: a create for any other model, or with
+an input too long for the model, is refused as the API refuses it.
 
 OpenAI answers an unknown or inaccessible model with 404 `model_not_found` ("The model `x`
 does not exist or you do not have access to it."). Dated snapshots (`o3-2025-04-16`) and
@@ -7,43 +8,45 @@ fine-tunes (`ft:gpt-4.1:org::id`) of a known model are accepted too.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 
 from .errors import APIErrorResponse
 
-KNOWN_MODELS = frozenset(
-    {
-        "chatgpt-4o-latest",
-        "codex-mini-latest",
-        "computer-use-preview",
-        "gpt-3.5-turbo",
-        "gpt-4",
-        "gpt-4-turbo",
-        "gpt-4.1",
-        "gpt-4.1-mini",
-        "gpt-4.1-nano",
-        "gpt-4o",
-        "gpt-4o-mini",
-        "gpt-5",
-        "gpt-5-codex",
-        "gpt-5-mini",
-        "gpt-5-nano",
-        "gpt-5-pro",
-        "gpt-5.1",
-        "gpt-5.1-codex",
-        "gpt-5.2",
-        "gpt-5.2-pro",
-        "o1",
-        "o1-pro",
-        "o3",
-        "o3-deep-research",
-        "o3-mini",
-        "o3-pro",
-        "o4-mini",
-        "o4-mini-deep-research",
-    }
-)
+CONTEXT_WINDOWS: dict[str, int] = {
+    "chatgpt-4o-latest": 128_000,
+    "codex-mini-latest": 200_000,
+    "computer-use-preview": 8_192,
+    "gpt-3.5-turbo": 16_385,
+    "gpt-4": 8_192,
+    "gpt-4-turbo": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4.1-mini": 1_047_576,
+    "gpt-4.1-nano": 1_047_576,
+    "gpt-4o": 128_000,
+    "gpt-4o-mini": 128_000,
+    "gpt-5": 400_000,
+    "gpt-5-codex": 400_000,
+    "gpt-5-mini": 400_000,
+    "gpt-5-nano": 400_000,
+    "gpt-5-pro": 400_000,
+    "gpt-5.1": 400_000,
+    "gpt-5.1-codex": 400_000,
+    "gpt-5.2": 400_000,
+    "gpt-5.2-pro": 400_000,
+    "o1": 200_000,
+    "o1-pro": 200_000,
+    "o3": 200_000,
+    "o3-deep-research": 200_000,
+    "o3-mini": 200_000,
+    "o3-pro": 200_000,
+    "o4-mini": 200_000,
+    "o4-mini-deep-research": 200_000,
+}
+"""Context window in tokens of each known model (OpenAI's model pages, rounded as published)."""
+
+KNOWN_MODELS = frozenset(CONTEXT_WINDOWS)
 """Responses API models, without their dated snapshots."""
 
 ANY_MODEL = "*"
@@ -69,3 +72,24 @@ def check_model(model: str, extra: Collection[str] = ()) -> None:
         f"The model `{model}` does not exist or you do not have access to it.",
         code="model_not_found",
     )
+
+
+CHARS_PER_TOKEN = 4
+"""The usual estimate for English text; kinder than the tokenizer for noise or code."""
+
+
+def check_context(model: str, body_input: object, instructions: str | None) -> None:
+    """Raise the API's 400 `context_length_exceeded` if the input cannot fit the model's
+    context window (estimated at `CHARS_PER_TOKEN`; models added by name are not limited)."""
+    window = CONTEXT_WINDOWS.get(_base(model))
+    if window is None:
+        return
+    chars = len(json.dumps(body_input)) + len(instructions or "")
+    if chars // CHARS_PER_TOKEN > window:
+        raise APIErrorResponse(
+            400,
+            "Your input exceeds the context window of this model. Please adjust your input "
+            "and try again.",
+            param="input",
+            code="context_length_exceeded",
+        )

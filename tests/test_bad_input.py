@@ -259,6 +259,9 @@ STARTS: dict[str, Start] = {
             "message": "The requested model 'gpt-4.1-nano' does not exist.",
         },
     ),
+    "upstream/past-the-context-window": Start(
+        ST, [{"input": Noise(900_000)}], ErrorType.BAD_REQUEST, "context window"
+    ),
     "upstream/previous-response-missing-bg": Start(
         BG, request(previous_response_id="resp_missing"), ErrorType.NOT_FOUND, "resp_missing"
     ),

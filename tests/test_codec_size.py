@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
+import random
 import uuid
 from collections.abc import Iterator
 
@@ -94,16 +94,20 @@ async def test_without_compression_the_payload_limit_fails_the_workflow_task(
 async def test_a_prompt_over_the_limit_in_plain_json_fits_compressed(
     dev_env, fake, activities, task_queue
 ):
-    # Base64 noise: 2.2 MB plain, about 1.7 MB once compressed. The workflow sees the plain size
-    # only; the local activity measures what the codec makes of it, and lets it through.
-    prompt = base64.b64encode(os.urandom(1_650_000)).decode()
+    # A long document: 2.2 MB of words, about 550k tokens (within gpt-4.1's 1M context; the
+    # fake refuses what a model's window cannot hold), well under 2 MB once compressed. The
+    # workflow sees the plain size only; the local activity measures what the codec makes of
+    # it, and lets it through.
+    rng = random.Random(1)
+    words = [base64.b32encode(rng.randbytes(5)).decode().lower()[:7] for _ in range(20_000)]
+    prompt = " ".join(rng.choice(words) for _ in range(280_000))
     client = await Client.connect(
         address_of(dev_env), data_converter=data_converter(codec_chain(None, compress=True))
     )
     async with build_worker(client, activities, task_queue=task_queue):
         result = await client.execute_workflow(
             BackgroundResponseWorkflow.run,
-            ResponseRequest(input=prompt, poll=POLL),
+            ResponseRequest(input=prompt, model="gpt-4.1", poll=POLL),
             id=f"big-prompt-{uuid.uuid4()}",
             task_queue=task_queue,
         )

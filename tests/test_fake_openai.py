@@ -248,6 +248,16 @@ def test_unknown_models_are_refused_as_the_api_refuses_them(fake, openai_sync, m
     assert fake.counts()["creates"] == 0
 
 
+def test_an_input_past_the_models_context_window_is_refused(fake, openai_sync):
+    long_input = "word " * 180_000  # ~225k tokens at 4 characters a token
+    with pytest.raises(openai.BadRequestError) as err:  # o3: 200k
+        openai_sync.responses.create(model="o3", input=long_input, background=True)
+    assert (err.value.code, err.value.param) == ("context_length_exceeded", "input")
+    fits = openai_sync.responses.create(model="gpt-4.1", input=long_input, background=True)
+    fake.wait_terminal(fits.id)  # gpt-4.1: 1M
+    assert fake.counts()["creates"] == 1
+
+
 def test_delete_then_not_found(fake, openai_sync):
     created = openai_sync.responses.create(model="gpt-4.1", input="del", background=True)
     openai_sync.responses.delete(created.id)
