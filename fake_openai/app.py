@@ -125,15 +125,30 @@ def _frame(event: dict[str, Any], obfuscation: bool) -> bytes:
     return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
 
+def _stream_stop(rule: FaultRule | None) -> FaultRule | None:
+    return rule if rule is not None and rule.kind in ("cut", "error_event") else None
+
+
+def _error_event(rule: FaultRule, sequence_number: int) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "code": rule.code or "server_error",
+        "message": rule.message or "The server had an error while processing your request.",
+        "param": None,
+        "sequence_number": sequence_number,
+    }
+
+
 async def _sse(
     request: web.Request,
     job: ResponseJob,
     start: int,
     *,
-    cut_after: int | None,
+    stop: FaultRule | None,
     obfuscation: bool,
 ) -> web.StreamResponse:
-    """Replay the job's events from index `start`, then follow live until the terminal event."""
+    """Replay the job's events from index `start`, then follow live until the terminal event;
+    a `cut` or `error_event` rule in `stop` ends the stream early."""
     response = web.StreamResponse(
         status=200,
         headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"},
@@ -143,7 +158,12 @@ async def _sse(
         # Inside the try: a client that left before the headers went out is no error either.
         await response.prepare(request)
         async for event in job.follow(start):
-            if cut_after is not None and sent >= cut_after:
+            if stop is not None and sent >= stop.after_events:
+                if stop.kind == "error_event":
+                    # As the API reports a failure mid-stream: an `error` event, then the end.
+                    await response.write(_frame(_error_event(stop, start + sent), obfuscation))
+                    await response.write_eof()
+                    return response
                 # A cut: close the TCP connection mid-body, no terminal event, no last chunk.
                 _drop(request, reset=False)
                 return response
@@ -204,11 +224,11 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         # Same key, same response: no second job. (The real API does not promise this.)
         existing.counts["idempotent_replays"] += 1
         state.store.counts["idempotent_replays"] += 1
-        return await _answer_create(request, existing, cut_after=None)
+        return await _answer_create(request, existing, stop=None)
 
     tags = {"create"} | ({"stream"} if params.stream else set())
     kinds = {"error", "reset", "delay", "fail", "incomplete"} | (
-        {"cut"} if params.stream else set()
+        {"cut", "error_event"} if params.stream else set()
     )
     rule = state.faults.pick(tags, None, kinds)
     after_accept = rule is not None and rule.kind in {"reset", "delay"} and rule.when == "after"
@@ -247,21 +267,18 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         job.counts["client_left_before_answer"] += 1
         state.store.counts["clients_left_before_answer"] += 1
         raise _Dropped
-    cut_after = rule.after_events if rule is not None and rule.kind == "cut" else None
-    return await _answer_create(request, job, cut_after=cut_after)
+    return await _answer_create(request, job, stop=_stream_stop(rule))
 
 
 async def _answer_create(
-    request: web.Request, job: ResponseJob, *, cut_after: int | None
+    request: web.Request, job: ResponseJob, *, stop: FaultRule | None
 ) -> web.StreamResponse:
     job.answered_at = time.time()
     if job.params.stream:
         if job.params.background:
             job.counts["stream_opens"] += 1
             request.app[STATE].store.counts["stream_opens"] += 1
-        return await _sse(
-            request, job, 0, cut_after=cut_after, obfuscation=job.params.include_obfuscation
-        )
+        return await _sse(request, job, 0, stop=stop, obfuscation=job.params.include_obfuscation)
     if not job.params.background:
         await job.wait_terminal()
     return web.json_response(job.snapshot())
@@ -300,7 +317,9 @@ async def retrieve_response(request: web.Request) -> web.StreamResponse:
         state.store.counts["retrieves"] += 1
         return web.json_response(job.snapshot())
 
-    rule = state.faults.pick({"stream"}, response_id, {"error", "reset", "delay", "cut", "expire"})
+    rule = state.faults.pick(
+        {"stream"}, response_id, {"error", "reset", "delay", "cut", "error_event", "expire"}
+    )
     await _apply_common_fault(request, rule, None)
     job = _job(state, response_id)
     if not job.params.background:
@@ -324,12 +343,11 @@ async def retrieve_response(request: web.Request) -> web.StreamResponse:
     job.counts["stream_opens"] += 1
     state.store.counts["stream_opens"] += 1
     start = 0 if starting_after is None else starting_after + 1
-    cut_after = rule.after_events if rule is not None and rule.kind == "cut" else None
     return await _sse(
         request,
         job,
         start,
-        cut_after=cut_after,
+        stop=_stream_stop(rule),
         obfuscation=job.params.include_obfuscation if obfuscation is None else obfuscation,
     )
 

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Route = Literal["create", "retrieve", "stream", "cancel", "delete", "any"]
-FaultKind = Literal["error", "reset", "cut", "delay", "fail", "incomplete", "expire"]
+FaultKind = Literal["error", "reset", "cut", "error_event", "delay", "fail", "incomplete", "expire"]
 
 
 class FaultRule(BaseModel):
@@ -24,11 +24,17 @@ class FaultRule(BaseModel):
     route: Route = "any"
     kind: FaultKind
     status: int = Field(default=500, ge=400, le=599, description="HTTP status of `error`.")
-    code: str | None = Field(default=None, description="Error code (`error`, `fail`).")
-    message: str | None = Field(default=None, description="Error message (`error`, `fail`).")
+    code: str | None = Field(
+        default=None, description="Error code (`error`, `error_event`, `fail`)."
+    )
+    message: str | None = Field(
+        default=None, description="Error message (`error`, `error_event`, `fail`)."
+    )
     retry_after: float | None = Field(default=None, ge=0, description="`retry-after` seconds.")
     retry_after_ms: int | None = Field(default=None, ge=0, description="`retry-after-ms`.")
-    after_events: int = Field(default=3, ge=0, description="`cut`: events sent before the cut.")
+    after_events: int = Field(
+        default=3, ge=0, description="`cut`/`error_event`: events sent before it."
+    )
     seconds: float = Field(default=1.0, ge=0, description="`delay`: added latency.")
     after_tokens: int = Field(
         default=0, ge=0, description="`fail`/`incomplete`: tokens generated before ending."
