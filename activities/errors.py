@@ -5,7 +5,8 @@ Retryable: 408, 409, 429 (rate limit), 5xx, connection errors and timeouts, hono
 cannot fix (400, 401, 403, 404, 422, 429 `insufficient_quota`, an expired stream). The API's
 message is kept, with key material redacted, and `type` is an `ErrorType` constant a caller
 can match on. The SDK exception is not chained: the failure converter would write its text,
-unredacted, into history as the failure's cause.
+unredacted, into history as the failure's cause. A stream's `error` event goes through
+`stream_error`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import openai
+from openai.types.responses import ResponseErrorEvent
 from temporalio.exceptions import ApplicationError
 
 from durable_responses.models import ErrorType
@@ -113,6 +115,26 @@ def to_application_error(err: openai.OpenAIError) -> ApplicationError:
         )
     return ApplicationError(
         f"OpenAI client error: {redact(str(err))}", type=ErrorType.API_ERROR, non_retryable=True
+    )
+
+
+_RETRYABLE_STREAM_CODES = {
+    None: (ErrorType.SERVER_ERROR, True),
+    "server_error": (ErrorType.SERVER_ERROR, True),
+    "rate_limit_exceeded": (ErrorType.RATE_LIMITED, True),
+}
+
+
+def stream_error(event: ResponseErrorEvent, response_id: str) -> ApplicationError:
+    """An `error` event in a stream: a server or rate-limit error is retried (the retry
+    reattaches); any other code (`context_length_exceeded`, `invalid_prompt`...) is the
+    request's fault and would only come back on every reattach, so it is not."""
+    error_type, retryable = _RETRYABLE_STREAM_CODES.get(event.code, (ErrorType.BAD_REQUEST, False))
+    return ApplicationError(
+        f"OpenAI stream error for {response_id}: {redact(event.message)}",
+        {"code": event.code, "param": event.param},
+        type=error_type,
+        non_retryable=not retryable,
     )
 
 

@@ -26,7 +26,7 @@ from durable_responses.models import (
 )
 from durable_responses.models.reaper import ReapReport, ReapRequest
 
-from .errors import to_application_error, translated_errors
+from .errors import stream_error, to_application_error, translated_errors
 from .models import (
     CreateResponseInput,
     EncodedSize,
@@ -346,11 +346,7 @@ class ResponsesActivities:
             activity.heartbeat(StreamHeartbeat(response_id=response.id, cursor=chunk.cursor))
             activity.logger.info("created streaming background response %s", response.id)
         if event.type == "error":
-            raise ApplicationError(
-                f"OpenAI stream error for {chunk.response_id}: {event.message}",
-                {"code": event.code, "param": event.param},
-                type=ErrorType.SERVER_ERROR,
-            )
+            raise stream_error(event, chunk.response_id)
         sequence = event.sequence_number
         if chunk.cursor is not None and sequence <= chunk.cursor:
             return False  # already recorded: a replay must never be applied twice

@@ -42,7 +42,7 @@ from durable_responses.models import (
     is_terminal,
 )
 
-from .errors import translated_errors
+from .errors import stream_error, translated_errors
 from .models import ResponseSnapshot, StreamBatch, StreamReaderEnd, StreamReaderInput
 from .tracing import RESPONSE_ID, openai_call
 
@@ -384,11 +384,7 @@ class StreamReader:
                 activity.heartbeat(self._tail())  # names it to a retry before it is recorded
                 activity.logger.info("created streaming background response %s", response.id)
         if event.type == "error":
-            raise ApplicationError(
-                f"OpenAI stream error for {self.response_id}: {event.message}",
-                {"code": event.code, "param": event.param},
-                type=ErrorType.SERVER_ERROR,
-            )
+            raise stream_error(event, self.response_id)
         if self.cursor is not None and event.sequence_number <= self.cursor:
             return False  # replayed after a reattach: already folded in
         self.cursor = event.sequence_number

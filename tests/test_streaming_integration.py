@@ -218,6 +218,36 @@ async def test_frozen_worker_times_out_and_its_late_results_are_ignored(
     assert _created_for(fake, handle.id) == 1
 
 
+@pytest.mark.parametrize(
+    ("code", "expect"),
+    [("context_length_exceeded", ErrorType.BAD_REQUEST), ("server_error", None)],
+)
+async def test_an_error_event_fails_typed_unless_a_retry_can_help(
+    dev_env, fake, activities, task_queue, code, expect
+):
+    # Users report the API ending a stream with an `error` event (`context_length_exceeded`
+    # at sequence 2). A request error comes back on every reattach: fail typed, at once, and
+    # cancel the response. A server error may not: reattach and read on.
+    fake.configure(tokens=300, tokens_per_second=150)
+    fake.add_fault(
+        route="stream", kind="error_event", code=code, after_events=2, times=None if expect else 1
+    )
+    async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        handle = await _start(dev_env, task_queue)
+        if expect is None:
+            result = await asyncio.wait_for(handle.result(), timeout=30)
+            assert result.output_text == fake.response(result.response_id).text
+            assert _created_for(fake, handle.id) == 1
+            return
+        with pytest.raises(WorkflowFailureError) as raised:
+            await asyncio.wait_for(handle.result(), timeout=30)
+    cause = raised.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == expect, cause
+    assert code in str(cause.details) and cause.non_retryable
+    records = [r for r in fake.responses() if r.metadata.get("temporal_workflow_id") == handle.id]
+    assert [r.status for r in records] == ["cancelled"]
+
+
 async def test_sigterm_hands_the_stream_over_gracefully(dev_env, fake, fake_server, task_queue):
     fake.configure(tokens=400, tokens_per_second=60)
     address = address_of(dev_env)
