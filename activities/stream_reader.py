@@ -125,6 +125,12 @@ class _RunClosed(Exception):
     """The run this reader belongs to has closed (ended or continued as new)."""
 
 
+def _run_closed() -> ApplicationError:
+    return ApplicationError(
+        "the workflow run of this reader has closed", type=ErrorType.INVALID_REQUEST
+    )
+
+
 class StreamReader:
     """One attempt of `stream_background_response`."""
 
@@ -186,8 +192,10 @@ class StreamReader:
         if self._attempt > 1:
             try:
                 await self._start_from_workflow()
-            except BaseException:
+            except BaseException as err:
                 heartbeat.cancel()
+                if isinstance(err, _RunClosed):
+                    raise _run_closed() from None
                 raise
         reading = asyncio.create_task(self._read_all())
         delivering = asyncio.create_task(self._deliver_loop())
@@ -242,9 +250,7 @@ class StreamReader:
                 await asyncio.shield(self._stop_after_cancel(reading, delivering))
             raise
         except _RunClosed:
-            raise ApplicationError(
-                "the workflow run of this reader has closed", type=ErrorType.INVALID_REQUEST
-            ) from None
+            raise _run_closed() from None
         finally:
             for task in tasks:
                 task.cancel()
