@@ -91,8 +91,8 @@ def progress_of(state: ResumeState, next_poll_at: datetime | None) -> Progress:
         started_at=state.started_at,
         next_poll_at=next_poll_at,
         cursor=state.cursor,
-        text_length=state.text_offset + len(state.text),
-        reasoning_length=state.reasoning_offset + len(state.reasoning_summary),
+        text_length=state.text_length,
+        reasoning_length=state.reasoning_length,
         chunks=state.chunks,
         resumes=state.resumes,
     )

@@ -180,8 +180,8 @@ class StreamingResponseWorkflow:
                 params=request.api_params() if state.response_id is None else None,
                 response_id=state.response_id,
                 cursor=state.cursor,
-                text_length=state.text_offset + len(state.text),
-                reasoning_length=state.reasoning_offset + len(state.reasoning_summary),
+                text_length=state.text_length,
+                reasoning_length=state.reasoning_length,
                 first_batch_seconds=policy.first_batch_seconds,
                 batch_growth=policy.batch_growth,
                 max_batch_seconds=policy.max_batch_seconds,
@@ -235,8 +235,8 @@ class StreamingResponseWorkflow:
         recorded = -1 if state.cursor is None else state.cursor
         after = -1 if batch.after is None else batch.after
         last = -1 if batch.cursor is None else batch.cursor
-        length = state.text_offset + len(state.text)
-        reasoning = state.reasoning_offset + len(state.reasoning_summary)
+        length = state.text_length
+        reasoning = state.reasoning_length
         if after > recorded or batch.offset > length or batch.reasoning_offset > reasoning:
             workflow.logger.warning(
                 "ignoring a batch after cursor %s: %s is recorded", batch.after, state.cursor
@@ -341,7 +341,7 @@ class StreamingResponseWorkflow:
             "response %s: continuing as new at cursor %s (%d chars)",
             state.response_id,
             state.cursor,
-            state.text_offset + len(state.text),
+            state.text_length,
         )
         # Waiting followers return now and ask again: their next update reaches the new run.
         self._draining = True
@@ -391,13 +391,13 @@ class StreamingResponseWorkflow:
     def _append_missing(self, snapshot: ResponseSnapshot) -> None:
         """Append the part of a snapshot's text this workflow does not have yet."""
         state = self._state
-        have = state.text_offset + len(state.text)
+        have = state.text_length
         full = snapshot.output_text
         if len(full) > have and full[state.text_offset : have] != state.text:
             workflow.logger.warning(
                 "response %s: recorded text is not a prefix of the provider's text", snapshot.id
             )
-        have_reasoning = state.reasoning_offset + len(state.reasoning_summary)
+        have_reasoning = state.reasoning_length
         self._append(full[have:], snapshot.reasoning_summary[have_reasoning:])
 
     # ---- clients -----------------------------------------------------------------------------
@@ -417,7 +417,7 @@ class StreamingResponseWorkflow:
             cursor=state.cursor,
             text=state.text,
             text_offset=state.text_offset,
-            text_length=state.text_offset + len(state.text),
+            text_length=state.text_length,
             reasoning_summary=state.reasoning_summary,
             chunks=state.chunks,
             resumes=state.resumes,
@@ -449,7 +449,7 @@ class StreamingResponseWorkflow:
         offset = request.offset
 
         def ready() -> bool:
-            return self._length() > offset or self._finished() or self._draining
+            return self._state.text_length > offset or self._finished() or self._draining
 
         if not ready() and request.wait_seconds > 0:
             with contextlib.suppress(TimeoutError):  # nothing new in time: an empty slice
@@ -459,9 +459,10 @@ class StreamingResponseWorkflow:
     @text_after.validator
     def _check_text_request(self, request: TextRequest | None = None, *unexpected: object) -> None:
         checked = _text_request(request, unexpected)
-        if checked.offset > self._length():
+        recorded = self._state.text_length
+        if checked.offset > recorded:
             raise ApplicationError(
-                f"offset {checked.offset} is past the text recorded so far ({self._length()})",
+                f"offset {checked.offset} is past the text recorded so far ({recorded})",
                 type=ErrorType.INVALID_REQUEST,
             )
 
@@ -470,12 +471,9 @@ class StreamingResponseWorkflow:
         reader may still be returning)."""
         return self._done or self._terminal is not None
 
-    def _length(self) -> int:
-        return self._state.text_offset + len(self._state.text)
-
     def _slice(self, request: TextRequest) -> TextSlice:
         state = self._state
-        length = self._length()
+        length = self._state.text_length
         start = min(max(request.offset, state.text_offset), length)
         relative = start - state.text_offset
         text = state.text[relative : relative + request.max_chars]

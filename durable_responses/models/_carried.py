@@ -31,6 +31,16 @@ class ResumeState(BaseModel):
     chunk_seconds: float | None = None
     polling_fallback: bool = False
 
+    @property
+    def text_length(self) -> int:
+        """Absolute length of the recorded text (the part before `text_offset` was dropped)."""
+        return self.text_offset + len(self.text)
+
+    @property
+    def reasoning_length(self) -> int:
+        """... and of the recorded reasoning summary."""
+        return self.reasoning_offset + len(self.reasoning_summary)
+
 
 class CarriedRequest(ResponseRequest):
     """The workflows' run input: the public request, plus the state a continued run carries.
