@@ -34,7 +34,10 @@ def big_fake() -> Iterator[FakeOpenAIServer]:
     )
     with FakeOpenAIServer(ServerSettings(generation=generation)) as server:
         yield server
+        # Its own fake, out of conftest's `no_orphans` reach: the same check, once at the end.
+        running = [r.id for r in server.control.responses() if not r.terminal]
         server.control.reset()  # let go of the events of the big responses
+        assert running == [], f"left running upstream: {running}"
 
 
 @pytest.fixture
