@@ -127,8 +127,10 @@ def openai_sync(fake_server: FakeOpenAIServer) -> Iterator[openai.OpenAI]:
 
 
 @pytest.fixture
-async def openai_async(fake_server: FakeOpenAIServer) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=fake_server.base_url, api_key="sk-test", max_retries=0)
+async def openai_async(fake_server: FakeOpenAIServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=fake_server.base_url, api_key="sk-test", max_retries=0)
+    yield client
+    await client.close()
 
 
 # ---- Temporal ------------------------------------------------------------------------------------
@@ -170,7 +172,8 @@ def task_queue() -> str:
 
 
 @pytest.fixture
-def activities(fake_server: FakeOpenAIServer) -> ResponsesActivities:
+async def activities(fake_server: FakeOpenAIServer) -> AsyncIterator[ResponsesActivities]:
     """The real activities, pointed at the fake over HTTP."""
     client = openai.AsyncOpenAI(base_url=fake_server.base_url, api_key="sk-test", max_retries=0)
-    return ResponsesActivities(client, heartbeat_every_seconds=0.2)
+    yield ResponsesActivities(client, heartbeat_every_seconds=0.2)
+    await client.close()
