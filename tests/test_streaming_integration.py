@@ -57,7 +57,7 @@ async def test_sigkill_worker_at_random_points_never_loses_or_doubles_text(
     dev_env, fake, fake_server, task_queue, request
 ):
     trials = request.config.getoption("--trials") or (
-        30 if request.config.getoption("--slow") else 10
+        30 if request.config.getoption("--slow") else 7
     )
     seed = int(os.environ.get("KILL_SEED", "20261126"))
     rng = random.Random(seed)
