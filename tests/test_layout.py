@@ -84,3 +84,19 @@ def test_importing_the_package_loads_nothing_else():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "['durable_responses']"
+
+
+def test_ci_runs_the_readme_test_command_inside_a_fresh_venv():
+    """CI must run what a user runs, where a user runs it: a test that needs packages from
+    outside the virtual environment (the packaging test once did) fails CI, not users."""
+    readme = (ROOT / "README.md").read_text().splitlines()
+    (command,) = [
+        line.split("#")[0].strip()
+        for line in readme[:15]
+        if "pytest" in line and line.startswith("pip install")
+    ]
+    script = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert command in script, f"{command!r} is not a line of .ci/run"
+    before = script[: script.index(command)]
+    assert any(" -m venv " in line for line in before), "no fresh venv before the command"
+    assert any("/bin/activate" in line for line in before), "the venv is not activated"

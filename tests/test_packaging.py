@@ -49,6 +49,39 @@ def _run(command: Sequence[str | Path]) -> None:
         pytest.fail(_report(command, done.returncode, done.stdout, done.stderr))
 
 
+def _site_dirs() -> list[str]:
+    """The folders this interpreter imports installed distributions from, in order.
+
+    Not `python -m venv --system-site-packages`: from inside a virtual environment that links
+    to the *base* interpreter's site-packages, not to this one's (where the test extra put
+    temporalio, openai, pydantic...). `sys.path` is what this interpreter really uses,
+    however it was set up (a venv, the system Python, uv, conda, a user site).
+    """
+    names = {"site-packages", "dist-packages"}
+    return [entry for entry in sys.path if Path(entry).name in names and Path(entry).is_dir()]
+
+
+def _venv_over_this_interpreter(venv: Path) -> Path:
+    """A new, empty virtual environment that also sees this interpreter's installed
+    distributions (after its own site-packages), so nothing is downloaded; returns its python.
+
+    Each folder is added with `site.addsitedir`, which also runs their `.pth` files, as
+    `--system-site-packages` would. pip comes from there too (`--without-pip`), and installs
+    into the new environment.
+    """
+    _run([sys.executable, "-m", "venv", "--without-pip", venv])
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    lines = [f"import site; site.addsitedir({folder!r})" for folder in _site_dirs()]
+    (Path(purelib) / "_outer_site_packages.pth").write_text("\n".join(lines) + "\n")
+    return python
+
+
 def _text(output: str | bytes | None) -> str:
     return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
 
@@ -124,12 +157,7 @@ async def test_an_outside_project_with_its_own_workflows_and_activities_embeds_u
     project = tmp_path / "project"
     shutil.copytree(OUTSIDE_PROJECT, project, ignore=NOT_SOURCES)
     venv = tmp_path / "venv"
-    # The dependencies (temporalio, openai, pydantic...) come from this interpreter's
-    # site-packages: nothing is downloaded. So does pip (`--without-pip`), which installs into
-    # the venv; `--ignore-installed` because the repository's editable install is visible there
-    # too, and must be neither "already satisfied" nor uninstalled.
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv])
-    python = venv / "bin" / "python"
+    python = _venv_over_this_interpreter(venv)
     _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", wheel])
 
     # The venv's site-packages precede the system's on sys.path, and the editable install's

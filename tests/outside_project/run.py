@@ -45,8 +45,9 @@ def check_origins() -> dict[str, str]:
     `workflows` and `activities` must be this project's (the script's folder comes first on
     `sys.path`), and every `durable_responses` module the wheel's copy in this environment's
     site-packages, although an editable install of the repository may be visible through
-    `--system-site-packages`: the venv's site-packages precede the system's on `sys.path`,
-    and setuptools' editable finder is appended to `sys.meta_path`, after the path finder.
+    the outer interpreter's site-packages (`tests/test_packaging.py` adds them after this
+    environment's own): this environment's site-packages come first on `sys.path`, and
+    setuptools' editable finder is appended to `sys.meta_path`, after the path finder.
     """
     site = Path(sysconfig.get_paths()["purelib"]).resolve()
     if sys.prefix == sys.base_prefix:
