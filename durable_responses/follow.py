@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import random
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
@@ -34,6 +35,8 @@ from durable_responses.workflows import StreamingResponseWorkflow
 
 READER_ACTIVITY = "stream_background_response"
 QUERY_TIMEOUT = timedelta(seconds=1)
+MAX_BACKOFF_SECONDS = 5.0
+"""Longest wait between two tries while the server or the workflow's worker does not answer."""
 
 
 async def follow(
@@ -49,40 +52,32 @@ async def follow(
 
     `live_tail` also yields text the reader has read but not yet recorded (at most a batch
     interval behind the provider, one heartbeat at most after it was read); it is the
-    provider's text at the same offsets, so nothing repeats once it is recorded. Survives the
-    workflow continuing as new, its worker restarting and the server being briefly
-    unreachable. Raises if the workflow failed. `wait_seconds` is accepted for callers of the
+    provider's text at the same offsets, so nothing repeats once it is recorded.
+
+    A follower fails only when the run does: it raises `WorkflowFailureError` if the workflow
+    failed, was cancelled, terminated or timed out, `LookupError` if there is no such
+    workflow, and `TypeError` if it is not a streaming one. Everything else is transient and
+    retried: a query the busy workflow cannot take ("consistent query buffer is full") or
+    whose worker died with the workflow cached (asked again after `retry_seconds`), the
+    server unreachable or rate limiting (backing off up to `MAX_BACKOFF_SECONDS`),
+    continue-as-new, the end of the run. `wait_seconds` is accepted for callers of the
     update-based version and ignored.
     """
     del wait_seconds
+    backoff = _Backoff(retry_seconds)
     while True:
-        piece: TextSlice | None = None
-        try:
-            # Short: a query waits for the worker that has the workflow cached, and one that
-            # just died holds it for seconds. The tail below does not need that worker.
-            piece = await handle.query(
-                "text", TextRequest(offset=offset), result_type=TextSlice, rpc_timeout=QUERY_TIMEOUT
-            )
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise LookupError(f"workflow {handle.id!r} not found") from None
-        except WorkflowQueryFailedError as err:
-            if "expected but not found" in str(err):  # the SDK's words for an unknown query
-                raise TypeError(
-                    f"workflow {handle.id!r} has no 'text' query: "
-                    "only a StreamingResponseWorkflow can be followed"
-                ) from None
+        piece = await _text(handle, offset)
         if piece is not None and (piece.text or piece.done):
             yield piece
             offset = piece.next_offset
         if piece is not None and piece.done:
-            await handle.result()  # raises if the workflow failed or was cancelled
+            await _result(handle, backoff)  # raises if the workflow failed or was cancelled
             return
         description = await _describe(handle)
         if description is not None and description.status != WorkflowExecutionStatus.RUNNING:
             # Closed with no done slice seen (terminated, timed out, or a replay slower than
             # the query's timeout): the rest comes from the result, which raises on a failure.
-            result = await handle.result()
+            result = await _result(handle, backoff)
             start = max(offset, result.output_text_offset)
             rest = result.output_text[start - result.output_text_offset :]
             yield TextSlice(
@@ -107,16 +102,78 @@ async def follow(
                     response_id=tail.response_id,
                 )
                 offset += len(text)
+        if description is None:
+            await backoff.wait()  # the server does not answer: ease off
+            continue
+        backoff.reset()
+        # A query that failed while the server answers: the workflow's worker is busy or gone,
+        # and the tail keeps flowing meanwhile.
         await asyncio.sleep(poll_seconds if piece is not None else retry_seconds)
+
+
+class _Backoff:
+    """Growing, jittered waits while calls fail, so a crowd of followers of a struggling
+    server or worker eases off instead of asking again in step."""
+
+    def __init__(self, first_seconds: float) -> None:
+        self._first = first_seconds
+        self._next = first_seconds
+
+    def reset(self) -> None:
+        self._next = self._first
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self._next * random.uniform(0.5, 1.0))
+        self._next = min(self._next * 2, max(self._first, MAX_BACKOFF_SECONDS))
+
+
+async def _text(
+    handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult], offset: int
+) -> TextSlice | None:
+    """The recorded text after `offset`; None when the query could not be answered now."""
+    try:
+        # Short: a query waits for the worker that has the workflow cached, and one that just
+        # died holds it for seconds. The tail (from `describe`) does not need that worker.
+        piece: TextSlice = await handle.query(
+            "text", TextRequest(offset=offset), result_type=TextSlice, rpc_timeout=QUERY_TIMEOUT
+        )
+        return piece
+    except WorkflowQueryFailedError as err:
+        if "expected but not found" in str(err):  # the SDK's words for an unknown query
+            raise TypeError(
+                f"workflow {handle.id!r} has no 'text' query: "
+                "only a StreamingResponseWorkflow can be followed"
+            ) from None
+    except RPCError:
+        pass  # not found is decided by `describe`, the rest is transient
+    return None
 
 
 async def _describe(
     handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult],
 ) -> WorkflowExecutionDescription | None:
+    """The run's description; None while the server does not answer. `LookupError` if the
+    workflow does not exist (the server's answer to `describe` is authoritative)."""
     try:
         return await handle.describe()
-    except RPCError:
-        return None  # briefly unreachable: ask again at the next step
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise LookupError(f"workflow {handle.id!r} not found") from None
+        return None  # briefly unreachable or rate limited: ask again at the next step
+
+
+async def _result(
+    handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult], backoff: _Backoff
+) -> ResponseResult:
+    """The workflow's result, waiting out a server that does not answer; raises
+    `WorkflowFailureError` for a failed, cancelled, terminated or timed-out workflow."""
+    while True:
+        try:
+            return await handle.result()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise LookupError(f"workflow {handle.id!r} not found") from None
+        await backoff.wait()
 
 
 async def _tail(
@@ -132,7 +189,10 @@ async def _tail(
         ):
             # The handle's converter holds the client's codec; the SDK has no public accessor.
             converter = handle._data_converter
-            (tail,) = await converter.decode(pending.heartbeat_details.payloads, [StreamTail])
+            try:
+                (tail,) = await converter.decode(pending.heartbeat_details.payloads, [StreamTail])
+            except Exception:  # a reader of another version: the recorded text will come
+                return None
             return tail if isinstance(tail, StreamTail) else None
     return None
 
