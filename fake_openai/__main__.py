@@ -27,6 +27,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         api_key=args.api_key,
         stream_retention_seconds=args.stream_retention,
         honour_idempotency_key=not args.ignore_idempotency_key,
+        reject_unknown_parameters=not args.allow_unknown_parameters,
         models=args.model,
         fault_seed=args.fault_seed,
         generation=GenerationSettings(
@@ -37,6 +38,8 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
             reasoning_tokens=args.reasoning_tokens,
             reasoning=args.reasoning,
             seed=args.seed,
+            item_seconds=args.item_seconds,
+            searches=args.searches,
         ),
         faults=faults,
     )
@@ -94,6 +97,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--seed", type=int, default=int(_env("SEED", "0")), help="Seed of the generated text."
     )
     parser.add_argument(
+        "--item-seconds",
+        type=float,
+        default=float(_env("ITEM_SECONDS", str(g.item_seconds))),
+        help="Time each built-in tool item (search, code, image, MCP) takes.",
+    )
+    parser.add_argument(
+        "--searches",
+        type=int,
+        default=int(_env("SEARCHES", str(g.searches))),
+        help="Web searches before an answer that has a web search tool.",
+    )
+    parser.add_argument(
         "--stream-retention",
         type=float,
         default=float(_env("STREAM_RETENTION", "300")),
@@ -105,6 +120,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=_env("IGNORE_IDEMPOTENCY_KEY", "").lower() in {"1", "true", "yes", "on"},
         help="Create a new response for every create, even one that repeats an "
         "Idempotency-Key (OpenAI does not document honouring the header).",
+    )
+    parser.add_argument(
+        "--allow-unknown-parameters",
+        action="store_true",
+        default=_env("ALLOW_UNKNOWN_PARAMETERS", "").lower() in {"1", "true", "yes", "on"},
+        help="Accept create body keys the installed SDK does not know (the API answers them "
+        "with 400 unknown_parameter).",
     )
     parser.add_argument(
         "--model",

@@ -1,26 +1,26 @@
-"""HTTP layer: the `/v1/responses` routes, auth, faults, SSE, and the `/_fake` control API."""
+"""HTTP layer: the `/v1/responses` routes, auth, faults and SSE (`/_fake`: control_api.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import secrets
-import socket
-import struct
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from .catalogue import check_context, check_model
-from .config import RUNTIME_FIELDS, GenerationSettings, ServerSettings
+from .config import ServerSettings
+from .control_api import add_control_routes
 from .errors import APIErrorResponse, below_min, invalid_type, not_found
-from .faults import FaultInjector, FaultRule
-from .jobs import JobStore, Outcome, ResponseJob
+from .faults import FaultRule
+from .jobs import Outcome, ResponseJob
 from .params import parse_create
+from .sse import drop, stream_events, stream_stop
+from .state import STATE, FakeState
+from .turns import plan_turn
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """What aiohttp reads at most (its default, 1 MiB, is below the API's limit); the API's own
@@ -28,44 +28,9 @@ limit is `ServerSettings.max_request_bytes`, checked by the create handler."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-STATE: web.AppKey[FakeState] = web.AppKey("state")
-REQUEST_LOG_SIZE = 100_000
-
-
-class FakeState:
-    """Everything one server holds: settings, jobs, faults and counters."""
-
-    def __init__(self, settings: ServerSettings) -> None:
-        self.settings = settings
-        self.store = JobStore()
-        self.faults = FaultInjector(seed=settings.fault_seed)
-        for rule in settings.faults:
-            self.faults.add(rule)
-        self.requests: deque[tuple[float, str, str]] = deque(maxlen=REQUEST_LOG_SIZE)
-        """(Unix time, method, path) of each API request as it arrived: rate-limit tests."""
-
-    def reset(self) -> None:
-        self.store.clear()
-        self.faults.clear()
-        self.requests.clear()
-
 
 class _Dropped(Exception):
     """The fault injector closed the connection; there is nothing left to answer."""
-
-
-def _drop(request: web.Request, *, reset: bool) -> None:
-    transport = request.transport
-    if transport is None:
-        return
-    if reset:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            # SO_LINGER 0 makes close() send RST: a real "connection reset by peer".
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-    else:
-        transport.close()
 
 
 def _error_for(rule: FaultRule, model: str | None) -> APIErrorResponse:
@@ -113,67 +78,10 @@ async def _apply_common_fault(
     if rule.kind == "error":
         raise _error_for(rule, model)
     if rule.kind == "reset":
-        _drop(request, reset=True)
+        drop(request, reset=True)
         raise _Dropped
     if rule.kind == "delay":
         await asyncio.sleep(rule.seconds)
-
-
-def _frame(event: dict[str, Any], obfuscation: bool) -> bytes:
-    if not obfuscation and "obfuscation" in event:
-        event = {k: v for k, v in event.items() if k != "obfuscation"}
-    return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
-
-
-def _stream_stop(rule: FaultRule | None) -> FaultRule | None:
-    return rule if rule is not None and rule.kind in ("cut", "error_event") else None
-
-
-def _error_event(rule: FaultRule, sequence_number: int) -> dict[str, Any]:
-    return {
-        "type": "error",
-        "code": rule.code or "server_error",
-        "message": rule.message or "The server had an error while processing your request.",
-        "param": None,
-        "sequence_number": sequence_number,
-    }
-
-
-async def _sse(
-    request: web.Request,
-    job: ResponseJob,
-    start: int,
-    *,
-    stop: FaultRule | None,
-    obfuscation: bool,
-) -> web.StreamResponse:
-    """Replay the job's events from index `start`, then follow live until the terminal event;
-    a `cut` or `error_event` rule in `stop` ends the stream early."""
-    response = web.StreamResponse(
-        status=200,
-        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"},
-    )
-    sent = 0
-    try:
-        # Inside the try: a client that left before the headers went out is no error either.
-        await response.prepare(request)
-        async for event in job.follow(start):
-            if stop is not None and sent >= stop.after_events:
-                if stop.kind == "error_event":
-                    # As the API reports a failure mid-stream: an `error` event, then the end.
-                    await response.write(_frame(_error_event(stop, start + sent), obfuscation))
-                    await response.write_eof()
-                    return response
-                # A cut: close the TCP connection mid-body, no terminal event, no last chunk.
-                _drop(request, reset=False)
-                return response
-            await response.write(_frame(event, obfuscation))
-            sent += 1
-        await response.write_eof()
-    except (ConnectionError, RuntimeError):
-        # The client went away; the job itself never depends on a connection.
-        pass
-    return response
 
 
 # ---- /v1 -----------------------------------------------------------------------------------------
@@ -205,7 +113,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             "what was sent was not valid JSON. If you have trouble figuring out how to fix this, "
             "please contact us through our help center at help.openai.com.)",
         ) from None
-    params = parse_create(body)
+    params = parse_create(body, reject_unknown=state.settings.reject_unknown_parameters)
     check_model(params.model, state.settings.models)
     check_context(params.model, params.input, params.instructions)
     if (
@@ -225,6 +133,11 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         existing.counts["idempotent_replays"] += 1
         state.store.counts["idempotent_replays"] += 1
         return await _answer_create(request, existing, stop=None)
+    try:
+        settings = state.settings.generation.overrides(params.metadata)
+    except ValidationError as err:
+        raise APIErrorResponse(400, f"Invalid fake_* metadata: {err}", param="metadata") from None
+    turn = plan_turn(params, settings, state.store.history(params.previous_response_id))
 
     tags = {"create"} | ({"stream"} if params.stream else set())
     kinds = {"error", "reset", "delay", "fail", "incomplete"} | (
@@ -244,11 +157,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         )
     elif rule is not None and rule.kind == "incomplete":
         outcome = Outcome(kind="incomplete", after_tokens=rule.after_tokens, reason=rule.reason)
-    try:
-        settings = state.settings.generation.overrides(params.metadata)
-    except ValidationError as err:
-        raise APIErrorResponse(400, f"Invalid fake_* metadata: {err}", param="metadata") from None
-    job = ResponseJob(params, settings, outcome, state.settings.stream_retention_seconds)
+    job = ResponseJob(params, settings, outcome, state.settings.stream_retention_seconds, turn)
     job.create_seconds = time.monotonic() - arrived
     job.idempotency_key = sent_key
     state.store.add(job, key)
@@ -258,7 +167,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     if rule is not None and rule.kind == "reset":
         job.counts["reset_after_accept"] += 1
         state.store.counts["resets_after_accept"] += 1
-        _drop(request, reset=True)
+        drop(request, reset=True)
         raise _Dropped
     if after_accept and rule is not None and rule.kind == "delay":  # a slow answer
         await asyncio.sleep(rule.seconds)
@@ -267,7 +176,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         job.counts["client_left_before_answer"] += 1
         state.store.counts["clients_left_before_answer"] += 1
         raise _Dropped
-    return await _answer_create(request, job, stop=_stream_stop(rule))
+    return await _answer_create(request, job, stop=stream_stop(rule))
 
 
 async def _answer_create(
@@ -278,7 +187,9 @@ async def _answer_create(
         if job.params.background:
             job.counts["stream_opens"] += 1
             request.app[STATE].store.counts["stream_opens"] += 1
-        return await _sse(request, job, 0, stop=stop, obfuscation=job.params.include_obfuscation)
+        return await stream_events(
+            request, job, 0, stop=stop, obfuscation=job.params.include_obfuscation
+        )
     if not job.params.background:
         await job.wait_terminal()
     return web.json_response(job.snapshot())
@@ -343,11 +254,11 @@ async def retrieve_response(request: web.Request) -> web.StreamResponse:
     job.counts["stream_opens"] += 1
     state.store.counts["stream_opens"] += 1
     start = 0 if starting_after is None else starting_after + 1
-    return await _sse(
+    return await stream_events(
         request,
         job,
         start,
-        stop=_stream_stop(rule),
+        stop=stream_stop(rule),
         obfuscation=job.params.include_obfuscation if obfuscation is None else obfuscation,
     )
 
@@ -384,132 +295,6 @@ async def delete_response(request: web.Request) -> web.StreamResponse:
     job.deleted = True
     state.store.counts["deletes"] += 1
     return web.json_response({"id": job.id, "object": "response.deleted", "deleted": True})
-
-
-# ---- /_fake control API --------------------------------------------------------------------------
-
-
-def _record(job: ResponseJob, *, events: bool) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "id": job.id,
-        "status": job.status,
-        "model": job.params.model,
-        "background": job.params.background,
-        "deleted": job.deleted,
-        "text": job.text,
-        "planned_text": job.planned_text,
-        "reasoning_summary": job.summary,
-        "event_count": len(job.events),
-        "accepted_at": job.accepted_at,
-        "create_seconds": job.create_seconds,
-        "answered_at": job.answered_at,
-        "idempotency_key": job.idempotency_key,
-        "counts": dict(job.counts),
-        "metadata": dict(job.params.metadata),
-    }
-    if events:
-        record["events"] = job.events
-    return record
-
-
-async def control_health(request: web.Request) -> web.StreamResponse:
-    return web.json_response({"ok": True})
-
-
-async def control_stats(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    counts = {
-        "creates": 0,
-        "idempotent_replays": 0,
-        "retrieves": 0,
-        "stream_opens": 0,
-        "cancels": 0,
-        "deletes": 0,
-    }
-    counts.update(state.store.counts)
-    return web.json_response(
-        {
-            "counts": {**counts, "faults_fired": state.faults.fired_total},
-            "responses": {job.id: dict(job.counts) for job in state.store.jobs.values()},
-        }
-    )
-
-
-async def control_responses(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    return web.json_response([_record(job, events=False) for job in state.store.jobs.values()])
-
-
-async def control_response(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    job = state.store.jobs.get(request.match_info["response_id"])
-    if job is None:
-        raise not_found(request.match_info["response_id"])
-    return web.json_response(_record(job, events=_bool_query(request, "events") is not False))
-
-
-async def control_requests(request: web.Request) -> web.StreamResponse:
-    return web.json_response(
-        [
-            {"at": at, "method": method, "path": path}
-            for at, method, path in request.app[STATE].requests
-        ]
-    )
-
-
-async def control_reset(request: web.Request) -> web.StreamResponse:
-    request.app[STATE].reset()
-    return web.json_response({"ok": True})
-
-
-async def control_faults(request: web.Request) -> web.StreamResponse:
-    faults = request.app[STATE].faults
-    if request.method == "DELETE":
-        faults.clear()
-    elif request.method == "POST":
-        body = await _control_json(request)
-        items = body if isinstance(body, list) else [body]
-        try:
-            rules = [FaultRule.model_validate(item) for item in items]
-        except ValidationError as err:
-            raise APIErrorResponse(400, str(err)) from None
-        for rule in rules:
-            faults.add(rule)
-    return web.json_response(faults.describe())
-
-
-async def control_config(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    if request.method in {"PUT", "PATCH", "POST"}:
-        body = await _control_json(request)
-        if not isinstance(body, dict):
-            raise APIErrorResponse(400, "Expected a JSON object.")
-        try:
-            server = {name: body.pop(name) for name in RUNTIME_FIELDS if name in body}
-            if server:
-                checked = ServerSettings.model_validate(server)
-                state.settings = state.settings.model_copy(
-                    update={name: getattr(checked, name) for name in server}
-                )
-            generation = GenerationSettings.model_validate(
-                {**state.settings.generation.model_dump(), **body.get("generation", body)}
-            )
-        except ValidationError as err:
-            raise APIErrorResponse(400, str(err)) from None
-        state.settings = state.settings.model_copy(update={"generation": generation})
-    return web.json_response(
-        {
-            **{name: getattr(state.settings, name) for name in RUNTIME_FIELDS},
-            "generation": state.settings.generation.model_dump(),
-        }
-    )
-
-
-async def _control_json(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except json.JSONDecodeError:
-        raise APIErrorResponse(400, "Invalid JSON body.") from None
 
 
 # ---- app -----------------------------------------------------------------------------------------
@@ -572,14 +357,7 @@ def build_app(settings: ServerSettings | None = None) -> web.Application:
     app.router.add_get("/v1/responses/{response_id}", retrieve_response)
     app.router.add_post("/v1/responses/{response_id}/cancel", cancel_response)
     app.router.add_delete("/v1/responses/{response_id}", delete_response)
-    app.router.add_get("/_fake/health", control_health)
-    app.router.add_get("/_fake/stats", control_stats)
-    app.router.add_get("/_fake/requests", control_requests)
-    app.router.add_get("/_fake/responses", control_responses)
-    app.router.add_get("/_fake/responses/{response_id}", control_response)
-    app.router.add_post("/_fake/reset", control_reset)
-    app.router.add_route("*", "/_fake/faults", control_faults)
-    app.router.add_route("*", "/_fake/config", control_config)
+    add_control_routes(app)
 
     async def _stop_jobs(app: web.Application) -> None:
         app[STATE].store.clear()

@@ -62,6 +62,11 @@ def _base(model: str) -> str:
     return match["base"] if match else model
 
 
+def is_deep_research(model: str) -> bool:
+    """`o3-deep-research`, `o4-mini-deep-research`, their snapshots and fine-tunes."""
+    return _base(model).endswith("-deep-research")
+
+
 def check_model(model: str, extra: Collection[str] = ()) -> None:
     """Raise the API's 404 unless `model` is known, a snapshot or fine-tune of one, or extra."""
     base = _base(model)

@@ -28,6 +28,33 @@ class GenerationSettings(BaseModel):
         description="Force reasoning on/off; None: by model name (o* or *reason*).",
     )
     seed: int = Field(default=0, description="Seed of the generated text.")
+    item_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        description="Time each built-in tool item (web/file search, code, image, MCP) takes, "
+        "spread over its progress events.",
+    )
+    searches: int = Field(
+        default=3,
+        ge=0,
+        description="`web_search_call` items before an answer that has a web search tool "
+        "(and deep research answers); one citation each.",
+    )
+    tool_rounds: str | None = Field(
+        default=None,
+        description="Function calls per turn, e.g. `get_weather,get_time;get_news`: turn 1 "
+        "calls two tools in parallel, turn 2 one, turn 3 answers. None: every function tool "
+        "on turn 1 (one a turn without `parallel_tool_calls`).",
+    )
+    mcp_tool: str = Field(
+        default="ask_question", min_length=1, description="The one tool each MCP server lists."
+    )
+    refusal: bool = Field(
+        default=False, description="Answer with a `refusal` content part instead of text."
+    )
+    image_bytes: int = Field(
+        default=2048, ge=0, description="Size of each generated image (before base64)."
+    )
 
     def overrides(self, metadata: dict[str, str]) -> GenerationSettings:
         """Apply per-request overrides from `fake_<field>` metadata keys (e.g. `fake_tokens`)."""
@@ -46,6 +73,7 @@ RUNTIME_FIELDS = (
     "honour_idempotency_key",
     "models",
     "max_request_bytes",
+    "reject_unknown_parameters",
 )
 """Server settings (beyond generation) that `/_fake/config` may change at run time."""
 
@@ -79,6 +107,12 @@ class ServerSettings(BaseModel):
         description="Create bodies above this many bytes get 413. The API's limit, as "
         "third-party error catalogues quote its 413, is 26,214,400 bytes; OpenAI does not "
         "document it.",
+    )
+    reject_unknown_parameters: bool = Field(
+        default=True,
+        description="Answer a create body key that `client.responses.create` of the installed "
+        "SDK does not have with the API's 400 `unknown_parameter`; False accepts and ignores "
+        "it (a parameter newer than the SDK).",
     )
     fault_seed: int = Field(default=0, description="Seed of probabilistic fault decisions.")
     generation: GenerationSettings = Field(default_factory=GenerationSettings)

@@ -14,16 +14,25 @@ from .jobs import TERMINAL
 
 
 class ResponseRecord(BaseModel):
-    """What the fake knows of one response: canonical text, event log, request counts."""
+    """What the fake knows of one response: canonical text, items, request and Response, event
+    log, request counts."""
 
     id: str
     status: str
     model: str
     background: bool
     deleted: bool = False
-    text: str = Field(description="Output text so far; the canonical text once terminal.")
-    planned_text: str = Field(description="The full text this response is set to produce.")
-    reasoning_summary: str = ""
+    text: str = Field(
+        description="Output text so far: all `output_text` parts of all messages, in output "
+        "order (the SDK's `Response.output_text`); the canonical text once terminal."
+    )
+    planned_text: str = Field(
+        description="The full text this response is set to produce ('' for a turn of calls, "
+        "approval requests or a refusal)."
+    )
+    reasoning_summary: str = Field(
+        default="", description="All reasoning summaries so far, in output order."
+    )
     event_count: int = 0
     accepted_at: float = Field(default=0.0, description="Unix time the create was accepted.")
     create_seconds: float = Field(
@@ -48,6 +57,18 @@ class ResponseRecord(BaseModel):
         "flight).",
     )
     metadata: dict[str, str] = Field(default_factory=dict)
+    output: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The output items so far (the one being written in its partial form); the "
+        "final `response.output` once terminal.",
+    )
+    response: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The Response object as `GET /v1/responses/{id}` would return it now.",
+    )
+    request: dict[str, Any] = Field(
+        default_factory=dict, description="The create body exactly as received (JSON)."
+    )
     events: list[dict[str, Any]] = Field(default_factory=list)
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -58,6 +59,17 @@ def missing(param: str) -> APIErrorResponse:
         f"Missing required parameter: '{param}'.",
         param=param,
         code="missing_required_parameter",
+    )
+
+
+def invalid_value(param: str, got: object, allowed: Iterable[str]) -> APIErrorResponse:
+    return APIErrorResponse(
+        400,
+        f"Invalid value: '{got}'. Supported values are: "
+        + ", ".join(f"'{value}'" for value in allowed)
+        + ".",
+        param=param,
+        code="invalid_value",
     )
 
 

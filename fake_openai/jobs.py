@@ -1,20 +1,22 @@
-"""Response jobs: the status machine, the event log and the generator that fills it."""
+"""Response jobs: the status machine and the event log, filled by running a turn's plan."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
 import random
-import secrets
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import textgen
+from . import items, textgen
+from .chain import PastResponse
 from .config import GenerationSettings
 from .params import CreateParams
+from .steps import MessageStep, Turn
+from .turns import is_reasoning_model, plan_turn
 
 TERMINAL = frozenset({"completed", "failed", "incomplete", "cancelled"})
 _TICK = 0.02  # longest pause between two batches of tokens
@@ -22,24 +24,14 @@ _TICK = 0.02  # longest pause between two batches of tokens
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a job ends: normally, or (by fault) `failed`/`incomplete` after some tokens."""
+    """How a job ends: normally, or (by fault) `failed`/`incomplete` after some answer tokens
+    (a turn without a message ends so after its items)."""
 
     kind: Literal["complete", "fail", "incomplete"] = "complete"
     after_tokens: int = 0
     code: str = "server_error"
     message: str = "The model produced an error while generating the response."
     reason: str = "max_output_tokens"
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(24)}"
-
-
-def is_reasoning_model(model: str, flag: bool | None) -> bool:
-    if flag is not None:
-        return flag
-    name = model.lower()
-    return name.startswith("o") or "reason" in name
 
 
 class ResponseJob:
@@ -51,8 +43,9 @@ class ResponseJob:
         settings: GenerationSettings,
         outcome: Outcome,
         retention_seconds: float,
+        turn: Turn | None = None,
     ) -> None:
-        self.id = _new_id("resp")
+        self.id = items.new_id("resp")
         self.params = params
         self.settings = settings
         self.outcome = outcome
@@ -75,33 +68,9 @@ class ResponseJob:
         self._obfuscation = random.Random(self.id)
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._reasoning_item: dict[str, Any] | None = None
-        self._message_item: dict[str, Any] | None = None
-        self.text = ""
-        self.summary = ""
-        schema = _json_schema(params.text)
-        self.answer_tokens = (
-            textgen.json_tokens(seed=settings.seed, input_=params.input, schema=schema)
-            if schema is not None
-            else textgen.answer_tokens(
-                seed=settings.seed,
-                model=params.model,
-                input_=params.input,
-                instructions=params.instructions,
-                count=settings.tokens,
-            )
-        )
-        self.summary_tokens = (
-            textgen.summary_tokens(
-                seed=settings.seed,
-                model=params.model,
-                input_=params.input,
-                instructions=params.instructions,
-                count=settings.reasoning_tokens,
-            )
-            if self.reasoning
-            else []
-        )
+        self.turn = turn if turn is not None else plan_turn(params, settings, [])
+        self.output_items: list[dict[str, Any]] = []
+        """The output so far; the item being written is in its partial form."""
 
     # ---- state -------------------------------------------------------------------------------
 
@@ -111,14 +80,34 @@ class ResponseJob:
 
     @property
     def planned_text(self) -> str:
-        return "".join(self.answer_tokens)
+        return self.turn.planned_text
+
+    @property
+    def text(self) -> str:
+        """All `output_text` parts of all messages, in output order: the SDK's `output_text`."""
+        return "".join(
+            part["text"]
+            for item in self.output_items
+            if item["type"] == "message"
+            for part in item["content"]
+            if part["type"] == "output_text"
+        )
+
+    @property
+    def summary(self) -> str:
+        """All reasoning summaries, in output order."""
+        return "".join(
+            part["text"]
+            for item in self.output_items
+            if item["type"] == "reasoning"
+            for part in item["summary"]
+        )
 
     def stream_expired(self) -> bool:
         return time.monotonic() - self._created_monotonic > self.retention_seconds
 
     def output(self) -> list[dict[str, Any]]:
-        items = [self._reasoning_item, self._message_item]
-        return [copy.deepcopy(item) for item in items if item is not None]
+        return copy.deepcopy(self.output_items)
 
     def snapshot(self) -> dict[str, Any]:
         """The Response object as `GET /v1/responses/{id}` returns it now."""
@@ -126,7 +115,7 @@ class ResponseJob:
         reasoning = None
         if self.reasoning:
             reasoning = {"effort": "medium", "summary": None, **(p.reasoning or {})}
-        return {
+        response = {
             "id": self.id,
             "object": "response",
             "created_at": self.created_at,
@@ -137,27 +126,32 @@ class ResponseJob:
             "incomplete_details": copy.deepcopy(self.incomplete_details),
             "instructions": p.instructions,
             "max_output_tokens": p.max_output_tokens,
-            "max_tool_calls": None,
+            "max_tool_calls": p.max_tool_calls,
             "metadata": dict(p.metadata),
             "model": p.model,
             "output": self.output(),
             "parallel_tool_calls": p.parallel_tool_calls,
             "previous_response_id": p.previous_response_id,
-            "prompt_cache_key": None,
+            "prompt_cache_key": p.prompt_cache_key,
+            "prompt_cache_retention": p.prompt_cache_retention,
             "reasoning": reasoning,
-            "safety_identifier": None,
+            "safety_identifier": p.safety_identifier,
             "service_tier": p.service_tier or "default",
             "store": p.store,
             "temperature": 1.0 if p.temperature is None else p.temperature,
             "text": p.text or {"format": {"type": "text"}, "verbosity": "medium"},
             "tool_choice": p.tool_choice,
             "tools": copy.deepcopy(p.tools),
-            "top_logprobs": 0,
+            "top_logprobs": p.top_logprobs or 0,
             "top_p": 1.0 if p.top_p is None else p.top_p,
             "truncation": p.truncation or "disabled",
             "usage": copy.deepcopy(self.usage),
             "user": p.user,
         }
+        if p.background_options is not None:
+            # Not a field of the SDK's Response: kept as an extra, as the API sends it.
+            response["background_options"] = copy.deepcopy(p.background_options)
+        return response
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -169,6 +163,24 @@ class ResponseJob:
 
     def _emit_lifecycle(self, type_: str) -> None:
         self._emit(type_, response=self.snapshot())
+
+    # The `items.Sink` the writers fill.
+
+    def emit(self, type_: str, **fields: Any) -> None:
+        self._emit(type_, **fields)
+
+    def open_item(self, item: dict[str, Any]) -> int:
+        self.output_items.append(item)
+        index = len(self.output_items) - 1
+        self._emit("response.output_item.added", output_index=index, item=copy.deepcopy(item))
+        return index
+
+    def close_item(self, index: int) -> None:
+        item = copy.deepcopy(self.output_items[index])
+        self._emit("response.output_item.done", output_index=index, item=item)
+
+    def pad(self) -> str:
+        return "".join(self._obfuscation.choices("abcdefghijklmnop", k=4))
 
     async def follow(self, start: int) -> AsyncIterator[dict[str, Any]]:
         """Yield events from index `start`, waiting for new ones until the terminal event."""
@@ -194,7 +206,7 @@ class ResponseJob:
         self._emit_lifecycle("response.queued")
         self._task = asyncio.get_running_loop().create_task(self._run(), name=self.id)
 
-    async def _paced(self, count: int, seconds_per_token: float) -> AsyncIterator[int]:
+    async def paced(self, count: int, seconds_per_token: float) -> AsyncIterator[int]:
         """Yield batch sizes so that `count` tokens come out at the given pace."""
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -217,21 +229,34 @@ class ResponseJob:
         await asyncio.sleep(s.queued_seconds)
         self.status = "in_progress"
         self._emit_lifecycle("response.in_progress")
-        output_index = 0
-        if self.reasoning:
-            await self._reason(output_index)
-            output_index += 1
-        limit = len(self.answer_tokens)
+        for step in self.turn.steps:
+            if isinstance(step, MessageStep):
+                await self._write_message(step)
+                return
+            await items.write(self, step, s)
+        # A turn without a message (calls, approval requests) ends after its items.
+        if self.outcome.kind == "fail":
+            self._finish("failed")
+        elif self.outcome.kind == "incomplete":
+            self.incomplete_details = {"reason": self.outcome.reason}
+            self._finish("incomplete")
+        else:
+            self._finish("completed")
+
+    async def _write_message(self, step: MessageStep) -> None:
+        """The answer, cut by `max_output_tokens` (reasoning counts) or the outcome, then the
+        terminal status."""
+        limit = len(step.tokens)
         if self.params.max_output_tokens is not None:
-            limit = min(limit, max(0, self.params.max_output_tokens - len(self.summary_tokens)))
+            limit = min(limit, max(0, self.params.max_output_tokens - self.turn.summary_tokens))
         if self.outcome.kind != "complete":
             limit = min(limit, self.outcome.after_tokens)
         if self.outcome.kind == "fail":
-            await self._write_message(output_index, limit, finish=False)
+            await items.write_message(self, step, self.settings, limit, finish=False)
             self._finish("failed")
             return
-        await self._write_message(output_index, limit, finish=True)
-        if limit < len(self.answer_tokens):
+        await items.write_message(self, step, self.settings, limit, finish=True)
+        if limit < len(step.tokens):
             reason = (
                 self.outcome.reason if self.outcome.kind == "incomplete" else "max_output_tokens"
             )
@@ -240,81 +265,16 @@ class ResponseJob:
         else:
             self._finish("completed")
 
-    async def _reason(self, output_index: int) -> None:
-        item: dict[str, Any] = {"id": _new_id("rs"), "type": "reasoning", "summary": []}
-        self._reasoning_item = item
-        self._emit(
-            "response.output_item.added", output_index=output_index, item=copy.deepcopy(item)
-        )
-        ids = {"item_id": item["id"], "output_index": output_index, "summary_index": 0}
-        self._emit(
-            "response.reasoning_summary_part.added",
-            **ids,
-            part={"type": "summary_text", "text": ""},
-        )
-        part: dict[str, Any] = {"type": "summary_text", "text": ""}
-        item["summary"].append(part)
-        tokens = self.summary_tokens
-        pace = self.settings.reasoning_seconds / max(1, len(tokens))
-        emitted = 0
-        async for batch in self._paced(len(tokens), pace):
-            for token in tokens[emitted : emitted + batch]:
-                part["text"] += token
-                self._emit("response.reasoning_summary_text.delta", **ids, delta=token)
-            emitted += batch
-        self.summary = part["text"]
-        self._emit("response.reasoning_summary_text.done", **ids, text=part["text"])
-        self._emit("response.reasoning_summary_part.done", **ids, part=dict(part))
-        self._emit("response.output_item.done", output_index=output_index, item=copy.deepcopy(item))
-
-    async def _write_message(self, output_index: int, limit: int, *, finish: bool) -> None:
-        item: dict[str, Any] = {
-            "id": _new_id("msg"),
-            "type": "message",
-            "role": "assistant",
-            "status": "in_progress",
-            "content": [],
-        }
-        self._message_item = item
-        self._emit(
-            "response.output_item.added", output_index=output_index, item=copy.deepcopy(item)
-        )
-        ids = {"item_id": item["id"], "output_index": output_index, "content_index": 0}
-        part: dict[str, Any] = {
-            "type": "output_text",
-            "text": "",
-            "annotations": [],
-            "logprobs": [],
-        }
-        self._emit("response.content_part.added", **ids, part=copy.deepcopy(part))
-        item["content"].append(part)
-        emitted = 0
-        async for batch in self._paced(limit, 1.0 / self.settings.tokens_per_second):
-            for token in self.answer_tokens[emitted : emitted + batch]:
-                pad = "".join(self._obfuscation.choices("abcdefghijklmnop", k=4))
-                self._emit(
-                    "response.output_text.delta", **ids, delta=token, logprobs=[], obfuscation=pad
-                )
-            emitted += batch
-            # Once a batch, not once a token: appending to a shared string copies it each time,
-            # quadratic for multi-megabyte answers. Nothing reads the text within a batch.
-            part["text"] = self.text = "".join(self.answer_tokens[:emitted])
-        if not finish:
-            return
-        item["status"] = "completed" if limit == len(self.answer_tokens) else "incomplete"
-        self._emit("response.output_text.done", **ids, text=part["text"], logprobs=[])
-        self._emit("response.content_part.done", **ids, part=copy.deepcopy(part))
-        self._emit("response.output_item.done", output_index=output_index, item=copy.deepcopy(item))
-
     def _finish(self, status: str) -> None:
         self.status = status
-        output_tokens = len(self.summary_tokens) + len(self.text.split())
+        reasoning_tokens = self.turn.summary_tokens
+        output_tokens = reasoning_tokens + len(self.text.split()) + self._call_tokens()
         input_tokens = textgen.count_input_tokens(self.params.input, self.params.instructions)
         self.usage = {
             "input_tokens": input_tokens,
             "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": len(self.summary_tokens)},
+            "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
             "total_tokens": input_tokens + output_tokens,
         }
         if status == "completed":
@@ -332,9 +292,16 @@ class ResponseJob:
         """Move a running job to `cancelled` for good; the caller checks it is not terminal."""
         if self._task is not None:
             self._task.cancel()
-        if self._message_item is not None and self._message_item["status"] == "in_progress":
-            self._message_item["status"] = "incomplete"
+        for item in self.output_items:
+            items.interrupt(item)
         self._finish("cancelled")
+
+    def _call_tokens(self) -> int:
+        """Rough tokens of what the turn wrote besides text: arguments, code (4 chars each)."""
+        size = sum(
+            len(i.get("arguments") or "") + len(i.get("code") or "") for i in self.output_items
+        )
+        return size // 4
 
     def stop(self) -> None:
         if self._task is not None:
@@ -362,16 +329,22 @@ class JobStore:
             return None
         return job
 
+    def history(self, previous_response_id: str | None) -> list[PastResponse]:
+        """The `previous_response_id` chain, oldest first, as far as it is visible."""
+        chain: list[PastResponse] = []
+        seen: set[str] = set()
+        while previous_response_id is not None and previous_response_id not in seen:
+            seen.add(previous_response_id)
+            job = self.visible(previous_response_id)
+            if job is None:
+                break
+            chain.append(PastResponse(job.params.input, job.output()))
+            previous_response_id = job.params.previous_response_id
+        return chain[::-1]
+
     def clear(self) -> None:
         for job in self.jobs.values():
             job.stop()
         self.jobs.clear()
         self.by_idempotency_key.clear()
         self.counts.clear()
-
-
-def _json_schema(text: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The schema of a `text: {format: {type: json_schema, schema: ...}}` create parameter."""
-    fmt = (text or {}).get("format") or {}
-    schema = fmt.get("schema") if fmt.get("type") == "json_schema" else None
-    return schema if isinstance(schema, dict) else None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import math
 import random
 from typing import Any
 
@@ -23,9 +25,14 @@ _SUMMARY_WORDS = (
 ).split()
 
 
+def seeded(*material: Any) -> random.Random:
+    """A generator seeded from JSON-able `material`: same material, same numbers."""
+    text = json.dumps(material, sort_keys=True, default=str)
+    return random.Random(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big"))
+
+
 def _rng(seed: int, model: str, input_: Any, instructions: str | None, salt: str) -> random.Random:
-    material = json.dumps([seed, model, input_, instructions, salt], sort_keys=True, default=str)
-    return random.Random(int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big"))
+    return seeded(seed, model, input_, instructions, salt)
 
 
 def answer_tokens(
@@ -63,8 +70,14 @@ def json_tokens(*, seed: int, input_: Any, schema: dict[str, Any]) -> list[str]:
     """Structured output: JSON that `schema` (a strict `json_schema` text format) accepts,
     cut into tokens of a few characters, as a model streams it."""
     rng = _rng(seed, "json", input_, json.dumps(schema, sort_keys=True), "json")
-    text = json.dumps(_instance(schema, schema.get("$defs", {}), rng), ensure_ascii=False)
+    text = json.dumps(instance(schema, rng), ensure_ascii=False)
     return [text[i : i + 4] for i in range(0, len(text), 4)]
+
+
+def instance(schema: dict[str, Any], rng: random.Random) -> Any:
+    """A value that `schema` accepts: every property (so `required` and strict schemas hold),
+    enums, consts, nested objects and arrays, numeric and length bounds."""
+    return _instance(schema, schema.get("$defs", schema.get("definitions", {})), rng)
 
 
 def _instance(schema: dict[str, Any], defs: dict[str, Any], rng: random.Random) -> Any:
@@ -74,32 +87,60 @@ def _instance(schema: dict[str, Any], defs: dict[str, Any], rng: random.Random) 
         if key in schema:
             options = [o for o in schema[key] if o.get("type") != "null"] or schema[key]
             return _instance(rng.choice(options), defs, rng)
+    if "allOf" in schema:
+        merged: dict[str, Any] = {}
+        for part in schema["allOf"]:
+            merged = {
+                **merged,
+                **part,
+                "properties": {**merged.get("properties", {}), **part.get("properties", {})},
+            }
+        return _instance(merged, defs, rng)
     if "enum" in schema:
         return rng.choice(schema["enum"])
     if "const" in schema:
         return schema["const"]
     kind = schema.get("type")
-    if kind == "object":
+    if isinstance(kind, list):  # ["string", "null"]: the first non-null type
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or (kind is None and "properties" in schema):
         props = schema.get("properties", {})
         return {name: _instance(sub, defs, rng) for name, sub in props.items()}
     if kind == "array":
-        return [_instance(schema.get("items", {}), defs, rng) for _ in range(rng.randint(1, 3))]
-    if kind == "integer":
-        return rng.randint(0, 100)
-    if kind == "number":
-        return round(rng.uniform(0, 100), 2)
+        cap = schema.get("maxItems", 3)
+        low = min(schema.get("minItems", 1), cap)
+        high = max(low, min(cap, low + 2))
+        items = schema.get("items", {})
+        return [_instance(items, defs, rng) for _ in range(rng.randint(low, high))]
+    if kind in ("integer", "number"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if low is None:
+            low = 0 if high is None or high >= 0 else high - 100
+        if high is None:
+            high = low + 100
+        if kind == "integer":
+            return rng.randint(math.ceil(low), math.floor(high))
+        return round(rng.uniform(low, high), 2)
     if kind == "boolean":
         return rng.random() < 0.5
     if kind == "null":
         return None
-    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 5)))
+    text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 5)))
+    text = text.ljust(schema.get("minLength", 0), "x")
+    return text[: schema["maxLength"]] if "maxLength" in schema else text
 
 
 def summary_tokens(
-    *, seed: int, model: str, input_: Any, instructions: str | None, count: int
+    *,
+    seed: int,
+    model: str,
+    input_: Any,
+    instructions: str | None,
+    count: int,
+    salt: str = "summary",
 ) -> list[str]:
-    """Return `count` tokens of a reasoning summary."""
-    rng = _rng(seed, model, input_, instructions, "summary")
+    """Return `count` tokens of a reasoning summary (`salt` tells a turn's summaries apart)."""
+    rng = _rng(seed, model, input_, instructions, salt)
     words = [rng.choice(_SUMMARY_WORDS) for _ in range(count)]
     if not words:
         return []
@@ -111,3 +152,15 @@ def count_input_tokens(input_: Any, instructions: str | None) -> int:
     """Rough token count (four characters a token), enough for usage figures."""
     size = len(json.dumps(input_, default=str)) + len(instructions or "")
     return max(1, size // 4)
+
+
+def words(rng: random.Random, count: int) -> str:
+    """`count` words of the vocabulary, space-separated."""
+    return " ".join(rng.choice(_WORDS) for _ in range(count))
+
+
+def opaque(size: int, *material: Any) -> str:
+    """A deterministic opaque token that looks like the API's encrypted reasoning content."""
+    digest = hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).digest()
+    stream = seeded(digest.hex()).randbytes(size)
+    return "gAAAAAB" + base64.urlsafe_b64encode(stream).decode()

@@ -102,6 +102,7 @@ def fake(fake_server: FakeOpenAIServer) -> Iterator[FakeControl]:
         honour_idempotency_key=False,  # OpenAI does not document honouring the key
         models=[],
         max_request_bytes=ServerSettings().max_request_bytes,
+        reject_unknown_parameters=True,
     )
     yield control
     control.clear_faults()
@@ -116,6 +117,13 @@ FAST_GENERATION = {
     "reasoning_tokens": 8,
     "reasoning": None,
     "seed": 0,
+    # What a test's own `configure` may have changed of the items a response makes.
+    "item_seconds": 0.05,
+    "searches": 3,
+    "tool_rounds": None,
+    "mcp_tool": "ask_question",
+    "refusal": False,
+    "image_bytes": 2048,
 }
 
 

@@ -313,13 +313,16 @@ def test_bad_starting_after_is_400(fake, fake_server, openai_sync, starting_afte
         list(openai_sync.responses.retrieve(created.id, stream=True, starting_after=-1))
 
 
-def test_unknown_fields_are_tolerated(fake, fake_server):
-    status, answer = _raw(
-        fake_server.url,
-        "POST",
-        "/v1/responses",
-        b'{"model": "o3", "input": "x", "background": true, "some_new_param": {"a": 1}}',
-    )
+def test_unknown_parameters_are_refused_as_the_api_refuses_them(fake, fake_server):
+    body = b'{"model": "o3", "input": "x", "background": true, "some_new_param": {"a": 1}}'
+    status, answer = _raw(fake_server.url, "POST", "/v1/responses", body)
+    assert status == 400
+    assert answer["error"]["code"] == "unknown_parameter"
+    assert answer["error"]["param"] == "some_new_param"
+    assert answer["error"]["message"] == "Unknown parameter: 'some_new_param'."
+    # A parameter newer than the installed SDK: the fake can be told to let it through.
+    fake.configure(reject_unknown_parameters=False)
+    status, answer = _raw(fake_server.url, "POST", "/v1/responses", body)
     assert status == 200 and answer["status"] == "queued"
 
 
