@@ -5,26 +5,44 @@ No `openai` type crosses an activity boundary: activities build these from the S
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from durable_responses.models import ResponseErrorInfo, ResponseParams, Usage
+from durable_responses.models.items import OutputItem, RecordedItem
 
 
 class ResponseSnapshot(BaseModel):
-    """A response as one retrieve saw it; built inside activities from the SDK's object."""
+    """A response as one retrieve saw it; built inside activities from the SDK's object.
+
+    A finished response comes whole: every output item as the API sent it and the response
+    object around them (`response`), shaped to fit Temporal's payload limit as a result is
+    (`output_text_lengths`, `omitted_items`, `output_text_offset`; see `ResponseResult`).
+    A running one comes slim unless asked (`ResponseRef.partial_output`): its status and how
+    many items it has, not what they hold, so a long run's polls keep history small.
+    """
 
     id: str = ""
     status: str = ""
     model: str = ""
     output_text: str = ""
+    output_text_offset: int = 0
     reasoning_summary: str = ""
     usage: Usage | None = None
     error: ResponseErrorInfo | None = None
     incomplete_reason: str | None = None
     created_at: float | None = None
     completed_at: float | None = None
+    output: list[OutputItem] = Field(default_factory=list)
+    output_text_lengths: list[int] | None = None
+    omitted_items: list[int] = Field(default_factory=list)
+    response: dict[str, Any] | None = Field(
+        default=None, description="The response object without `output` (finished only)."
+    )
+    service_tier: str | None = None
+    item_count: int = Field(default=0, description="Output items the response has so far.")
+    activity: str | None = Field(default=None, description="Its latest item, in a line.")
 
 
 class CreateResponseInput(BaseModel):
@@ -43,6 +61,11 @@ class ResponseRef(BaseModel):
     """Input of `retrieve_response` and `cancel_response`."""
 
     response_id: str = ""
+    partial_output: bool = Field(
+        default=False,
+        description="Also return the text and items of a response still running (the "
+        "streaming workflow's polling fallback appends them as they come).",
+    )
 
 
 class ReadStreamChunkInput(BaseModel):
@@ -97,6 +120,7 @@ class StreamReaderInput(BaseModel):
     cursor: int | None = Field(default=None, description="Read events after this one.")
     text_length: int = Field(default=0, description="Absolute length of the recorded text.")
     reasoning_length: int = Field(default=0, description="... and of the reasoning summary.")
+    item_count: int = Field(default=0, description="... and the output items recorded.")
     first_batch_seconds: float = Field(default=0.5, gt=0)
     batch_growth: float = Field(default=2.0, ge=1.0)
     max_batch_seconds: float = Field(default=10.0, gt=0)
@@ -122,10 +146,18 @@ class StreamBatch(BaseModel):
     reasoning_summary: str = ""
     status: str = ""
     snapshot: ResponseSnapshot | None = Field(
-        default=None, description="The final response (its text came as deltas, left out)."
+        default=None,
+        description="The final response (its text and items came before, left out).",
     )
     attempt: int = 1
     reconnects: int = Field(default=0, description="Cut streams resumed since the last batch.")
+    items_from: int = Field(
+        default=0, description="Output index of `items[0]`: the items recorded before it."
+    )
+    items: list[RecordedItem] = Field(
+        default_factory=list, description="Output items finished in this batch, in order."
+    )
+    activity: str | None = Field(default=None, description="The item being read, in a line.")
 
 
 class StreamReaderEnd(BaseModel):

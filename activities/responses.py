@@ -24,6 +24,7 @@ from durable_responses.models import (
     Usage,
     is_terminal,
 )
+from durable_responses.models.items import describe_item, output_text_of
 from durable_responses.models.reaper import ReapReport, ReapRequest
 
 from .errors import stream_error, to_application_error, translated_errors
@@ -38,6 +39,7 @@ from .models import (
     StreamReaderEnd,
     StreamReaderInput,
 )
+from .sizing import fit_snapshot
 from .stream_reader import (
     TERMINAL_EVENTS,
     StreamReader,
@@ -54,8 +56,15 @@ HEARTBEAT_EVERY_SECONDS = 1.0
 """How often `read_stream_chunk` heartbeats while it waits for events."""
 
 
-def snapshot_of(response: Response) -> ResponseSnapshot:
-    """Our slim copy of an SDK `Response`: nothing of the SDK crosses the activity boundary."""
+def snapshot_of(response: Response, *, partial_output: bool = False) -> ResponseSnapshot:
+    """Our copy of an SDK `Response`: nothing of the SDK crosses the activity boundary.
+
+    A finished response (or, with `partial_output`, a running one) comes with every output
+    item as the API sent it; otherwise only its status and item count (see
+    `ResponseSnapshot`). Callers fit it under the payload limit (`sizing.fit_snapshot`).
+    """
+    finished = is_terminal(response.status)
+    items = [item.to_dict(mode="json", warnings=False) for item in response.output]
     summary = "".join(
         part.text for item in response.output if item.type == "reasoning" for part in item.summary
     )
@@ -72,17 +81,27 @@ def snapshot_of(response: Response) -> ResponseSnapshot:
     if response.error is not None:
         error = ResponseErrorInfo(code=response.error.code, message=response.error.message)
     incomplete = response.incomplete_details
+    body = None
+    if finished:
+        body = response.to_dict(mode="json", warnings=False)
+        body.pop("output", None)
+    whole = finished or partial_output
     return ResponseSnapshot(
         id=response.id,
         status=response.status or "",
         model=str(response.model),
-        output_text=response.output_text,
-        reasoning_summary=summary,
+        output_text=output_text_of(items) if whole else "",
+        reasoning_summary=summary if whole else "",
         usage=usage,
         error=error,
         incomplete_reason=incomplete.reason if incomplete is not None else None,
         created_at=response.created_at,
         completed_at=response.completed_at,
+        output=items if whole else [],
+        response=body,
+        service_tier=response.service_tier,
+        item_count=len(items),
+        activity=describe_item(items[-1]) if items else None,
     )
 
 
@@ -154,9 +173,11 @@ class ResponsesActivities:
                 kwargs[name] = value
         if params.reasoning is not None:
             kwargs["reasoning"] = params.reasoning.model_dump(exclude_none=True)
-        if params.params:
-            # Pass-through options go in the body verbatim, whatever this SDK version names.
-            kwargs["extra_body"] = dict(params.params)
+        passed = params.passed_through()
+        if passed:
+            # Tools, include, service tier, fields this model does not declare...: in the body
+            # verbatim, whatever this SDK version names.
+            kwargs["extra_body"] = passed
         return kwargs
 
     @activity.defn(name="create_background_response")
@@ -168,7 +189,7 @@ class ResponsesActivities:
             )
             span.set_attribute(RESPONSE_ID, response.id)
         activity.logger.info("created background response %s (%s)", response.id, response.status)
-        return snapshot_of(response)
+        return await fit_snapshot(snapshot_of(response))
 
     @activity.defn(name="measure_create_input")
     async def measure_create_input(self, input: CreateResponseInput) -> EncodedSize:
@@ -184,7 +205,7 @@ class ResponsesActivities:
             response = await self._client.responses.retrieve(
                 input.response_id, timeout=CALL_TIMEOUT_SECONDS
             )
-        return snapshot_of(response)
+        return await fit_snapshot(snapshot_of(response, partial_output=input.partial_output))
 
     @activity.defn(name="cancel_response")
     async def cancel_response(self, input: ResponseRef) -> ResponseSnapshot:
@@ -201,7 +222,7 @@ class ResponsesActivities:
         except openai.OpenAIError as err:
             raise to_application_error(err) from None  # no chained SDK text (key material)
         activity.logger.info("cancelled response %s upstream", response.id)
-        return snapshot_of(response)
+        return await fit_snapshot(snapshot_of(response))
 
     @activity.defn(name="reap_orphaned_responses")
     async def reap_orphaned_responses(self, input: ReapRequest) -> ReapReport:

@@ -41,6 +41,8 @@ from durable_responses.models import (
     StreamTail,
     is_terminal,
 )
+from durable_responses.models.items import RecordedItem, describe_item
+from durable_responses.models.limits import MAX_BATCH_ITEM_BYTES, MAX_ITEM_BYTES
 
 from .errors import stream_error, translated_errors
 from .models import ResponseSnapshot, StreamBatch, StreamReaderEnd, StreamReaderInput
@@ -138,7 +140,7 @@ class StreamReader:
         self,
         client: AsyncOpenAI,
         create_kwargs: Callable[[ResponseParams], dict[str, Any]],
-        snapshot_of: Callable[[Response], ResponseSnapshot],
+        snapshot_of: Callable[..., ResponseSnapshot],
         input: StreamReaderInput,
     ) -> None:
         info = activity.info()
@@ -159,6 +161,7 @@ class StreamReader:
         self._sent_cursor = input.cursor
         self._sent_length = input.text_length
         self._sent_reasoning = input.reasoning_length
+        self._sent_items = input.item_count
         self._id_seen = asyncio.Event()  # `response.created` has arrived
         self._id_sent_event = asyncio.Event()  # the workflow has recorded the id
         if input.response_id is not None:
@@ -166,6 +169,8 @@ class StreamReader:
         # read since the last batch
         self._text = ""
         self._reasoning = ""
+        self._items: list[RecordedItem] = []
+        self._activity: str | None = None
         self._status = ""
         self._snapshot: ResponseSnapshot | None = None
         self._reattaches = 0
@@ -311,6 +316,7 @@ class StreamReader:
         self.cursor = self._sent_cursor = progress.cursor
         self._sent_length = progress.text_length
         self._sent_reasoning = progress.reasoning_length
+        self._sent_items = progress.items
         if progress.response_id is not None:
             self._id_sent_event.set()
         else:
@@ -399,17 +405,53 @@ class StreamReader:
             self._text += event.delta
         elif event.type == "response.reasoning_summary_text.delta":
             self._reasoning += event.delta
+        elif event.type == "response.output_item.added":
+            self._activity = describe_item(event.item.to_dict(mode="json", warnings=False))
+        elif event.type == "response.output_item.done":
+            self._record_item(event.item.to_dict(mode="json", warnings=False), event.output_index)
         terminal = False
         if isinstance(response, Response):
             self._status = response.status or self._status
             if event.type in TERMINAL_EVENTS:
-                # The text came as deltas; carrying it again would double the payload.
-                self._snapshot = self._snapshot_of(response).model_copy(
-                    update={"output_text": "", "reasoning_summary": ""}
-                )
+                self._end_with(self._snapshot_of(response))
                 terminal = True
         self._notify()
         return terminal
+
+    def _next_item(self) -> int:
+        """The output index of the next item to record."""
+        flying = len(self._in_flight.items) if self._in_flight is not None else 0
+        return self._sent_items + flying + len(self._items)
+
+    def _record_item(self, item: dict[str, Any], index: int) -> None:
+        """Keep a finished item for the next batch (text elided: it came as deltas)."""
+        self._activity = describe_item(item)
+        expected = self._next_item()
+        if index < expected:
+            return  # recorded before a reattach or a retry
+        if index > expected:
+            # Never seen: the terminal response (or a retrieve) fills the gap in order.
+            activity.logger.warning(
+                "response %s: item %d finished before item %d", self.response_id, index, expected
+            )
+            return
+        self._items.append(RecordedItem.of(item, index, MAX_ITEM_BYTES))
+
+    def _end_with(self, snapshot: ResponseSnapshot) -> None:
+        """The final response: record the items no `output_item.done` brought, then keep the
+        rest of it without what came as deltas and items (carrying it twice would double the
+        payload, and break the 2 MB limit for long outputs)."""
+        for index, item in enumerate(snapshot.output[self._next_item() :], self._next_item()):
+            self._record_item(item, index)
+        self._snapshot = snapshot.model_copy(
+            update={
+                "output_text": "",
+                "reasoning_summary": "",
+                "output": [],
+                "output_text_lengths": None,
+                "omitted_items": [],
+            }
+        )
 
     def _end_from_snapshot(self, snapshot: ResponseSnapshot) -> None:
         """A stream that ended without its terminal event: the rest comes from a retrieve."""
@@ -420,7 +462,7 @@ class StreamReader:
             have_reasoning += len(self._in_flight.reasoning_summary)
         self._reasoning += snapshot.reasoning_summary[have_reasoning:]
         self._status = snapshot.status
-        self._snapshot = snapshot.model_copy(update={"output_text": "", "reasoning_summary": ""})
+        self._end_with(snapshot)
         self._notify()
 
     # ---- delivering --------------------------------------------------------------------------
@@ -433,7 +475,11 @@ class StreamReader:
         return bool(
             self.response_id
             and (
-                not self._id_sent_event.is_set() or self._text or self._reasoning or self._snapshot
+                not self._id_sent_event.is_set()
+                or self._text
+                or self._reasoning
+                or self._items
+                or self._snapshot
             )
         )
 
@@ -446,6 +492,7 @@ class StreamReader:
                 or self._snapshot is not None
                 or (self._text and not self._first_text_sent)
                 or len(self._text) >= self._input.max_batch_chars
+                or sum(item.bytes for item in self._items) >= MAX_BATCH_ITEM_BYTES
             )
         )
 
@@ -472,8 +519,11 @@ class StreamReader:
             snapshot=self._snapshot or (prior.snapshot if prior is not None else None),
             attempt=self._attempt,
             reconnects=max(self.stream_opens - 1, 0) - self._reported_reattaches,
+            items_from=prior.items_from if prior is not None else self._sent_items,
+            items=(prior.items if prior is not None else []) + self._items,
+            activity=self._activity,
         )
-        self._text, self._reasoning, self._snapshot = "", "", None
+        self._text, self._reasoning, self._snapshot, self._items = "", "", None, []
         self._in_flight = batch
         return batch
 
@@ -483,6 +533,7 @@ class StreamReader:
         self._sent_cursor = batch.cursor
         self._sent_length = batch.offset + len(batch.text)
         self._sent_reasoning = batch.reasoning_offset + len(batch.reasoning_summary)
+        self._sent_items = batch.items_from + len(batch.items)
         self.batches += 1
         self._id_sent_event.set()
         if batch.text:
@@ -566,6 +617,7 @@ class StreamReader:
             offset=self._sent_length,
             text=text[:MAX_TAIL_CHARS],
             cursor=self.cursor,
+            activity=self._activity,
         )
 
     async def _heartbeat_loop(self) -> None:

@@ -17,7 +17,12 @@ if TYPE_CHECKING:
     from .models import (
         DEFAULT_MODEL,
         TASK_QUEUE,
+        ApprovalRequest,
+        BackgroundOptions,
+        Citation,
         ErrorType,
+        FunctionCall,
+        OutputIncomplete,
         ParsedResult,
         PollPolicy,
         Progress,
@@ -31,6 +36,7 @@ if TYPE_CHECKING:
         TextRequest,
         TextSlice,
         Usage,
+        WebSearch,
         is_terminal,
     )
     from .plugin import DurableResponsesPlugin
@@ -38,8 +44,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MODEL",
     "TASK_QUEUE",
+    "ApprovalRequest",
+    "BackgroundOptions",
+    "Citation",
     "DurableResponsesPlugin",
     "ErrorType",
+    "FunctionCall",
+    "OutputIncomplete",
     "ParsedResult",
     "PollPolicy",
     "Progress",
@@ -53,6 +64,7 @@ __all__ = [
     "TextRequest",
     "TextSlice",
     "Usage",
+    "WebSearch",
     "is_terminal",
 ]
 

@@ -1,6 +1,7 @@
 """Follow a `StreamingResponseWorkflow`'s text by offset, through Temporal, across crashes.
 
-    durable-responses-follow WORKFLOW_ID [--from N]    (or python -m durable_responses.follow)
+    durable-responses-follow WORKFLOW_ID [--from N] [--no-items]
+    (or python -m durable_responses.follow)
 
 Each step asks the workflow's `text` query for the recorded text after offset N, and the
 reader's heartbeat (`describe`) for the text it has read but not recorded yet. Neither writes
@@ -30,7 +31,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from durable_responses import connection
-from durable_responses.models import ResponseResult, StreamTail, TextRequest, TextSlice
+from durable_responses.models import ResponseResult, StreamTail, TextRequest, TextSlice, items
 from durable_responses.workflows import StreamingResponseWorkflow
 
 READER_ACTIVITY = "stream_background_response"
@@ -47,12 +48,17 @@ async def follow(
     retry_seconds: float = 0.5,
     live_tail: bool = True,
     wait_seconds: float | None = None,
+    items_from: int | None = None,
 ) -> AsyncIterator[TextSlice]:
     """Yield the text after `offset` as the stream is read, until the response is done.
 
     `live_tail` also yields text the reader has read but not yet recorded (at most a batch
     interval behind the provider, one heartbeat at most after it was read); it is the
     provider's text at the same offsets, so nothing repeats once it is recorded.
+
+    With `items_from`, slices also carry the output items recorded from that index on, one
+    line each (`items`: `searching: "…"`, `calling get_weather({…})`), each once, and what
+    the stream is doing right now (`activity`) whenever it changes.
 
     A follower fails only when the run does: it raises `WorkflowFailureError` if the workflow
     failed, was cancelled, terminated or timed out, `LookupError` if there is no such
@@ -65,9 +71,15 @@ async def follow(
     """
     del wait_seconds
     backoff = _Backoff(retry_seconds)
+    activity: str | None = None
     while True:
-        piece = await _text(handle, offset)
-        if piece is not None and (piece.text or piece.done):
+        piece = await _text(handle, offset, items_from)
+        if piece is not None and items_from is not None:
+            items_from = piece.next_item if piece.next_item is not None else items_from
+            if piece.activity == activity:
+                piece = piece.model_copy(update={"activity": None})  # said already
+            activity = piece.activity or activity
+        if piece is not None and (piece.text or piece.done or piece.items or piece.activity):
             yield piece
             offset = piece.next_offset
         if piece is not None and piece.done:
@@ -80,6 +92,7 @@ async def follow(
             result = await _result(handle, backoff)
             start = max(offset, result.output_text_offset)
             rest = result.output_text[start - result.output_text_offset :]
+            notes = [] if items_from is None else list(items.notes(result.output))[items_from:]
             yield TextSlice(
                 offset=start,
                 text=rest,
@@ -88,18 +101,25 @@ async def follow(
                 done=True,
                 response_id=result.response_id,
                 truncated=offset < result.output_text_offset,
+                items=notes,
             )
             return
         if live_tail and description is not None:
             tail = await _tail(handle, description)
+            text = ""
             if tail is not None and tail.offset <= offset < tail.offset + len(tail.text):
                 text = tail.text[offset - tail.offset :]
+            news = None
+            if items_from is not None and tail is not None and tail.activity != activity:
+                news = activity = tail.activity
+            if tail is not None and (text or news):
                 yield TextSlice(
                     offset=offset,
                     text=text,
                     next_offset=offset + len(text),
                     status=piece.status if piece is not None else "in_progress",
                     response_id=tail.response_id,
+                    activity=news,
                 )
                 offset += len(text)
         if description is None:
@@ -128,14 +148,20 @@ class _Backoff:
 
 
 async def _text(
-    handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult], offset: int
+    handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult],
+    offset: int,
+    items_from: int | None,
 ) -> TextSlice | None:
-    """The recorded text after `offset`; None when the query could not be answered now."""
+    """The recorded text after `offset` (and items from `items_from`); None when the query
+    could not be answered now."""
     try:
         # Short: a query waits for the worker that has the workflow cached, and one that just
         # died holds it for seconds. The tail (from `describe`) does not need that worker.
         piece: TextSlice = await handle.query(
-            "text", TextRequest(offset=offset), result_type=TextSlice, rpc_timeout=QUERY_TIMEOUT
+            "text",
+            TextRequest(offset=offset, items_from=items_from),
+            result_type=TextSlice,
+            rpc_timeout=QUERY_TIMEOUT,
         )
         return piece
     except WorkflowQueryFailedError as err:
@@ -204,11 +230,25 @@ async def _main(args: argparse.Namespace) -> int:
     handle = client.get_workflow_handle_for(StreamingResponseWorkflow.run, args.workflow_id)
     offset = args.from_offset
     last: TextSlice | None = None
-    async for piece in follow(handle, args.from_offset, poll_seconds=args.poll):
+    line_start = True  # whether the text printed so far ends a line
+    items_from = None if args.no_items else 0
+    async for piece in follow(
+        handle, args.from_offset, poll_seconds=args.poll, items_from=items_from
+    ):
         if piece.truncated:
             print(f"\n[text before offset {piece.offset} is no longer kept]", file=sys.stderr)
-        sys.stdout.write(piece.text)
-        sys.stdout.flush()
+        # What the response does beside its text goes to stderr, so stdout is the text alone.
+        lines = [f"[{note.summary}]" for note in piece.items if note.type != "message"]
+        if piece.activity and not piece.items:
+            lines.append(f"[{piece.activity} …]")
+        if lines:
+            sys.stdout.flush()
+            print(("" if line_start else "\n") + "\n".join(lines), file=sys.stderr, flush=True)
+            line_start = True
+        if piece.text:
+            sys.stdout.write(piece.text)
+            sys.stdout.flush()
+            line_start = piece.text.endswith("\n")
         offset, last = piece.next_offset, piece
     status = last.status if last is not None else "unknown"
     print(
@@ -239,6 +279,11 @@ def _cli(argv: Sequence[str] | None) -> None:
     )
     parser.add_argument(
         "--poll", type=_seconds, default=0.2, help="seconds between two reads (default 0.2)"
+    )
+    parser.add_argument(
+        "--no-items",
+        action="store_true",
+        help="do not print output items (searches, tool calls...) to stderr",
     )
     # Unset: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_PROFILE, as for the worker.
     parser.add_argument("--address", default=None)

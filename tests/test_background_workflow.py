@@ -285,7 +285,7 @@ async def test_retryable_errors_are_retried_honouring_next_retry_delay(ts_env, t
             ErrorType.INVALID_REQUEST,
             "initial_interval_seconds",
         ),
-        ([{"input": "x", "modle": "o3"}], ErrorType.INVALID_REQUEST, "modle"),
+        ([{"input": "x", "params": {"model": "o3"}}], ErrorType.INVALID_REQUEST, "top-level"),
         ([{}], ErrorType.INVALID_REQUEST, "input"),
         (["just a string"], ErrorType.INVALID_REQUEST, "valid dictionary"),
         ([], ErrorType.INVALID_REQUEST, "expected a request"),

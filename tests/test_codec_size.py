@@ -1,5 +1,6 @@
-"""Past Temporal's 2 MB payload limit in plain JSON, under it compressed: a 4 MB answer, and a
-prompt whose plain size the workflow's input check must not hold against it."""
+"""Past Temporal's 2 MB payload limit in plain JSON, under it compressed: a 4 MB answer (whole
+when compressed, reduced but never stuck when not), and a prompt whose plain size the
+workflow's input check must not hold against it."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from durable_responses.activities import ResponsesActivities
 from durable_responses.codec import codec_chain, data_converter
 from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
-from durable_responses.models import PollPolicy, ResponseRequest
+from durable_responses.models import OutputIncomplete, PollPolicy, ResponseRequest
+from durable_responses.models.limits import PAYLOAD_LIMIT
 from durable_responses.workflows import BackgroundResponseWorkflow
-from tests.workers import address_of, build_worker, wait_until
+from tests.workers import address_of, build_worker
 
 TOKENS = 700_000
 """About 4.4 MB of answer text: the fake's words average a little over six characters."""
@@ -62,9 +64,13 @@ async def test_a_4mb_answer_completes_with_compression(
     assert result.output_text == big_fake.control.response(result.response_id, events=False).text
 
 
-async def test_without_compression_the_payload_limit_fails_the_workflow_task(
+async def test_without_compression_a_result_over_the_limit_is_reduced_not_stuck(
     dev_env, big_fake, big_activities, task_queue
 ):
+    """4.4 MB of text cannot fit a 2 MB payload in plain JSON. The run must still end: the
+    result keeps what fits (the tail of the text, the items without their text) and says so;
+    the provider keeps it all. It used to leave the workflow task failing with
+    `PayloadsTooLarge` until someone terminated the run."""
     client = await Client.connect(address_of(dev_env), data_converter=data_converter(None))
     async with build_worker(client, big_activities, task_queue=task_queue):
         handle = await client.start_workflow(
@@ -73,25 +79,19 @@ async def test_without_compression_the_payload_limit_fails_the_workflow_task(
             id=f"big-plain-{uuid.uuid4()}",
             task_queue=task_queue,
         )
-
-        async def payload_too_large() -> bool:
-            async for event in handle.fetch_history_events():
-                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-                    cause = event.workflow_task_failed_event_attributes.cause
-                    return cause == (
-                        WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_PAYLOADS_TOO_LARGE
-                    )
-            return False
-
-        await wait_until(payload_too_large, timeout=60, every=0.5)
-        await handle.terminate("test: the documented payload limit was reached")
-    # Terminated runs run no cleanup: end the response here (the fake keeps no orphan).
-    for record in big_fake.control.responses():
-        if record.status in ("queued", "in_progress"):
-            await asyncio.to_thread(
-                openai.OpenAI(base_url=big_fake.base_url, api_key="sk-test").responses.cancel,
-                record.id,
-            )
+        result = await asyncio.wait_for(handle.result(), timeout=120)
+    kinds = [event.event_type async for event in handle.fetch_history_events()]
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in kinds
+    text = big_fake.control.response(result.response_id, events=False).text
+    assert result.status == "completed" and len(text.encode()) > 4_000_000
+    # What is kept is exact, and where it starts is said.
+    assert 0 < result.output_text_offset < len(text)
+    assert result.output_text == text[result.output_text_offset :]
+    assert len(result.output_text.encode()) < PAYLOAD_LIMIT
+    assert result.output_text_lengths == [len(text)]  # the message's text is not repeated
+    assert result.response is None
+    with pytest.raises(OutputIncomplete):
+        result.output_items()
 
 
 async def test_a_prompt_over_the_limit_in_plain_json_fits_compressed(

@@ -65,7 +65,9 @@ async def create_response(state: ResumeState, input: CreateResponseInput) -> Res
         raise_activity_failure(err, state)
 
 
-async def retrieve(state: ResumeState, policy: PollPolicy) -> ResponseSnapshot:
+async def retrieve(
+    state: ResumeState, policy: PollPolicy, *, partial_output: bool = False
+) -> ResponseSnapshot:
     """One snapshot, counted as a poll.
 
     By default a local activity: a short call that costs one history event. With
@@ -80,7 +82,7 @@ async def retrieve(state: ResumeState, policy: PollPolicy) -> ResponseSnapshot:
             type=ErrorType.STREAM_EXPIRED,
             non_retryable=True,
         )
-    ref = ResponseRef(response_id=state.response_id)
+    ref = ResponseRef(response_id=state.response_id, partial_output=partial_output)
     try:
         if policy.task_queue is None:
             poll = workflow.execute_local_activity_method(

@@ -12,6 +12,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 with workflow.unsafe.imports_passed_through():
     from durable_responses.activities import ResponseSnapshot
     from durable_responses.models import ErrorType, ResponseResult
+    from durable_responses.models import items as _items
     from durable_responses.models._carried import ResumeState
 
     from . import _deadline as deadline
@@ -80,6 +81,13 @@ def result_of(snapshot: ResponseSnapshot, state: ResumeState) -> ResponseResult:
         status=snapshot.status,
         model=snapshot.model or state.model,
         output_text=snapshot.output_text,
+        output_text_offset=snapshot.output_text_offset,
+        output=snapshot.output,
+        output_kind=_items.output_kind(snapshot.output),
+        output_text_lengths=snapshot.output_text_lengths,
+        omitted_items=snapshot.omitted_items,
+        response=snapshot.response,
+        service_tier=snapshot.service_tier,
         reasoning_summary=snapshot.reasoning_summary,
         usage=snapshot.usage,
         error=snapshot.error,

@@ -18,10 +18,15 @@ with workflow.unsafe.imports_passed_through():
 
 
 async def poll_once(
-    state: ResumeState, policy: PollPolicy, record: Callable[[ResponseSnapshot], None]
+    state: ResumeState,
+    policy: PollPolicy,
+    record: Callable[[ResponseSnapshot], None],
+    *,
+    partial_output: bool = False,
 ) -> ResponseSnapshot:
-    """Retrieve now, count the poll and record what it saw."""
-    snapshot = await retrieve(state, policy)
+    """Retrieve now, count the poll and record what it saw (with `partial_output`, the text
+    and items of a running response too)."""
+    snapshot = await retrieve(state, policy, partial_output=partial_output)
     state.polls += 1
     record(snapshot)
     return snapshot
@@ -36,6 +41,7 @@ async def poll_until_terminal(
     continue_as_new: Callable[[], Awaitable[NoReturn]],
     next_poll: Callable[[datetime | None], None] = lambda _: None,
     polls_this_run: int = 0,
+    partial_output: bool = False,
 ) -> ResponseSnapshot:
     """Sleep, then poll, with a growing interval, until `snapshot` is terminal.
 
@@ -57,7 +63,7 @@ async def poll_until_terminal(
         delay = poll_delay(state, interval)
         next_poll(workflow.now() + timedelta(seconds=delay))
         await workflow.sleep(delay)
-        snapshot = await poll_once(state, policy, record)
+        snapshot = await poll_once(state, policy, record, partial_output=partial_output)
         polls_this_run += 1
         interval = policy.next_interval(interval)
     next_poll(None)

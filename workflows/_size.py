@@ -17,17 +17,13 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from durable_responses.activities import CreateResponseInput
     from durable_responses.activities.responses import ResponsesActivities
-    from durable_responses.models import ErrorType
+    from durable_responses.models import ErrorType, ResponseResult
+    from durable_responses.models import items as _items
     from durable_responses.models._carried import CarriedRequest
+    from durable_responses.models.limits import HEADROOM, PAYLOAD_LIMIT, RESULT_BUDGET
 
 SIZE_PATCH = "input-size-check-v1"
 """Runs from before this patch scheduled their first activity whatever the input's size."""
-
-PAYLOAD_LIMIT = 2 * 1024 * 1024
-"""Temporal's payload limit: the server's `limit.blobSize.error` default, also Temporal Cloud's."""
-
-HEADROOM = 4096
-"""Room left for what an activity input adds to the request (ids, cursor, stream policy)."""
 
 MEASURE_TIMEOUT = timedelta(seconds=10)
 MEASURE_RETRY = RetryPolicy(maximum_attempts=3)
@@ -59,3 +55,52 @@ async def ensure_input_fits(request: CarriedRequest) -> None:
             type=ErrorType.INVALID_REQUEST,
             non_retryable=True,
         )
+
+
+def _plain_size(value: object) -> int:
+    (payload,) = workflow.payload_converter().to_payloads([value])
+    return payload.ByteSize()
+
+
+def fit_result(result: ResponseResult) -> ResponseResult:
+    """`result`, or the least reduced copy of it whose plain encoding fits `RESULT_BUDGET`:
+    message text elided (it is `output_text`), then the largest items stubbed, then the
+    response object dropped, then the head of the text (the provider keeps all of it). The
+    same order as `activities/sizing.py`, which measures with the codec.
+
+    Workflow code sees the plain size only (a codec may well make it smaller): it errs on the
+    side of a result that fits.
+    """
+    size = _plain_size(result)
+    if size <= RESULT_BUDGET:
+        return result
+    workflow.logger.warning(
+        "response %s: the %d-byte result exceeds the %d-byte budget; reducing it (the provider "
+        "keeps it whole)",
+        result.response_id,
+        size,
+        RESULT_BUDGET,
+    )
+    if result.output_text_lengths is None:
+        output, lengths = _items.elide_all(result.output)
+        result = result.model_copy(update={"output": output, "output_text_lengths": lengths})
+        size = _plain_size(result)
+    if size > RESULT_BUDGET:
+        output, omitted = _items.stub_largest(
+            result.output, result.omitted_items, size - RESULT_BUDGET
+        )
+        result = result.model_copy(update={"output": output, "omitted_items": omitted})
+        size = _plain_size(result)
+    if size > RESULT_BUDGET:
+        result = result.model_copy(update={"response": None})
+        size = _plain_size(result)
+    while size > RESULT_BUDGET and result.output_text:
+        cut = max(size - RESULT_BUDGET, len(result.output_text) // 10)
+        result = result.model_copy(
+            update={
+                "output_text": result.output_text[cut:],
+                "output_text_offset": result.output_text_offset + cut,
+            }
+        )
+        size = _plain_size(result)
+    return result

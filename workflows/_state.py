@@ -73,12 +73,25 @@ def initial_state(request: CarriedRequest) -> ResumeState:
     return ResumeState(started_at=now, deadline_at=deadline)
 
 
+SENT_INPUT = "(sent with the create; not carried)"
+"""What a continued run holds of a prompt it no longer needs."""
+
+
 def continued(request: CarriedRequest, state: ResumeState) -> CarriedRequest:
-    """The next run's input: the caller's request and the state carried into it."""
-    return request.model_copy(update={"resume": state.model_copy(update={"runs": state.runs + 1})})
+    """The next run's input: the caller's request and the state carried into it.
+
+    Once the response exists its prompt is never sent again, so it is not carried: a prompt
+    near the payload limit plus the carried text and items would not fit one payload.
+    """
+    update: dict[str, object] = {"resume": state.model_copy(update={"runs": state.runs + 1})}
+    if state.response_id is not None:
+        update |= {"input": SENT_INPUT, "instructions": None}
+    return request.model_copy(update=update)
 
 
-def progress_of(state: ResumeState, next_poll_at: datetime | None) -> Progress:
+def progress_of(
+    state: ResumeState, next_poll_at: datetime | None, *, items: int, activity: str | None
+) -> Progress:
     """What the `progress` query of both workflows answers."""
     started = state.started_at or workflow.now()
     return Progress(
@@ -95,4 +108,6 @@ def progress_of(state: ResumeState, next_poll_at: datetime | None) -> Progress:
         reasoning_length=state.reasoning_length,
         chunks=state.chunks,
         resumes=state.resumes,
+        items=items,
+        activity=activity,
     )

@@ -91,4 +91,7 @@ class BackgroundResponseWorkflow:
     @workflow.query(name="progress")
     def progress(self) -> Progress:
         """Live progress: status, response id, polls so far, elapsed time, next poll."""
-        return _state.progress_of(self._state, self._next_poll_at)
+        last = self._last
+        return _state.progress_of(
+            self._state, self._next_poll_at, items=last.item_count, activity=last.activity
+        )

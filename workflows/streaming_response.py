@@ -38,14 +38,16 @@ with workflow.unsafe.imports_passed_through():
         TextSlice,
         is_terminal,
     )
+    from durable_responses.models import items as _items
     from durable_responses.models._carried import CarriedRequest, ResumeState
+    from durable_responses.models.limits import MAX_ITEM_BYTES
 
     from . import _deadline as deadline
     from . import _outcome as outcome
     from . import _state, metrics
     from ._deadline import poll_delay, retry_budget
     from ._polling import poll_once, poll_until_terminal
-    from ._size import ensure_input_fits
+    from ._size import ensure_input_fits, fit_result
     from ._state import RunInput
     from ._upstream import cancelling_upstream_on_exit
     from .search_attributes import index
@@ -107,6 +109,14 @@ class StreamingResponseWorkflow:
     async def run(self, request: RunInput = None, *unexpected: object) -> ResponseResult:
         """Create and stream (unless continued), record every chunk, return the whole text."""
         checked = _state.validated_request(request, unexpected)
+        if checked.discounted_window():
+            raise ApplicationError(
+                f"background_options.completion_window {checked.discounted_window()!r} is for "
+                "polled background responses only (OpenAI refuses it with stream=true): start "
+                "a BackgroundResponseWorkflow",
+                type=ErrorType.INVALID_REQUEST,
+                non_retryable=True,
+            )
         await ensure_input_fits(checked)
         state = self._state
         try:
@@ -126,15 +136,20 @@ class StreamingResponseWorkflow:
         # Followers waiting in `text_after` get the last slice before the workflow closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         result = outcome.conclude(snapshot, state)
-        return result.model_copy(
-            update={
-                "output_text": state.text,
-                "output_text_offset": state.text_offset,
-                "reasoning_summary": state.reasoning_summary,
-                "cursor": state.cursor,
-                "resumes": state.resumes,
-                "chunks": state.chunks,
-            }
+        fitted = _items.from_recorded(state.items, state.text if not state.text_offset else None)
+        return fit_result(
+            result.model_copy(
+                update={
+                    "output_text": state.text,
+                    "output_text_offset": state.text_offset,
+                    "reasoning_summary": state.reasoning_summary,
+                    "cursor": state.cursor,
+                    "resumes": state.resumes,
+                    "chunks": state.chunks,
+                    **fitted.model_dump(),
+                    "output_kind": _items.output_kind(fitted.output),
+                }
+            )
         )
 
     # ---- the reader ----------------------------------------------------------------------------
@@ -182,6 +197,7 @@ class StreamingResponseWorkflow:
                 cursor=state.cursor,
                 text_length=state.text_length,
                 reasoning_length=state.reasoning_length,
+                item_count=len(state.items),
                 first_batch_seconds=policy.first_batch_seconds,
                 batch_growth=policy.batch_growth,
                 max_batch_seconds=policy.max_batch_seconds,
@@ -237,7 +253,13 @@ class StreamingResponseWorkflow:
         last = -1 if batch.cursor is None else batch.cursor
         length = state.text_length
         reasoning = state.reasoning_length
-        if after > recorded or batch.offset > length or batch.reasoning_offset > reasoning:
+        count = len(state.items)
+        if (
+            after > recorded
+            or batch.offset > length
+            or batch.reasoning_offset > reasoning
+            or batch.items_from > count
+        ):
             workflow.logger.warning(
                 "ignoring a batch after cursor %s: %s is recorded", batch.after, state.cursor
             )
@@ -259,6 +281,8 @@ class StreamingResponseWorkflow:
             batch.text[length - batch.offset :],
             batch.reasoning_summary[reasoning - batch.reasoning_offset :],
         )
+        self._append_items(batch.items[count - batch.items_from :])
+        state.activity = batch.activity or state.activity
         if batch.snapshot is not None:
             self._terminal = batch.snapshot
             state.status = batch.snapshot.status or state.status
@@ -323,7 +347,7 @@ class StreamingResponseWorkflow:
         async def continue_as_new() -> NoReturn:
             await self._continue_as_new(request, state.chunk_seconds)
 
-        first = await poll_once(state, request.poll, self._record_snapshot)
+        first = await poll_once(state, request.poll, self._record_snapshot, partial_output=True)
         return await poll_until_terminal(
             state,
             request.poll,
@@ -331,6 +355,7 @@ class StreamingResponseWorkflow:
             record=self._record_snapshot,
             continue_as_new=continue_as_new,
             polls_this_run=1,
+            partial_output=True,
         )
 
     async def _continue_as_new(
@@ -388,24 +413,57 @@ class StreamingResponseWorkflow:
             state.reasoning_summary = state.reasoning_summary[overflow:]
             state.reasoning_offset += overflow
 
+    def _append_items(self, recorded: list[_items.RecordedItem]) -> None:
+        """Append finished items; past the budget, keep the largest as stubs only."""
+        state = self._state
+        state.items.extend(recorded)
+        _items.omit_largest(state.items, self._policy.max_carried_item_bytes)
+        if recorded:
+            state.activity = _items.describe_item(recorded[-1].item)
+
     def _append_missing(self, snapshot: ResponseSnapshot) -> None:
-        """Append the part of a snapshot's text this workflow does not have yet."""
+        """Append the part of a snapshot's text and items this workflow does not have yet."""
         state = self._state
         have = state.text_length
         full = snapshot.output_text
-        if len(full) > have and full[state.text_offset : have] != state.text:
+        prefix = full[state.text_offset : have] if snapshot.output_text_offset == 0 else None
+        if prefix is not None and len(full) > have and prefix != state.text:
             workflow.logger.warning(
-                "response %s: recorded text is not a prefix of the provider's text", snapshot.id
+                "response %s: recorded text is not a prefix of the provider's text",
+                snapshot.id,
             )
+        start = have - snapshot.output_text_offset
+        if start < 0:
+            workflow.logger.warning(
+                "response %s: the snapshot starts at character %d, past the %d recorded; "
+                "the text between stays at the provider",
+                snapshot.id,
+                snapshot.output_text_offset,
+                have,
+            )
+            start = len(full)
         have_reasoning = state.reasoning_length
-        self._append(full[have:], snapshot.reasoning_summary[have_reasoning:])
+        self._append(full[start:], snapshot.reasoning_summary[have_reasoning:])
+        # A running response's last item may still change: it is recorded once finished.
+        finished = snapshot.output if is_terminal(snapshot.status) else snapshot.output[:-1]
+        self._append_items(
+            _items.recorded_from_output(
+                finished,
+                snapshot.output_text_lengths,
+                snapshot.omitted_items,
+                len(state.items),
+                MAX_ITEM_BYTES,
+            )
+        )
+        state.activity = snapshot.activity or state.activity
 
     # ---- clients -----------------------------------------------------------------------------
 
     @workflow.query(name="progress")
     def progress(self) -> Progress:
         """Live progress: status, response id, cursor, text length, chunks, resumes."""
-        return _state.progress_of(self._state, None)
+        state = self._state
+        return _state.progress_of(state, None, items=len(state.items), activity=state.activity)
 
     @workflow.query(name="state")
     def current_state(self) -> StreamState:
@@ -422,6 +480,14 @@ class StreamingResponseWorkflow:
             chunks=state.chunks,
             resumes=state.resumes,
             done=self._finished(),
+            items=[
+                _items.ItemNote(
+                    index=r.index,
+                    type=str(r.item.get("type") or ""),
+                    summary=_items.describe_item(r.item),
+                )
+                for r in state.items
+            ],
         )
 
     @workflow.query(name="text")
@@ -478,6 +544,19 @@ class StreamingResponseWorkflow:
         relative = start - state.text_offset
         text = state.text[relative : relative + request.max_chars]
         end = start + len(text)
+        notes: list[_items.ItemNote] = []
+        next_item = None
+        if request.items_from is not None:
+            recorded = state.items[request.items_from :]
+            notes = [
+                _items.ItemNote(
+                    index=r.index,
+                    type=str(r.item.get("type") or ""),
+                    summary=_items.describe_item(r.item),
+                )
+                for r in recorded
+            ]
+            next_item = max(request.items_from, len(state.items))
         return TextSlice(
             offset=max(start, request.offset) if not text else start,
             text=text,
@@ -486,6 +565,9 @@ class StreamingResponseWorkflow:
             done=self._finished() and end >= length,
             response_id=state.response_id,
             truncated=request.offset < state.text_offset,
+            items=notes,
+            next_item=next_item,
+            activity=state.activity,
         )
 
 

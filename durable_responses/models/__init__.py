@@ -1,11 +1,21 @@
 """The public models: what callers send (`request`), get back (`result`) and follow (`follow`)."""
 
 from .follow import StreamState, StreamTail, TextRequest, TextSlice
+from .items import (
+    ApprovalRequest,
+    Citation,
+    FunctionCall,
+    ItemNote,
+    OutputItem,
+    OutputKind,
+    WebSearch,
+)
 from .request import (
     DEFAULT_MODEL,
     METADATA_WORKFLOW_KEY,
     RESERVED_PARAMS,
     TASK_QUEUE,
+    BackgroundOptions,
     PollPolicy,
     Reasoning,
     ResponseParams,
@@ -15,6 +25,7 @@ from .request import (
 from .result import (
     ACTIVE_STATUSES,
     ErrorType,
+    OutputIncomplete,
     ParsedResult,
     Progress,
     ResponseErrorInfo,
@@ -31,7 +42,15 @@ __all__ = [
     "METADATA_WORKFLOW_KEY",
     "RESERVED_PARAMS",
     "TASK_QUEUE",
+    "ApprovalRequest",
+    "BackgroundOptions",
+    "Citation",
     "ErrorType",
+    "FunctionCall",
+    "ItemNote",
+    "OutputIncomplete",
+    "OutputItem",
+    "OutputKind",
     "ParsedResult",
     "PollPolicy",
     "Progress",
@@ -47,6 +66,7 @@ __all__ = [
     "TextRequest",
     "TextSlice",
     "Usage",
+    "WebSearch",
     "is_terminal",
     "text_format_param",
 ]

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from .items import RecordedItem
 from .request import ResponseRequest
 
 
@@ -30,6 +31,11 @@ class ResumeState(BaseModel):
     resumes: int = 0
     chunk_seconds: float | None = None
     polling_fallback: bool = False
+    items: list[RecordedItem] = Field(
+        default_factory=list,
+        description="Streaming: the output items recorded, message text elided (it is `text`).",
+    )
+    activity: str | None = Field(default=None, description="The latest item, in a line.")
 
     @property
     def text_length(self) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .items import ItemNote
+
 
 class TextRequest(BaseModel):
     """Input of the `text` query (`wait_seconds` unused) and of the `text_after` update: what
@@ -15,6 +17,11 @@ class TextRequest(BaseModel):
     offset: int = Field(default=0, ge=0)
     wait_seconds: float = Field(default=30.0, ge=0, le=300)
     max_chars: int = Field(default=65_536, ge=1)
+    items_from: int | None = Field(
+        default=None,
+        ge=0,
+        description="Also describe the output items recorded from this index on (`items`).",
+    )
 
 
 class TextSlice(BaseModel):
@@ -29,6 +36,15 @@ class TextSlice(BaseModel):
     response_id: str | None = None
     truncated: bool = Field(
         default=False, description="The asked offset was dropped from state; text starts later."
+    )
+    items: list[ItemNote] = Field(
+        default_factory=list,
+        description="Output items recorded from `items_from` on, one line each (only when "
+        "asked for).",
+    )
+    next_item: int | None = Field(default=None, description="Ask next from this item index.")
+    activity: str | None = Field(
+        default=None, description='What the stream is doing now, e.g. `searching: "…"`.'
     )
 
 
@@ -45,6 +61,7 @@ class StreamState(BaseModel):
     chunks: int = 0
     resumes: int = 0
     done: bool = False
+    items: list[ItemNote] = Field(default_factory=list, description="Output items so far.")
 
 
 class StreamTail(BaseModel):
@@ -59,3 +76,6 @@ class StreamTail(BaseModel):
     offset: int = Field(default=0, description="Absolute offset of `text`'s first character.")
     text: str = ""
     cursor: int | None = Field(default=None, description="Last event read into `text`.")
+    activity: str | None = Field(
+        default=None, description='The item being read now, e.g. `searching: "…"`.'
+    )

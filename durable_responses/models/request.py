@@ -34,14 +34,42 @@ class Reasoning(BaseModel):
     # A misspelt key (`sumary`) is refused, not silently left out of the create.
     model_config = ConfigDict(extra="forbid")
 
-    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
     summary: Literal["auto", "concise", "detailed"] | None = None
+    mode: str | None = Field(
+        default=None, min_length=1, description="Execution mode, e.g. `standard` or `pro`."
+    )
+    context: Literal["auto", "current_turn", "all_turns"] | None = Field(
+        default=None, description="Which reasoning items later turns see."
+    )
+
+
+class BackgroundOptions(BaseModel):
+    """The Responses API `background_options`: how soon a background response must finish."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    completion_window: Literal["soonest", "2h", "8h"] | None = Field(
+        default=None,
+        description="`2h` and `8h` select discounted background execution (polling only, "
+        "standard tier); default `soonest`.",
+    )
+    continuation_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Groups related background requests (e.g. the turns of one pipeline) "
+        "for queue priority; adds no history to the input.",
+    )
 
 
 class ResponseParams(BaseModel):
-    """What goes to `POST /v1/responses`; field names mirror the Responses API."""
+    """What goes to `POST /v1/responses`; field names mirror the Responses API.
 
-    model_config = ConfigDict(extra="forbid")
+    Fields the API takes that are not declared here (newer ones included) are accepted at the
+    top level and sent verbatim: the API, not this model, decides what it knows.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     input: str | list[dict[str, Any]] = Field(
         default="", description="The prompt: a string or a list of input messages/items."
@@ -59,9 +87,29 @@ class ResponseParams(BaseModel):
         default_factory=dict,
         description=f"Up to 15 pairs; `{METADATA_WORKFLOW_KEY}` is added by the workflow.",
     )
+    tools: list[dict[str, Any]] | None = Field(
+        default=None, description="Function, web search, MCP, code interpreter... tools."
+    )
+    tool_choice: str | dict[str, Any] | None = Field(
+        default=None, description='`"auto"`, `"none"`, `"required"` or a tool to force.'
+    )
+    parallel_tool_calls: bool | None = None
+    max_tool_calls: int | None = Field(
+        default=None, ge=1, description="Cap on built-in tool calls in one response."
+    )
+    include: list[str] | None = Field(
+        default=None,
+        description="Extra output to include, e.g. `reasoning.encrypted_content`, "
+        "`web_search_call.action.sources`, `code_interpreter_call.outputs`.",
+    )
+    service_tier: str | None = Field(
+        default=None, min_length=1, description="`auto`, `default`, `flex`, `priority`..."
+    )
+    background_options: BackgroundOptions | None = None
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="Other create parameters passed through verbatim (tools, text, temperature…).",
+        description="Other create parameters passed through verbatim (text, temperature…); "
+        "the same as setting them at the top level.",
     )
 
     @field_validator("metadata")
@@ -79,7 +127,7 @@ class ResponseParams(BaseModel):
         owned = sorted(RESERVED_PARAMS & value.keys())
         if owned:
             raise ValueError(f"{owned} are set by the workflow and cannot be passed in params")
-        first_class = sorted(value.keys() & (ResponseParams.model_fields.keys() - {"params"}))
+        first_class = sorted(value.keys() & _ALWAYS_TOP_LEVEL)
         if first_class:
             raise ValueError(f"{first_class} are top-level request fields, not params")
         return value
@@ -88,13 +136,78 @@ class ResponseParams(BaseModel):
     def _has_input(self) -> ResponseParams:
         if not self.input and self.previous_response_id is None:
             raise ValueError("'input' is required (a non-empty string or list of items)")
+        extra = self.model_extra or {}
+        owned = sorted(RESERVED_PARAMS & extra.keys())
+        if owned:
+            raise ValueError(f"{owned} are set by the workflow")
+        twice = sorted(self.params.keys() & (extra.keys() | self._set_api_fields()))
+        if twice:
+            raise ValueError(f"{twice} are set both at the top level and in params")
+        if self.discounted_window() and self.service_tier not in (None, "auto", "default"):
+            raise ValueError(
+                f"background_options.completion_window {self.discounted_window()!r} needs the "
+                f"standard tier, not service_tier {self.service_tier!r}"
+            )
         return self
 
+    def discounted_window(self) -> str | None:
+        """`2h` or `8h` when the request asks for a discounted completion window."""
+        window = self.background_options.completion_window if self.background_options else None
+        return window if window in ("2h", "8h") else None
+
+    def _set_api_fields(self) -> set[str]:
+        return {
+            name
+            for name in _PASSED_FIELDS
+            if name in self.model_fields_set and getattr(self, name) is not None
+        }
+
     def api_params(self) -> ResponseParams:
-        """Just the API part of a (sub-class) request."""
-        return ResponseParams.model_validate(
-            self.model_dump(include=set(ResponseParams.model_fields))
-        )
+        """Just the API part of a (sub-class) request: its declared API fields and any
+        undeclared top-level ones."""
+        own = set(ResponseParams.model_fields)
+        wrapper = set(type(self).model_fields) - own
+        data = {k: v for k, v in self.model_dump(exclude_none=False).items() if k not in wrapper}
+        return ResponseParams.model_validate(data)
+
+    def passed_through(self) -> dict[str, Any]:
+        """The create parameters beyond the ones the activities set themselves: the optional
+        declared fields that are set, undeclared top-level fields, and `params`."""
+        body: dict[str, Any] = {}
+        for name in sorted(self._set_api_fields()):
+            value = getattr(self, name)
+            body[name] = (
+                value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else value
+            )
+        body.update(self.model_extra or {})
+        body.update(self.params)
+        return body
+
+
+_PASSED_FIELDS = (
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "max_tool_calls",
+    "include",
+    "service_tier",
+    "background_options",
+)
+"""Declared optional fields sent only when set (the activities send the rest themselves)."""
+
+_ALWAYS_TOP_LEVEL = frozenset(
+    {
+        "input",
+        "instructions",
+        "model",
+        "previous_response_id",
+        "max_output_tokens",
+        "reasoning",
+        "metadata",
+    }
+)
+"""Fields `params` never held: runs recorded before `tools`, `include`... were declared may
+carry those in `params`, so only these are refused there."""
 
 
 class PollPolicy(BaseModel):
@@ -188,6 +301,12 @@ class StreamPolicy(BaseModel):
         ge=100,
         description="Continue-as-new once a run's history is this long, even while live: far "
         "below the server's 51,200-event limit.",
+    )
+    max_carried_item_bytes: int = Field(
+        default=512 * 1024,
+        ge=1024,
+        description="Output items kept in workflow state; beyond it the largest are kept as "
+        "their id, type and status only (the provider keeps them whole).",
     )
 
     @model_validator(mode="after")

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
+
+from . import items as _items
+from .items import (
+    ApprovalRequest,
+    Citation,
+    FunctionCall,
+    OutputItem,
+    WebSearch,
+)
+
+if TYPE_CHECKING:
+    from openai.types.responses import Response
 
 ResponseStatus = Literal["queued", "in_progress", "completed", "failed", "cancelled", "incomplete"]
 ACTIVE_STATUSES = frozenset({"queued", "in_progress"})
@@ -42,6 +54,7 @@ class ErrorType:
     INVALID_REQUEST = "InvalidRequest"
     OUTPUT_INVALID = "StructuredOutputInvalid"
     POLL_QUEUE_UNSERVED = "PollQueueUnserved"
+    OUTPUT_INCOMPLETE = "OutputIncomplete"
 
 
 class Usage(BaseModel):
@@ -60,8 +73,13 @@ class ResponseErrorInfo(BaseModel):
     message: str = ""
 
 
+class OutputIncomplete(LookupError):
+    """A result does not hold every output item whole (see `ResponseResult.omitted_items`,
+    `output_text_offset`): the provider has them, `retrieve(response_id)` gets them."""
+
+
 class ResponseResult(BaseModel):
-    """Output of both workflows."""
+    """Output of both workflows: the answer text, and every output item of the response."""
 
     response_id: str = ""
     status: str = ""
@@ -70,6 +88,35 @@ class ResponseResult(BaseModel):
     output_text_offset: int = Field(
         default=0, description="Characters dropped from the head (only past max_carried_chars)."
     )
+    output: list[OutputItem] = Field(
+        default_factory=list,
+        description="Every output item as the API sent it (messages with their annotations, "
+        "reasoning, function calls, web searches, approval requests, tool outputs...). See "
+        "`output_text_lengths` and `omitted_items` for the two ways a very large result "
+        "keeps under Temporal's payload limit.",
+    )
+    output_kind: str = Field(
+        default="",
+        description="What the response asks of its caller: `text`, `function_calls`, "
+        "`approval_requests`, `refusal` or `no_output` (`items.OutputKind`).",
+    )
+    output_text_lengths: list[int] | None = Field(
+        default=None,
+        description="Set when the text of messages' `output_text` parts is left out of "
+        "`output` (it is `output_text`): the parts' lengths, in order. `output_items()` puts "
+        "the text back.",
+    )
+    omitted_items: list[int] = Field(
+        default_factory=list,
+        description="Positions of items too large to keep here: `output[i]` holds only their "
+        "`id`, `type` and `status`; the provider keeps them whole.",
+    )
+    response: dict[str, Any] | None = Field(
+        default=None,
+        description="The API's final response object without its `output` (tools, usage, "
+        "instructions...): with `output`, `to_response()` rebuilds the SDK's `Response`.",
+    )
+    service_tier: str | None = Field(default=None, description="The tier that served it.")
     reasoning_summary: str = ""
     usage: Usage | None = None
     error: ResponseErrorInfo | None = None
@@ -84,9 +131,65 @@ class ResponseResult(BaseModel):
     response_created_at: datetime | None = None
     response_completed_at: datetime | None = None
 
+    def output_items(self) -> list[OutputItem]:
+        """Every output item whole, message text included.
+
+        Raises `OutputIncomplete` if some were too large to keep in the result (the provider
+        has them).
+        """
+        if self.omitted_items:
+            raise OutputIncomplete(
+                f"items {self.omitted_items} of response {self.response_id} were too large for "
+                "the result; retrieve the response from the provider"
+            )
+        if self.output_text_lengths is None:
+            return list(self.output)
+        if self.output_text_offset:
+            raise OutputIncomplete(
+                f"the first {self.output_text_offset} characters of response "
+                f"{self.response_id}'s text were not kept; retrieve it from the provider"
+            )
+        return _items.inflate_message_text(self.output, self.output_text_lengths, self.output_text)
+
+    def to_response(self) -> Response:
+        """The SDK's own `openai.types.responses.Response`, as the API sent it.
+
+        Validated by the SDK's model; a response with item types newer than the installed
+        SDK is built the way the SDK builds the API's answers (unvalidated, nothing dropped).
+        Raises `OutputIncomplete` when the result does not hold everything (see
+        `output_items`), and `ValueError` for a result from before items were kept.
+        """
+        from openai.types.responses import Response
+        from pydantic import ValidationError
+
+        if self.response is None:
+            raise ValueError(f"result of {self.response_id} holds no response object")
+        body = {**self.response, "output": self.output_items()}
+        try:
+            return Response.model_validate(body)
+        except ValidationError:
+            return Response.model_construct(**body)
+
+    def function_calls(self) -> list[FunctionCall]:
+        """The function (and custom tool) calls the response asks the caller to run."""
+        return _items.function_calls(self.output)
+
+    def approval_requests(self) -> list[ApprovalRequest]:
+        """The MCP approval requests the response waits on."""
+        return _items.approval_requests(self.output)
+
+    def citations(self) -> list[Citation]:
+        """Every annotation (URL, file citation...) on the answer text."""
+        return _items.citations(self.output)
+
+    def web_searches(self) -> list[WebSearch]:
+        """The web searches the response made."""
+        return _items.web_searches(self.output)
+
 
 class Progress(BaseModel):
-    """Answer of the `progress` query of both workflows."""
+    """Answer of the `progress` query of both workflows (`cursor`, `text_length`,
+    `reasoning_length`, `chunks` and `resumes` count for streams only)."""
 
     response_id: str | None = None
     status: str = "starting"
@@ -101,6 +204,10 @@ class Progress(BaseModel):
     reasoning_length: int = 0
     chunks: int = 0
     resumes: int = 0
+    items: int = Field(default=0, description="Output items recorded so far.")
+    activity: str | None = Field(
+        default=None, description='The latest item in a line, e.g. `searching: "…"`.'
+    )
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -1,0 +1,69 @@
+"""Fit a finished response's snapshot under Temporal's payload limit, as this worker encodes it.
+
+An activity result over the limit is refused by the SDK and fails the workflow task again and
+again: a stuck run. The worker's converter, codec included, decides the encoded size, so the
+activity measures it (compression often makes a large answer fit) and gives up detail in the
+order that loses nothing the caller cannot get back:
+
+1. the text of messages' `output_text` parts, which is `output_text` again (lengths kept);
+2. the largest items, down to their id, type and status (the provider keeps them);
+3. the response object around the items (`to_response()` then needs the provider);
+4. the head of `output_text` (`output_text_offset` says how much; the provider has it all).
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from durable_responses.models import items as _items
+from durable_responses.models.limits import RESULT_BUDGET
+
+from .models import ResponseSnapshot
+
+CODEC_SLACK = 4096
+"""What a codec may add to a payload (a nonce, a tag, metadata): below the budget by this
+much in plain JSON, a snapshot fits whatever the codec."""
+
+
+async def fit_snapshot(snapshot: ResponseSnapshot, budget: int = RESULT_BUDGET) -> ResponseSnapshot:
+    """`snapshot`, or the least reduced copy of it that encodes within `budget` bytes."""
+    if len(snapshot.model_dump_json()) <= budget - CODEC_SLACK:
+        return snapshot  # the usual case: no encoding here
+    if await _encoded_size(snapshot) <= budget:
+        return snapshot
+    activity.logger.warning(
+        "response %s: %d output items and %d characters exceed the %d-byte payload budget; "
+        "reducing the result (the provider keeps it whole)",
+        snapshot.id,
+        len(snapshot.output),
+        len(snapshot.output_text),
+        budget,
+    )
+    if snapshot.output_text_lengths is None:
+        output, lengths = _items.elide_all(snapshot.output)
+        snapshot = snapshot.model_copy(update={"output": output, "output_text_lengths": lengths})
+        if await _encoded_size(snapshot) <= budget:
+            return snapshot
+    over = len(snapshot.model_dump_json()) - (budget - CODEC_SLACK)
+    output, omitted = _items.stub_largest(snapshot.output, snapshot.omitted_items, over)
+    snapshot = snapshot.model_copy(update={"output": output, "omitted_items": omitted})
+    if await _encoded_size(snapshot) <= budget:
+        return snapshot
+    snapshot = snapshot.model_copy(update={"response": None})
+    size = await _encoded_size(snapshot)
+    while size > budget and snapshot.output_text:
+        # Cut what is over (at least a tenth), and measure again: a codec's ratio varies.
+        cut = max(size - budget, len(snapshot.output_text) // 10)
+        snapshot = snapshot.model_copy(
+            update={
+                "output_text": snapshot.output_text[cut:],
+                "output_text_offset": snapshot.output_text_offset + cut,
+            }
+        )
+        size = await _encoded_size(snapshot)
+    return snapshot
+
+
+async def _encoded_size(snapshot: ResponseSnapshot) -> int:
+    payloads = await activity.client().data_converter.encode([snapshot])
+    return sum(payload.ByteSize() for payload in payloads)
