@@ -13,7 +13,8 @@ from .models import (
     StreamReaderEnd,
     StreamReaderInput,
 )
-from .responses import ResponsesActivities, snapshot_of
+from .responses import ResponsesActivities
+from .snapshots import snapshot_of
 
 __all__ = [
     "CreateResponseInput",

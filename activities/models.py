@@ -10,7 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from durable_responses.models import ResponseErrorInfo, ResponseParams, Usage
-from durable_responses.models.items import OutputItem, RecordedItem
+from durable_responses.models.fitting import RecordedItem
+from durable_responses.models.items import OutputItem
 
 
 class ResponseSnapshot(BaseModel):

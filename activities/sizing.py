@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from durable_responses.models import items as _items
+from durable_responses.models import fitting
 from durable_responses.models.limits import RESULT_BUDGET
 
 from .models import ResponseSnapshot
@@ -40,12 +40,12 @@ async def fit_snapshot(snapshot: ResponseSnapshot, budget: int = RESULT_BUDGET) 
         budget,
     )
     if snapshot.output_text_lengths is None:
-        output, lengths = _items.elide_all(snapshot.output)
+        output, lengths = fitting.elide_all(snapshot.output)
         snapshot = snapshot.model_copy(update={"output": output, "output_text_lengths": lengths})
         if await _encoded_size(snapshot) <= budget:
             return snapshot
     over = len(snapshot.model_dump_json()) - (budget - CODEC_SLACK)
-    output, omitted = _items.stub_largest(snapshot.output, snapshot.omitted_items, over)
+    output, omitted = fitting.stub_largest(snapshot.output, snapshot.omitted_items, over)
     snapshot = snapshot.model_copy(update={"output": output, "omitted_items": omitted})
     if await _encoded_size(snapshot) <= budget:
         return snapshot

@@ -41,11 +41,18 @@ from durable_responses.models import (
     StreamTail,
     is_terminal,
 )
-from durable_responses.models.items import RecordedItem, describe_item
+from durable_responses.models.fitting import RecordedItem
+from durable_responses.models.items import describe_item
 from durable_responses.models.limits import MAX_BATCH_ITEM_BYTES, MAX_ITEM_BYTES
 
 from .errors import stream_error, translated_errors
 from .models import ResponseSnapshot, StreamBatch, StreamReaderEnd, StreamReaderInput
+from .streams import (
+    CONNECT_TIMEOUT_SECONDS,
+    TERMINAL_EVENTS,
+    cancel_unrecorded,
+    open_background_stream,
+)
 from .tracing import RESPONSE_ID, openai_call
 
 BATCH_SIGNAL = "record_stream_batch"
@@ -59,8 +66,6 @@ continues as new and a new reader attaches there."""
 HEARTBEAT_EVERY_SECONDS = 0.2
 """How often the tail is handed to the SDK; it reaches the server at the worker's heartbeat
 throttle (`max_heartbeat_throttle_interval`, 0.5 s with the plugin)."""
-CONNECT_TIMEOUT_SECONDS = 30.0
-"""HTTP timeout of opening a stream, and of the calls besides it."""
 SILENCE_SECONDS = 900.0
 """Longest wait for the next event before the reader reattaches. Reasoning models can be
 silent for minutes before their first token; a short read timeout would reattach after the
@@ -74,53 +79,6 @@ REPLAY_COALESCE_SECONDS = 0.05
 """After a reattach, how long the first text batch waits for the replayed burst."""
 QUICK_REATTACHES = 5
 """Cut streams resumed in a row within one attempt before the attempt fails and retries."""
-
-TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
-"""Stream events that carry the final response."""
-
-
-async def open_background_stream(
-    client: AsyncOpenAI,
-    create_kwargs: Callable[[ResponseParams], dict[str, Any]],
-    params: ResponseParams | None,
-    response_id: str | None,
-    cursor: int | None,
-    http_timeout: float | openai.Timeout,
-    caller: str,
-) -> openai.AsyncStream[ResponseStreamEvent]:
-    """Attach to `response_id`'s stream after `cursor`, or create a background response from
-    `params` with `stream=true`: the one create-or-attach call of both stream activities."""
-    if response_id:
-        kwargs: dict[str, Any] = {} if cursor is None else {"starting_after": cursor}
-        resumed: openai.AsyncStream[ResponseStreamEvent] = await client.responses.retrieve(
-            response_id, stream=True, include_obfuscation=False, timeout=http_timeout, **kwargs
-        )
-        return resumed
-    if params is None:
-        raise ApplicationError(
-            f"{caller} needs params to create or a response_id to attach to",
-            type=ErrorType.INVALID_REQUEST,
-            non_retryable=True,
-        )
-    created: openai.AsyncStream[ResponseStreamEvent] = await client.responses.create(
-        **create_kwargs(params),
-        stream=True,
-        stream_options={"include_obfuscation": False},
-        timeout=http_timeout,
-    )
-    return created
-
-
-async def cancel_unrecorded(
-    client: AsyncOpenAI, response_id: str | None, http_timeout: float
-) -> None:
-    """Cancelled before the workflow recorded the id: its cleanup cannot reach the response,
-    so end it here, best effort (shielded: the activity is being cancelled)."""
-    if not response_id:
-        return  # no `response.created` yet: nothing to name (README, What we promise)
-    activity.logger.info("cancelling response %s: cancelled before it was recorded", response_id)
-    with contextlib.suppress(openai.OpenAIError):
-        await asyncio.shield(client.responses.cancel(response_id, timeout=http_timeout))
 
 
 class _RunClosed(Exception):

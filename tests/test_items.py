@@ -14,6 +14,7 @@ from durable_responses.models import (
     ResponseParams,
     ResponseRequest,
     ResponseResult,
+    fitting,
 )
 from durable_responses.models import items as _items
 
@@ -77,7 +78,7 @@ def test_the_output_text_is_every_output_text_part_in_order():
 
 
 def test_elided_items_are_put_back_exactly():
-    elided, lengths = _items.elide_all(OUTPUT)
+    elided, lengths = fitting.elide_all(OUTPUT)
     assert all(p["text"] == "" for item in elided for p in _items.text_parts(item))
     assert lengths == [len(p["text"]) for p in MESSAGE["content"]]
     assert _items.inflate_message_text(elided, lengths, TEXT) == OUTPUT
@@ -120,7 +121,7 @@ def test_items_in_a_line_each():
 
 
 def test_a_recorded_item_leaves_out_its_text_and_a_huge_one_keeps_only_its_id():
-    recorded = _items.RecordedItem.of(MESSAGE, 4, max_bytes=10_000)
+    recorded = fitting.RecordedItem.of(MESSAGE, 4, max_bytes=10_000)
     assert recorded.text_lengths == [len(p["text"]) for p in MESSAGE["content"]]
     assert not recorded.omitted and "Batteries" not in json.dumps(recorded.item)
     image = {
@@ -129,23 +130,23 @@ def test_a_recorded_item_leaves_out_its_text_and_a_huge_one_keeps_only_its_id():
         "status": "completed",
         "result": "A" * 9,
     }
-    huge = _items.RecordedItem.of(image, 0, max_bytes=50)
+    huge = fitting.RecordedItem.of(image, 0, max_bytes=50)
     assert huge.omitted and huge.item == {
         "id": "ig_1",
         "type": "image_generation_call",
         "status": "completed",
     }
-    fitted = _items.from_recorded([huge, recorded], TEXT)
+    fitted = fitting.from_recorded([huge, recorded], TEXT)
     assert fitted.omitted_items == [0] and fitted.output[1] == MESSAGE
 
 
 def test_the_carried_items_stay_within_their_budget_by_stubbing_the_largest():
     big = {"id": "ci_1", "type": "code_interpreter_call", "status": "completed", "code": "x" * 5000}
     recorded = [
-        _items.RecordedItem.of(item, i, max_bytes=100_000)
+        fitting.RecordedItem.of(item, i, max_bytes=100_000)
         for i, item in enumerate([SEARCH, big, CALL])
     ]
-    _items.omit_largest(recorded, budget=1000)
+    fitting.omit_largest(recorded, budget=1000)
     assert [r.omitted for r in recorded] == [False, True, False]
     assert sum(r.bytes for r in recorded) <= 1000
 
@@ -167,7 +168,7 @@ def _result(**fields) -> ResponseResult:
 
 def test_a_result_rebuilds_the_sdks_response_whole_or_elided():
     whole = _result(output=OUTPUT)
-    elided, lengths = _items.elide_all(OUTPUT)
+    elided, lengths = fitting.elide_all(OUTPUT)
     small = _result(output=elided, output_text_lengths=lengths)
     for result in (whole, small):
         response = result.to_response()
@@ -180,10 +181,10 @@ def test_a_result_rebuilds_the_sdks_response_whole_or_elided():
 
 
 def test_a_result_missing_items_says_so_rather_than_rebuild_a_wrong_response():
-    stubbed, omitted = _items.stub_largest(OUTPUT, [], over=1)
+    stubbed, omitted = fitting.stub_largest(OUTPUT, [], over=1)
     with pytest.raises(OutputIncomplete):
         _result(output=stubbed, omitted_items=omitted).to_response()
-    elided, lengths = _items.elide_all(OUTPUT)
+    elided, lengths = fitting.elide_all(OUTPUT)
     with pytest.raises(OutputIncomplete):
         _result(output=elided, output_text_lengths=lengths, output_text_offset=5).output_items()
 

@@ -99,3 +99,20 @@ def result_of(snapshot: ResponseSnapshot, state: ResumeState) -> ResponseResult:
         response_created_at=at(snapshot.created_at),
         response_completed_at=at(snapshot.completed_at),
     )
+
+
+def fell_back_to_polling(err: ActivityError, state: ResumeState) -> bool:
+    """If `err` is the provider refusing to replay the stream (past its window), switch the
+    run to polling for the rest and say so."""
+    if not is_error_type(err, ErrorType.STREAM_EXPIRED):
+        return False
+    workflow.logger.info(
+        "stream of %s can no longer be resumed; polling for the rest", state.response_id
+    )
+    state.polling_fallback = True
+    return True
+
+
+def is_error_type(err: ActivityError, error_type: str) -> bool:
+    cause = err.cause
+    return isinstance(cause, ApplicationError) and cause.type == error_type

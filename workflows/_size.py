@@ -17,8 +17,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from durable_responses.activities import CreateResponseInput
     from durable_responses.activities.responses import ResponsesActivities
-    from durable_responses.models import ErrorType, ResponseResult
-    from durable_responses.models import items as _items
+    from durable_responses.models import ErrorType, ResponseResult, fitting
     from durable_responses.models._carried import CarriedRequest
     from durable_responses.models.limits import HEADROOM, PAYLOAD_LIMIT, RESULT_BUDGET
 
@@ -82,11 +81,11 @@ def fit_result(result: ResponseResult) -> ResponseResult:
         RESULT_BUDGET,
     )
     if result.output_text_lengths is None:
-        output, lengths = _items.elide_all(result.output)
+        output, lengths = fitting.elide_all(result.output)
         result = result.model_copy(update={"output": output, "output_text_lengths": lengths})
         size = _plain_size(result)
     if size > RESULT_BUDGET:
-        output, omitted = _items.stub_largest(
+        output, omitted = fitting.stub_largest(
             result.output, result.omitted_items, size - RESULT_BUDGET
         )
         result = result.model_copy(update={"output": output, "omitted_items": omitted})

@@ -16,17 +16,12 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from durable_responses.activities import (
-        ReadStreamChunkInput,
         ResponseSnapshot,
         StreamBatch,
-        StreamChunk,
         StreamReaderEnd,
         StreamReaderInput,
     )
-    from durable_responses.activities.responses import (
-        STREAM_CONNECT_GRACE_SECONDS,
-        ResponsesActivities,
-    )
+    from durable_responses.activities.responses import ResponsesActivities
     from durable_responses.activities.stream_reader import BATCH_SIGNAL, SIGNAL_LIMIT
     from durable_responses.models import (
         ErrorType,
@@ -36,29 +31,23 @@ with workflow.unsafe.imports_passed_through():
         StreamState,
         TextRequest,
         TextSlice,
+        fitting,
         is_terminal,
     )
     from durable_responses.models import items as _items
     from durable_responses.models._carried import CarriedRequest, ResumeState
     from durable_responses.models.limits import MAX_ITEM_BYTES
 
+    from . import _chunked, _state, metrics
     from . import _deadline as deadline
+    from . import _following as following
     from . import _outcome as outcome
-    from . import _state, metrics
-    from ._deadline import poll_delay, retry_budget
+    from ._deadline import poll_delay
     from ._polling import poll_once, poll_until_terminal
     from ._size import ensure_input_fits, fit_result
     from ._state import RunInput
     from ._upstream import cancelling_upstream_on_exit
     from .search_attributes import index
-
-CHUNK_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=500),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=0,  # until the deadline; a retry re-reads from the recorded cursor
-)
-"""Retries of a chunk (runs from before the stream reader)."""
 
 STREAM_READER_PATCH = "stream-reader-v1"
 """Runs from before this patch replay with the chunked engine (`read_stream_chunk`)."""
@@ -136,7 +125,7 @@ class StreamingResponseWorkflow:
         # Followers waiting in `text_after` get the last slice before the workflow closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         result = outcome.conclude(snapshot, state)
-        fitted = _items.from_recorded(state.items, state.text if not state.text_offset else None)
+        fitted = fitting.from_recorded(state.items, state.text if not state.text_offset else None)
         return fit_result(
             result.model_copy(
                 update={
@@ -173,9 +162,9 @@ class StreamingResponseWorkflow:
             except ActivityError as err:
                 if self._terminal is not None:
                     break  # recorded before the reader failed: nothing more to read
-                if _fell_back_to_polling(err, state):
+                if outcome.fell_back_to_polling(err, state):
                     continue
-                if _is_type(err, SIGNAL_LIMIT):
+                if outcome.is_error_type(err, SIGNAL_LIMIT):
                     await self._continue_as_new(request, None)
                 if state.deadline_at is not None and err.retry_state == RetryState.TIMEOUT:
                     # The reader's only schedule-to-close bound is the deadline.
@@ -288,57 +277,17 @@ class StreamingResponseWorkflow:
             state.status = batch.snapshot.status or state.status
         index(state)
 
-    # ---- the chunk loop (runs from before the stream reader) ---------------------------------
-
     async def _read_until_terminal(self, request: CarriedRequest) -> ResponseSnapshot:
-        state, policy = self._state, self._policy
-        chunk_seconds = state.chunk_seconds or policy.first_chunk_seconds
-        chunks_this_run = 0
-        while True:
-            if state.polling_fallback:
-                return await self._poll_until_terminal(request)
-            if (
-                chunks_this_run >= policy.max_chunks_per_run
-                or workflow.info().is_continue_as_new_suggested()
-            ):
-                await self._continue_as_new(request, chunk_seconds)
-            budget = poll_delay(state, chunk_seconds)  # never past the deadline
-            try:
-                chunk = await workflow.execute_activity_method(
-                    ResponsesActivities.read_stream_chunk,
-                    ReadStreamChunkInput(
-                        params=request.api_params() if state.response_id is None else None,
-                        response_id=state.response_id,
-                        cursor=state.cursor,
-                        budget_seconds=budget,
-                        retry_budget_seconds=min(budget, policy.first_chunk_seconds),
-                        max_chars=policy.max_chunk_chars,
-                    ),
-                    start_to_close_timeout=timedelta(
-                        seconds=budget + STREAM_CONNECT_GRACE_SECONDS + 10
-                    ),
-                    heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
-                    schedule_to_close_timeout=retry_budget(
-                        state, timedelta(seconds=budget + STREAM_CONNECT_GRACE_SECONDS)
-                    ),
-                    retry_policy=CHUNK_RETRY,
-                    # On cancellation, stop the reader before cancelling upstream and closing.
-                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                )
-            except ActivityError as err:
-                if _fell_back_to_polling(err, state):
-                    continue
-                outcome.raise_activity_failure(err, state)
-            self._record(chunk)
-            chunks_this_run += 1
-            if chunk.snapshot is not None and is_terminal(chunk.snapshot.status):
-                self._append_missing(chunk.snapshot)
-                return chunk.snapshot
-            if chunk.attempt > 1 or chunk.stopped_by in ("shutdown", "interrupted", "end"):
-                # After a hand-over, start short again: followers see text soon.
-                chunk_seconds = policy.first_chunk_seconds
-            else:
-                chunk_seconds = min(chunk_seconds * policy.chunk_growth, policy.max_chunk_seconds)
+        """The chunk loop of runs from before the stream reader (`_chunked.py`)."""
+        return await _chunked.read_until_terminal(
+            self._state,
+            self._policy,
+            request,
+            append=self._append,
+            append_missing=self._append_missing,
+            poll_until_terminal=lambda: self._poll_until_terminal(request),
+            continue_as_new=lambda seconds: self._continue_as_new(request, seconds),
+        )
 
     async def _poll_until_terminal(self, request: CarriedRequest) -> ResponseSnapshot:
         """Fallback once the stream cannot be replayed: poll and append only what is new."""
@@ -376,24 +325,6 @@ class StreamingResponseWorkflow:
 
     # ---- state -------------------------------------------------------------------------------
 
-    def _record(self, chunk: StreamChunk) -> None:
-        state = self._state
-        if chunk.response_id and state.response_id is None:
-            metrics.created(chunk.model)
-        state.response_id = chunk.response_id or state.response_id
-        state.model = chunk.model or state.model
-        if chunk.events:
-            state.cursor = chunk.cursor
-        if chunk.status:
-            state.status = chunk.status
-        state.chunks += 1
-        # Every retried attempt and every cut stream is a resume from the recorded cursor.
-        resumed = (chunk.attempt - 1) + int(chunk.interrupted)
-        state.resumes += resumed
-        metrics.stream_resumed(resumed)
-        index(state)
-        self._append(chunk.text, chunk.reasoning_summary)
-
     def _record_snapshot(self, snapshot: ResponseSnapshot) -> None:
         self._state.status = snapshot.status
         index(self._state)
@@ -413,11 +344,11 @@ class StreamingResponseWorkflow:
             state.reasoning_summary = state.reasoning_summary[overflow:]
             state.reasoning_offset += overflow
 
-    def _append_items(self, recorded: list[_items.RecordedItem]) -> None:
+    def _append_items(self, recorded: list[fitting.RecordedItem]) -> None:
         """Append finished items; past the budget, keep the largest as stubs only."""
         state = self._state
         state.items.extend(recorded)
-        _items.omit_largest(state.items, self._policy.max_carried_item_bytes)
+        fitting.omit_largest(state.items, self._policy.max_carried_item_bytes)
         if recorded:
             state.activity = _items.describe_item(recorded[-1].item)
 
@@ -447,7 +378,7 @@ class StreamingResponseWorkflow:
         # A running response's last item may still change: it is recorded once finished.
         finished = snapshot.output if is_terminal(snapshot.status) else snapshot.output[:-1]
         self._append_items(
-            _items.recorded_from_output(
+            fitting.recorded_from_output(
                 finished,
                 snapshot.output_text_lengths,
                 snapshot.omitted_items,
@@ -480,14 +411,7 @@ class StreamingResponseWorkflow:
             chunks=state.chunks,
             resumes=state.resumes,
             done=self._finished(),
-            items=[
-                _items.ItemNote(
-                    index=r.index,
-                    type=str(r.item.get("type") or ""),
-                    summary=_items.describe_item(r.item),
-                )
-                for r in state.items
-            ],
+            items=following.notes_of(state.items),
         )
 
     @workflow.query(name="text")
@@ -497,7 +421,8 @@ class StreamingResponseWorkflow:
         An offset past the recorded text is allowed: a follower may have shown the reader's
         unrecorded tail (`StreamTail`, in the reader's heartbeat) and asks from there.
         """
-        return self._slice(TextRequest() if request is None else _text_request(request, ()))
+        checked = TextRequest() if request is None else following.text_request(request, ())
+        return self._slice(checked)
 
     @workflow.update(name="text_after")
     async def text_after(
@@ -511,7 +436,7 @@ class StreamingResponseWorkflow:
         Prefer the `text` query (what `follow` uses).
         """
 
-        request = _text_request(request, unexpected)  # the validator refused the rest
+        request = following.text_request(request, unexpected)  # the validator refused the rest
         offset = request.offset
 
         def ready() -> bool:
@@ -524,7 +449,7 @@ class StreamingResponseWorkflow:
 
     @text_after.validator
     def _check_text_request(self, request: TextRequest | None = None, *unexpected: object) -> None:
-        checked = _text_request(request, unexpected)
+        checked = following.text_request(request, unexpected)
         recorded = self._state.text_length
         if checked.offset > recorded:
             raise ApplicationError(
@@ -538,73 +463,4 @@ class StreamingResponseWorkflow:
         return self._done or self._terminal is not None
 
     def _slice(self, request: TextRequest) -> TextSlice:
-        state = self._state
-        length = self._state.text_length
-        start = min(max(request.offset, state.text_offset), length)
-        relative = start - state.text_offset
-        text = state.text[relative : relative + request.max_chars]
-        end = start + len(text)
-        notes: list[_items.ItemNote] = []
-        next_item = None
-        if request.items_from is not None:
-            recorded = state.items[request.items_from :]
-            notes = [
-                _items.ItemNote(
-                    index=r.index,
-                    type=str(r.item.get("type") or ""),
-                    summary=_items.describe_item(r.item),
-                )
-                for r in recorded
-            ]
-            next_item = max(request.items_from, len(state.items))
-        return TextSlice(
-            offset=max(start, request.offset) if not text else start,
-            text=text,
-            next_offset=max(end, request.offset),
-            status=state.status or "starting",
-            done=self._finished() and end >= length,
-            response_id=state.response_id,
-            truncated=request.offset < state.text_offset,
-            items=notes,
-            next_item=next_item,
-            activity=state.activity,
-        )
-
-
-def _text_request(request: object, unexpected: tuple[object, ...]) -> TextRequest:
-    """A `text_after` argument, or a typed refusal: the SDK passes what it cannot decode as
-    it came, and a missing or extra argument would be an untyped TypeError."""
-    if unexpected:
-        raise ApplicationError(
-            f"text_after takes one argument, got {1 + len(unexpected)}",
-            type=ErrorType.INVALID_REQUEST,
-        )
-    if request is None:
-        raise ApplicationError(
-            'text_after needs an argument, e.g. {"offset": 0}', type=ErrorType.INVALID_REQUEST
-        )
-    if isinstance(request, TextRequest):
-        return request
-    try:
-        return TextRequest.model_validate(request)
-    except ValidationError as err:
-        raise ApplicationError(
-            f"invalid text_after request: {err}", type=ErrorType.INVALID_REQUEST
-        ) from None
-
-
-def _fell_back_to_polling(err: ActivityError, state: ResumeState) -> bool:
-    """If `err` is the provider refusing to replay the stream (past its window), switch the
-    run to polling for the rest and say so."""
-    if not _is_type(err, ErrorType.STREAM_EXPIRED):
-        return False
-    workflow.logger.info(
-        "stream of %s can no longer be resumed; polling for the rest", state.response_id
-    )
-    state.polling_fallback = True
-    return True
-
-
-def _is_type(err: ActivityError, error_type: str) -> bool:
-    cause = err.cause
-    return isinstance(cause, ApplicationError) and cause.type == error_type
+        return following.slice_of(self._state, request, finished=self._finished())

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from .items import RecordedItem
+from .fitting import RecordedItem
 from .request import ResponseRequest
 
 
