@@ -5,10 +5,9 @@ again: a stuck run. The worker's converter, codec included, decides the encoded 
 activity measures it (compression often makes a large answer fit) and gives up detail in the
 order that loses nothing the caller cannot get back:
 
-1. the text of messages' `output_text` parts, which is `output_text` again (lengths kept);
-2. the largest items, down to their id, type and status (the provider keeps them);
-3. the response object around the items (`to_response()` then needs the provider);
-4. the head of `output_text` (`output_text_offset` says how much; the provider has it all).
+the text of messages' `output_text` parts (it is `output_text` again), the largest items
+(down to their id, type and status), the response object around the items, and last the
+head of `output_text` (`models/fitting.reductions`).
 """
 
 from __future__ import annotations
@@ -39,28 +38,10 @@ async def fit_snapshot(snapshot: ResponseSnapshot, budget: int = RESULT_BUDGET) 
         len(snapshot.output_text),
         budget,
     )
-    if snapshot.output_text_lengths is None:
-        output, lengths = fitting.elide_all(snapshot.output)
-        snapshot = snapshot.model_copy(update={"output": output, "output_text_lengths": lengths})
+    for smaller in fitting.reductions(snapshot, budget - CODEC_SLACK):
+        snapshot = smaller
         if await _encoded_size(snapshot) <= budget:
-            return snapshot
-    over = len(snapshot.model_dump_json()) - (budget - CODEC_SLACK)
-    output, omitted = fitting.stub_largest(snapshot.output, snapshot.omitted_items, over)
-    snapshot = snapshot.model_copy(update={"output": output, "omitted_items": omitted})
-    if await _encoded_size(snapshot) <= budget:
-        return snapshot
-    snapshot = snapshot.model_copy(update={"response": None})
-    size = await _encoded_size(snapshot)
-    while size > budget and snapshot.output_text:
-        # Cut what is over (at least a tenth), and measure again: a codec's ratio varies.
-        cut = max(size - budget, len(snapshot.output_text) // 10)
-        snapshot = snapshot.model_copy(
-            update={
-                "output_text": snapshot.output_text[cut:],
-                "output_text_offset": snapshot.output_text_offset + cut,
-            }
-        )
-        size = await _encoded_size(snapshot)
+            break
     return snapshot
 
 

@@ -62,44 +62,22 @@ def _plain_size(value: object) -> int:
 
 
 def fit_result(result: ResponseResult) -> ResponseResult:
-    """`result`, or the least reduced copy of it whose plain encoding fits `RESULT_BUDGET`:
-    message text elided (it is `output_text`), then the largest items stubbed, then the
-    response object dropped, then the head of the text (the provider keeps all of it). The
-    same order as `activities/sizing.py`, which measures with the codec.
+    """`result`, or the least reduced copy of it whose plain encoding fits `RESULT_BUDGET`
+    (`fitting.reductions`; the activities do the same measuring with the codec).
 
     Workflow code sees the plain size only (a codec may well make it smaller): it errs on the
     side of a result that fits.
     """
-    size = _plain_size(result)
-    if size <= RESULT_BUDGET:
+    if _plain_size(result) <= RESULT_BUDGET:
         return result
     workflow.logger.warning(
-        "response %s: the %d-byte result exceeds the %d-byte budget; reducing it (the provider "
-        "keeps it whole)",
+        "response %s: the result exceeds the %d-byte budget; reducing it (the provider keeps "
+        "it whole)",
         result.response_id,
-        size,
         RESULT_BUDGET,
     )
-    if result.output_text_lengths is None:
-        output, lengths = fitting.elide_all(result.output)
-        result = result.model_copy(update={"output": output, "output_text_lengths": lengths})
-        size = _plain_size(result)
-    if size > RESULT_BUDGET:
-        output, omitted = fitting.stub_largest(
-            result.output, result.omitted_items, size - RESULT_BUDGET
-        )
-        result = result.model_copy(update={"output": output, "omitted_items": omitted})
-        size = _plain_size(result)
-    if size > RESULT_BUDGET:
-        result = result.model_copy(update={"response": None})
-        size = _plain_size(result)
-    while size > RESULT_BUDGET and result.output_text:
-        cut = max(size - RESULT_BUDGET, len(result.output_text) // 10)
-        result = result.model_copy(
-            update={
-                "output_text": result.output_text[cut:],
-                "output_text_offset": result.output_text_offset + cut,
-            }
-        )
-        size = _plain_size(result)
+    for smaller in fitting.reductions(result, RESULT_BUDGET):
+        result = smaller
+        if _plain_size(result) <= RESULT_BUDGET:
+            break
     return result

@@ -9,7 +9,8 @@ the workflows (which see the plain size).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -153,3 +154,51 @@ def stub_largest(
         stubbed[index] = kept
         positions.add(index)
     return stubbed, sorted(positions)
+
+
+class Fittable(Protocol):
+    """A result or snapshot: the fields `reductions` gives up, in order."""
+
+    output: list[OutputItem]
+    output_text: str
+    output_text_offset: int
+    output_text_lengths: list[int] | None
+    omitted_items: list[int]
+    response: dict[str, Any] | None
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self: ...
+
+    def model_dump_json(self) -> str: ...
+
+
+FittableT = TypeVar("FittableT", bound=Fittable)
+
+
+def reductions(value: FittableT, budget: int) -> Iterator[FittableT]:
+    """Ever smaller copies of `value`, losing only what the caller can get back, until its
+    plain JSON is within `budget`: message text elided (it is `output_text`), the largest
+    items stubbed, the response object dropped, then the head of the text cut (the provider
+    keeps all of it). The caller measures each (with its codec, if any) and takes the first
+    that fits."""
+    if value.output_text_lengths is None and value.output_text_offset == 0:
+        output, lengths = elide_all(value.output)
+        value = value.model_copy(update={"output": output, "output_text_lengths": lengths})
+        yield value
+    over = len(value.model_dump_json()) - budget
+    if over > 0:
+        output, omitted = stub_largest(value.output, value.omitted_items, over)
+        value = value.model_copy(update={"output": output, "omitted_items": omitted})
+        yield value
+    if value.response is not None:
+        value = value.model_copy(update={"response": None})
+        yield value
+    while value.output_text:
+        size = len(value.model_dump_json())
+        cut = max(size - budget, len(value.output_text) // 10)
+        value = value.model_copy(
+            update={
+                "output_text": value.output_text[cut:],
+                "output_text_offset": value.output_text_offset + cut,
+            }
+        )
+        yield value
