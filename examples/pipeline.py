@@ -5,10 +5,13 @@ as structured output (a pydantic model). Each call is a child workflow started b
 `durable_responses.workflow.run_response`; cancelling the pipeline cancels every child and,
 through them, every response upstream.
 
-Run it on your own worker and task queue (no durable-responses worker needed):
+Run it (its own worker runs our workflows too, through the plugin):
 
-    python worker.py --dev &                       # or any Temporal server
-    OPENAI_BASE_URL=... OPENAI_API_KEY=... python -m examples.pipeline "Why is the sky blue?" ...
+    python -m examples.pipeline "Why is the sky blue?" "Why is the sea salty?"
+
+With nothing set up it uses an in-memory Temporal dev server and the fake API; with
+`TEMPORAL_ADDRESS` (or `worker.py --dev` running) and `OPENAI_API_KEY` it uses those
+(`examples/_local.py`).
 """
 
 from __future__ import annotations
@@ -86,14 +89,14 @@ class ResearchPipelineWorkflow:
 
 async def main(questions: list[str]) -> None:
     """Run the pipeline on a worker of our own; the plugin adds durable-responses to it."""
-    from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from durable_responses import DurableResponsesPlugin, connection
+    from examples._local import example_client
 
-    # TEMPORAL_ADDRESS, TEMPORAL_API_KEY, a profile...; OPENAI_API_KEY for the activities.
-    client = await Client.connect(**connection.connect_config(), plugins=[DurableResponsesPlugin()])
-    async with Worker(client, task_queue="research-pipeline", workflows=[ResearchPipelineWorkflow]):
+    async with (
+        example_client() as (client, _),
+        Worker(client, task_queue="research-pipeline", workflows=[ResearchPipelineWorkflow]),
+    ):
         result = await client.execute_workflow(
             ResearchPipelineWorkflow.run,
             PipelineInput(questions=questions),
