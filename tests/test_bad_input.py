@@ -148,8 +148,10 @@ STARTS: dict[str, Start] = {
     ),
     "type/model-empty": Start(BG, request(model=""), INVALID, "model"),
     "type/deadline-string": Start(ST, request(deadline_seconds="soon"), INVALID, "deadline"),
-    # unknown fields
-    "unknown/top-level": Start(ST, [{"prompt": "Say hi."}], INVALID, "prompt"),
+    # unknown fields: at the top level they go to the API, which refuses them by name (new
+    # API parameters are not ours to refuse); inside our own models they are refused here.
+    "unknown/top-level": Start(ST, request(modle="o3"), ErrorType.BAD_REQUEST, "modle"),
+    "unknown/top-level-no-input": Start(BG, [{"prompt": "Say hi."}], INVALID, "input"),
     "unknown/poll": Start(BG, request(poll={"interval": 1}), INVALID, "poll.interval"),
     "unknown/streaming": Start(
         ST, request(streaming={"chunk_seconds": 1}), INVALID, "streaming.chunk_seconds"

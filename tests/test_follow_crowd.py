@@ -30,7 +30,7 @@ async def _holder(handle) -> str | None:
 async def test_two_dozen_followers_through_a_sigkill_and_an_outage_end_with_the_exact_text(
     dev_env, fake, fake_server, task_queue
 ):
-    fake.configure(tokens=500, tokens_per_second=35)  # a 15 s stream
+    fake.configure(tokens=420, tokens_per_second=35)  # a 12 s stream
     address = address_of(dev_env)
 
     def spawn():
@@ -69,7 +69,7 @@ async def test_two_dozen_followers_through_a_sigkill_and_an_outage_end_with_the_
                 return await _holder(started) is not None
 
             await wait_until(reading, timeout=60)
-            await asyncio.sleep(4)
+            await asyncio.sleep(3)
             holder = await _holder(started)
             (victim,) = [w for w in workers if holder and holder.startswith(f"{w.pid}@")]
             victim.kill()

@@ -146,7 +146,9 @@ def _assert_whole(result, fake: FakeControl, scenario: Scenario) -> None:
 
 @pytest.mark.parametrize("workflow", ["polling", "streaming"])
 @pytest.mark.parametrize("name", list(SCENARIOS))
-async def test_every_item_type_comes_back_whole(dev_env, fake, activities, task_queue, name, workflow):
+async def test_every_item_type_comes_back_whole(
+    dev_env, fake, activities, task_queue, name, workflow
+):
     fake.configure(**FAST)
     scenario = SCENARIOS[name]
     run = BackgroundResponseWorkflow.run if workflow == "polling" else StreamingResponseWorkflow.run
@@ -170,16 +172,26 @@ async def test_every_item_type_comes_back_whole(dev_env, fake, activities, task_
         assert (request.server_label, request.name) == ("deepwiki", "ask_question")
 
 
-@pytest.mark.parametrize("name", ["function-call", "deep-research", "mcp-approval"])
+@pytest.mark.parametrize(
+    ("name", "recorded"), [("parallel-calls", 1), ("deep-research", 3), ("mcp-approval", 0)]
+)
 async def test_sigkill_mid_stream_loses_and_repeats_no_item(
-    dev_env, fake, fake_server, task_queue, name
+    dev_env, fake, fake_server, task_queue, name, recorded
 ):
-    """A worker killed while the items stream: the result equals the provider's, item by item,
-    and one response was created."""
-    fake.configure(tokens=400, tokens_per_second=80, item_seconds=0.6, queued_seconds=0.05)
+    """A worker killed while the items stream, once `recorded` items are in (the reasoning
+    before the calls; a few searches; none, while the MCP server's tools are listed): the
+    result equals the provider's, item by item, and one response was created."""
+    fake.configure(
+        tokens=30, tokens_per_second=10, item_seconds=0.5, queued_seconds=0.05, reasoning_seconds=1
+    )
     scenario = SCENARIOS[name]
+    scenario = Scenario({**scenario.fields, "model": "o3"}, scenario.kind, scenario.types)
+    if name == "deep-research":
+        scenario.fields["model"] = "o3-deep-research"
     address = address_of(dev_env)
-    workers = [await asyncio.to_thread(worker_process(address, task_queue, fake_server.base_url).start)]
+    workers = [
+        await asyncio.to_thread(worker_process(address, task_queue, fake_server.base_url).start)
+    ]
     try:
         handle = await dev_env.client.start_workflow(
             StreamingResponseWorkflow.run,
@@ -190,10 +202,11 @@ async def test_sigkill_mid_stream_loses_and_repeats_no_item(
             task_queue=task_queue,
         )
 
-        async def an_item_is_recorded() -> bool:
-            return (await handle.query(StreamingResponseWorkflow.progress)).items >= 1
+        async def items_are_recorded() -> bool:
+            progress = await handle.query(StreamingResponseWorkflow.progress)
+            return progress.response_id is not None and progress.items >= recorded
 
-        await wait_until(an_item_is_recorded, timeout=60)
+        await wait_until(items_are_recorded, timeout=60)
         workers[0].kill()  # mid-stream: the next items are still being written
         workers.append(
             await asyncio.to_thread(worker_process(address, task_queue, fake_server.base_url).start)
@@ -301,7 +314,10 @@ async def test_what_the_api_takes_reaches_it_unchanged(dev_env, fake, activities
     assert sent["reasoning"] == {"effort": "max", "mode": "pro"}
     assert (sent["prompt_cache_key"], sent["safety_identifier"]) == ("pipeline-7", "user-42")
     assert sent["include"] == ["reasoning.encrypted_content"]
-    assert sent["background_options"] == {"completion_window": "soonest", "continuation_id": "run-1"}
+    assert sent["background_options"] == {
+        "completion_window": "soonest",
+        "continuation_id": "run-1",
+    }
 
 
 @pytest.mark.parametrize("workflow", ["polling", "streaming"])

@@ -54,7 +54,6 @@ class ErrorType:
     INVALID_REQUEST = "InvalidRequest"
     OUTPUT_INVALID = "StructuredOutputInvalid"
     POLL_QUEUE_UNSERVED = "PollQueueUnserved"
-    OUTPUT_INCOMPLETE = "OutputIncomplete"
 
 
 class Usage(BaseModel):
