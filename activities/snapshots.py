@@ -18,9 +18,12 @@ def snapshot_of(response: Response, *, partial_output: bool = False) -> Response
     `ResponseSnapshot`). Callers fit it under the payload limit (`sizing.fit_snapshot`).
     """
     finished = is_terminal(response.status)
-    items = [item.to_dict(mode="json", warnings=False) for item in response.output]
+    whole = finished or partial_output
+    # A slim poll needs the last item only (its one line): no JSON of the rest.
+    shown = response.output if whole else response.output[-1:]
+    items = [item.to_dict(mode="json", warnings=False) for item in shown]
     summary = "".join(
-        part.text for item in response.output if item.type == "reasoning" for part in item.summary
+        part.text for item in shown if item.type == "reasoning" for part in item.summary
     )
     usage = None
     if response.usage is not None:
@@ -36,10 +39,10 @@ def snapshot_of(response: Response, *, partial_output: bool = False) -> Response
         error = ResponseErrorInfo(code=response.error.code, message=response.error.message)
     incomplete = response.incomplete_details
     body = None
-    if finished:
-        body = response.to_dict(mode="json", warnings=False)
-        body.pop("output", None)
-    whole = finished or partial_output
+    if finished:  # what `to_dict()` gives, without the items (already dumped above)
+        body = response.model_dump(
+            mode="json", by_alias=True, exclude_unset=True, exclude={"output"}, warnings=False
+        )
     return ResponseSnapshot(
         id=response.id,
         status=response.status or "",
@@ -54,6 +57,6 @@ def snapshot_of(response: Response, *, partial_output: bool = False) -> Response
         output=items if whole else [],
         response=body,
         service_tier=response.service_tier,
-        item_count=len(items),
+        item_count=len(response.output),
         activity=describe_item(items[-1]) if items else None,
     )

@@ -182,9 +182,9 @@ async def _run_child(
 
 
 def _with_text_format(request: ResponseRequest, model: type[BaseModel]) -> ResponseRequest:
-    if "text" in request.params:
+    if "text" in request.params or "text" in (request.model_extra or {}):
         raise ApplicationError(
-            "pass either text_format or params['text'], not both",
+            "pass either text_format or a `text` parameter, not both",
             type=ErrorType.INVALID_REQUEST,
             non_retryable=True,
         )
