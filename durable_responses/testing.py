@@ -112,7 +112,9 @@ async def dev_server(
 
 
 class WorkerProcess:
-    """`python -m durable_responses.worker` as a child process: demos and tests kill it for real.
+    """`python -m durable_responses.worker` (or another worker `module` that takes
+    `--address`/`--task-queue` and logs the same ready line) as a child process: demos and
+    tests kill it for real.
 
     Its output goes to a log file in `log_dir` (default: the system temp folder). A log in the
     temp folder is removed when the process is closed; one in a `log_dir` of the caller's
@@ -128,7 +130,9 @@ class WorkerProcess:
         env: dict[str, str] | None = None,
         args: Sequence[str] = (),
         log_dir: Path | None = None,
+        module: str = "durable_responses.worker",
     ) -> None:
+        self.module = module
         self.address = address
         self.task_queue = task_queue
         self.args = list(args)
@@ -150,7 +154,7 @@ class WorkerProcess:
                 [
                     sys.executable,
                     "-m",
-                    "durable_responses.worker",
+                    *self.module.split(),
                     # No address: the environment or a TOML profile says where (envconfig).
                     *(["--address", self.address] if self.address else []),
                     "--task-queue",

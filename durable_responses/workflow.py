@@ -19,29 +19,43 @@ parent's task queue (where `DurableResponsesPlugin` registered it), and closing 
 in any way (cancel, terminate, timeout) cancels the child and so the response upstream.
 With `text_format=SomeModel` the response is asked for JSON matching the model's schema and
 the answer comes back validated as `ParsedResult[SomeModel]`, as `responses.parse` does.
+
+`run_agent` runs a tool loop the same way: each model turn a durable response, each function
+call one of your activities (`activity_tool`) or a workflow-side function (`function_tool`),
+approvals waited for durably (`approve` update), until the model answers.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, TypeVar, overload
+from typing import TypeVar, overload
 
-from pydantic import BaseModel, ValidationError
-from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from pydantic import BaseModel
 from temporalio.workflow import ParentClosePolicy
 
-from durable_responses.models import (
-    ErrorType,
-    ParsedResult,
-    ResponseRequest,
-    ResponseResult,
-    text_format_param,
-)
+from durable_responses.agents import activity_tool, function_tool, run_agent
+from durable_responses.models import ParsedResult, ResponseRequest, ResponseResult
+from durable_responses.models.agent import AgentResult, AgentTool, ParsedAgentResult
+from durable_responses.workflows._agent import APPROVE_UPDATE, PENDING_QUERY, LoopTool, agent_tool
+from durable_responses.workflows._children import run_child
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-__all__ = ["ParsedResult", "run_response", "stream_response"]
+__all__ = [
+    "APPROVE_UPDATE",
+    "PENDING_QUERY",
+    "AgentResult",
+    "AgentTool",
+    "LoopTool",
+    "ParsedAgentResult",
+    "ParsedResult",
+    "activity_tool",
+    "agent_tool",
+    "function_tool",
+    "run_agent",
+    "run_response",
+    "stream_response",
+]
 
 
 @overload
@@ -95,7 +109,7 @@ async def run_response(
         temporalio.exceptions.ChildWorkflowError: The child failed; its `cause` is the typed
             `ApplicationError` (`ErrorType`).
     """
-    return await _run_child(
+    return await run_child(
         "BackgroundResponseWorkflow",
         request,
         text_format=text_format,
@@ -141,7 +155,7 @@ async def stream_response(
 ) -> ResponseResult | ParsedResult[ModelT]:
     """Like `run_response`, but streamed: while it runs, clients can follow the child's text
     by offset (`durable-responses-follow <child id>`). Arguments as for `run_response`."""
-    return await _run_child(
+    return await run_child(
         "StreamingResponseWorkflow",
         request,
         text_format=text_format,
@@ -150,58 +164,3 @@ async def stream_response(
         parent_close_policy=parent_close_policy,
         execution_timeout=execution_timeout,
     )
-
-
-async def _run_child(
-    workflow_type: str,
-    request: ResponseRequest | str,
-    *,
-    text_format: type[ModelT] | None,
-    id: str | None,
-    task_queue: str | None,
-    parent_close_policy: ParentClosePolicy,
-    execution_timeout: timedelta | None,
-) -> ResponseResult | ParsedResult[ModelT]:
-    if isinstance(request, str):
-        request = ResponseRequest(input=request)
-    if text_format is not None:
-        request = _with_text_format(request, text_format)
-    kind = "stream" if workflow_type == "StreamingResponseWorkflow" else "response"
-    result: ResponseResult = await workflow.execute_child_workflow(
-        workflow_type,
-        request,
-        id=id or f"{workflow.info().workflow_id}/{kind}-{workflow.uuid4().hex[:12]}",
-        task_queue=task_queue or workflow.info().task_queue,
-        parent_close_policy=parent_close_policy,
-        execution_timeout=execution_timeout,
-        result_type=ResponseResult,
-    )
-    if text_format is None:
-        return result
-    return _parsed(result, text_format)
-
-
-def _with_text_format(request: ResponseRequest, model: type[BaseModel]) -> ResponseRequest:
-    if "text" in request.params or "text" in (request.model_extra or {}):
-        raise ApplicationError(
-            "pass either text_format or a `text` parameter, not both",
-            type=ErrorType.INVALID_REQUEST,
-            non_retryable=True,
-        )
-    params: dict[str, Any] = {**request.params, "text": text_format_param(model)}
-    return request.model_copy(update={"params": params})
-
-
-def _parsed(result: ResponseResult, model: type[ModelT]) -> ParsedResult[ModelT]:
-    try:
-        parsed = model.model_validate_json(result.output_text)
-    except ValidationError as err:
-        raise ApplicationError(
-            f"response {result.response_id} ({result.status}) is not a valid "
-            f"{model.__name__}: {err.error_count()} problem(s), first: "
-            f"{err.errors(include_url=False)[0]['msg']}",
-            {"response_id": result.response_id, "output_text": result.output_text[:2000]},
-            type=ErrorType.OUTPUT_INVALID,
-            non_retryable=True,
-        ) from None
-    return ParsedResult[model](**result.model_dump(), output_parsed=parsed)  # type: ignore[valid-type]

@@ -11,8 +11,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from durable_responses.workflows import WORKFLOWS
+from examples.agent import TripPlannerWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+CALLERS: list[type] = [TripPlannerWorkflow]
+"""Workflows of a caller's whose histories hold our code too (an agent loop)."""
 
 
 def test_there_are_histories_for_every_workflow():
@@ -22,12 +25,12 @@ def test_there_are_histories_for_every_workflow():
         ]["name"]
         for path in HISTORIES
     }
-    assert {w.__name__ for w in WORKFLOWS} <= types
+    assert {w.__name__ for w in [*WORKFLOWS, *CALLERS]} <= types
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays_without_nondeterminism(path: Path):
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[*WORKFLOWS, *CALLERS], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(
         WorkflowHistory.from_json(path.stem, path.read_text()), raise_on_replay_failure=True
     )

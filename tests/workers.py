@@ -25,12 +25,21 @@ which pytest keeps only for failed tests."""
 
 
 def build_worker(
-    client: Client, activities: ResponsesActivities, *, task_queue: str, **options: Any
+    client: Client,
+    activities: ResponsesActivities,
+    *,
+    task_queue: str,
+    workflows: Sequence[type] = (),
+    own_activities: Sequence[Callable[..., Any]] = (),
+    **options: Any,
 ) -> Worker:
-    """An in-process worker with our workflows and `activities`, set up by the plugin."""
+    """An in-process worker with our workflows and `activities`, set up by the plugin, and a
+    caller's own `workflows` and `own_activities` beside them."""
     return Worker(
         client,
         task_queue=task_queue,
+        workflows=list(workflows),
+        activities=list(own_activities),
         plugins=[DurableResponsesPlugin(activities=activities)],
         **options,
     )
@@ -46,16 +55,18 @@ def worker_process(
     task_queue: str,
     openai_base_url: str,
     args: Sequence[str] = (),
+    module: str = "durable_responses.worker",
     **env: str,
 ) -> WorkerProcess:
-    """A worker process (`durable-responses-worker [args]`) that talks to the fake at
-    `openai_base_url`."""
+    """A worker process (`durable-responses-worker [args]`, or `python -m <module>`) that
+    talks to the fake at `openai_base_url`."""
     return WorkerProcess(
         address,
         task_queue,
         env={"OPENAI_BASE_URL": openai_base_url, "OPENAI_API_KEY": "sk-test", **env},
         args=args,
         log_dir=LOG_DIR,
+        module=module,
     )
 
 

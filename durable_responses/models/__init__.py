@@ -33,6 +33,7 @@ from .result import (
     ResponseStatus,
     Usage,
     is_terminal,
+    strict_schema,
     text_format_param,
 )
 
@@ -68,5 +69,6 @@ __all__ = [
     "Usage",
     "WebSearch",
     "is_terminal",
+    "strict_schema",
     "text_format_param",
 ]

@@ -54,6 +54,12 @@ class ErrorType:
     INVALID_REQUEST = "InvalidRequest"
     OUTPUT_INVALID = "StructuredOutputInvalid"
     POLL_QUEUE_UNSERVED = "PollQueueUnserved"
+    # Outcomes of an agent loop.
+    AGENT_TURN_LIMIT = "AgentTurnLimit"
+    AGENT_BUDGET_EXCEEDED = "AgentBudgetExceeded"
+    APPROVAL_REJECTED = "ApprovalRejected"
+    APPROVAL_TIMED_OUT = "ApprovalTimedOut"
+    SESSION_CONTINUING = "SessionContinuing"
 
 
 class Usage(BaseModel):
@@ -229,10 +235,16 @@ def text_format_param(model: type[BaseModel]) -> dict[str, Any]:
         "format": {
             "type": "json_schema",
             "name": model.__name__,
-            "schema": _strict(model.model_json_schema()),
+            "schema": strict_schema(model),
             "strict": True,
         }
     }
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s JSON schema as OpenAI's strict mode wants it (see `text_format_param`)."""
+    schema: dict[str, Any] = _strict(model.model_json_schema())
+    return schema
 
 
 def _strict(schema: Any) -> Any:

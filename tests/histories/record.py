@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import openai
 from pydantic import BaseModel
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
+import durable_responses.workflow as durable
 from durable_responses.activities import ResponsesActivities
 from durable_responses.fake_openai import (
     FakeOpenAIServer,
@@ -23,21 +26,31 @@ from durable_responses.fake_openai import (
     ServerSettings,
 )
 from durable_responses.models import PollPolicy, ResponseRequest, StreamPolicy
+from durable_responses.models.agent import SessionRequest
 from durable_responses.models.reaper import ReapRequest
+from durable_responses.session import AgentSession
 from durable_responses.testing import dev_server
 from durable_responses.workflows import BackgroundResponseWorkflow
-from tests.workers import build_worker
+from examples.agent import TripPlannerWorkflow, TripRequest, compile_report, get_weather
+from tests.workers import build_worker, wait_until
 
 HERE = Path(__file__).parent
 POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1)
 
 
 async def _record(
-    client: Client, name: str, workflow: str, request: BaseModel, task_queue: str
+    client: Client,
+    name: str,
+    workflow: str,
+    request: BaseModel,
+    task_queue: str,
+    drive: Callable[[WorkflowHandle[Any, Any]], Awaitable[None]] | None = None,
 ) -> None:
-    handle = await client.start_workflow(
-        workflow, request, id=f"{name}-{uuid.uuid4()}", task_queue=task_queue
-    )
+    # The file's name is the workflow id: the replay test replays it under that id, and ids
+    # derived from it (an agent loop's turns) must come out the same.
+    handle = await client.start_workflow(workflow, request, id=name, task_queue=task_queue)
+    if drive is not None:
+        await drive(handle)
     await handle.result()
     history = await client.get_workflow_handle(
         handle.id, run_id=handle.first_execution_run_id
@@ -61,7 +74,13 @@ async def main() -> None:
                 openai.AsyncOpenAI(base_url=fake.base_url, api_key="k", max_retries=0)
             )
             task_queue = f"record-{uuid.uuid4()}"
-            async with build_worker(env.client, activities, task_queue=task_queue):
+            async with build_worker(
+                env.client,
+                activities,
+                task_queue=task_queue,
+                workflows=[TripPlannerWorkflow],
+                own_activities=[get_weather, compile_report],
+            ):
                 await _record(
                     env.client,
                     "background_completed",
@@ -97,11 +116,63 @@ async def main() -> None:
                     )
                 await _record(
                     env.client,
+                    "streaming_items",
+                    "StreamingResponseWorkflow",
+                    ResponseRequest(
+                        input="Survey solid-state batteries.",
+                        model="o3-deep-research",
+                        tools=[{"type": "web_search_preview"}],
+                        include=["web_search_call.action.sources"],
+                        streaming=StreamPolicy(first_batch_seconds=0.05, max_batch_seconds=0.2),
+                    ),
+                    task_queue,
+                )
+                await _record(
+                    env.client,
+                    "agent_loop",
+                    "TripPlannerWorkflow",
+                    TripRequest(poll_seconds=0.2),
+                    task_queue,
+                    drive=_approve,
+                )
+                await _record(
+                    env.client,
+                    "agent_session",
+                    "AgentSessionWorkflow",
+                    SessionRequest(
+                        request=ResponseRequest(input="-", model="gpt-4.1", poll=POLL),
+                        max_messages_per_run=2,
+                    ),
+                    task_queue,
+                    drive=_converse,
+                )
+                await _record(
+                    env.client,
                     "reaper_pass",
                     "ReapOrphanedResponsesWorkflow",
                     ReapRequest(older_than_seconds=0),
                     task_queue,
                 )
+
+
+async def _approve(handle: WorkflowHandle[Any, Any]) -> None:
+    pending: list[dict[str, Any]] = []
+
+    async def asked() -> bool:
+        nonlocal pending
+        pending = await handle.query(durable.PENDING_QUERY, result_type=list)
+        return bool(pending)
+
+    await wait_until(asked, timeout=60)
+    await handle.execute_update(durable.APPROVE_UPDATE, {"id": pending[0]["id"]})
+
+
+async def _converse(handle: WorkflowHandle[Any, Any]) -> None:
+    """Two messages (the first run continues as new after them), then a third and close."""
+    session = AgentSession(handle)
+    for text in ("Hello.", "And then?", "Thanks."):
+        await session.send(text)
+    await handle.execute_update("close")
 
 
 if __name__ == "__main__":
