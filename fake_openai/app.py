@@ -20,6 +20,7 @@ from .jobs import Outcome, ResponseJob
 from .params import parse_create
 from .sse import drop, stream_events, stream_stop
 from .state import STATE, FakeState
+from .tiers import check_tier, flex_unavailable, served_tier, tier_settings
 from .turns import plan_turn
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -116,6 +117,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     params = parse_create(body, reject_unknown=state.settings.reject_unknown_parameters)
     check_model(params.model, state.settings.models)
     check_context(params.model, params.input, params.instructions)
+    check_tier(params)
     if (
         params.previous_response_id is not None
         and state.store.visible(params.previous_response_id) is None
@@ -137,13 +139,21 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         settings = state.settings.generation.overrides(params.metadata)
     except ValidationError as err:
         raise APIErrorResponse(400, f"Invalid fake_* metadata: {err}", param="metadata") from None
+    settings = tier_settings(settings, params)
     turn = plan_turn(params, settings, state.store.history(params.previous_response_id))
+    flex = served_tier(params.service_tier) == "flex"
+    if flex and state.flex_unavailable():
+        state.store.counts["flex_unavailable"] += 1
+        raise flex_unavailable()
 
     tags = {"create"} | ({"stream"} if params.stream else set())
     kinds = {"error", "reset", "delay", "fail", "incomplete"} | (
         {"cut", "error_event"} if params.stream else set()
     )
-    rule = state.faults.pick(tags, None, kinds)
+    rule = state.faults.pick(tags, None, kinds | ({"unavailable"} if flex else set()))
+    if rule is not None and rule.kind == "unavailable":
+        state.store.counts["flex_unavailable"] += 1
+        raise flex_unavailable()
     after_accept = rule is not None and rule.kind in {"reset", "delay"} and rule.when == "after"
     if not after_accept:
         await _apply_common_fault(request, rule, params.model)

@@ -67,6 +67,19 @@ def is_deep_research(model: str) -> bool:
     return _base(model).endswith("-deep-research")
 
 
+FLEX_MODELS = frozenset({"o3", "o4-mini"})
+FLEX_FAMILIES = ("gpt-5",)
+"""Models that take `service_tier: "flex"`. ASSUMED: OpenAI lists them on its pricing page and
+has changed the list (o3 and o4-mini at launch, the gpt-5 family since); these are that list."""
+
+
+def supports_flex(model: str) -> bool:
+    """o3, o4-mini, the gpt-5 family (`gpt-5`, `gpt-5-mini`, `gpt-5.2`...), their snapshots and
+    fine-tunes."""
+    base = _base(model)
+    return base in FLEX_MODELS or base.startswith(FLEX_FAMILIES)
+
+
 def check_model(model: str, extra: Collection[str] = ()) -> None:
     """Raise the API's 404 unless `model` is known, a snapshot or fine-tune of one, or extra."""
     base = _base(model)

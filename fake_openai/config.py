@@ -55,6 +55,25 @@ class GenerationSettings(BaseModel):
     image_bytes: int = Field(
         default=2048, ge=0, description="Size of each generated image (before base64)."
     )
+    window_2h_seconds: float = Field(
+        default=2.0, gt=0, description="The `2h` completion window, scaled to these seconds."
+    )
+    window_8h_seconds: float = Field(
+        default=8.0, gt=0, description="The `8h` completion window, scaled to these seconds."
+    )
+    window_fraction: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="How far into its window a `2h`/`8h` response starts: it stays `queued` "
+        "for window x fraction (instead of `queued_seconds`), the same every time.",
+    )
+    flex_slowdown: float = Field(
+        default=2.0,
+        ge=1,
+        description='`service_tier: "flex"` responses stay `queued` this many times longer '
+        "and write this many times slower.",
+    )
 
     def overrides(self, metadata: dict[str, str]) -> GenerationSettings:
         """Apply per-request overrides from `fake_<field>` metadata keys (e.g. `fake_tokens`)."""
@@ -74,6 +93,7 @@ RUNTIME_FIELDS = (
     "models",
     "max_request_bytes",
     "reject_unknown_parameters",
+    "flex_unavailable_seconds",
 )
 """Server settings (beyond generation) that `/_fake/config` may change at run time."""
 
@@ -113,6 +133,12 @@ class ServerSettings(BaseModel):
         description="Answer a create body key that `client.responses.create` of the installed "
         "SDK does not have with the API's 400 `unknown_parameter`; False accepts and ignores "
         "it (a parameter newer than the SDK).",
+    )
+    flex_unavailable_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Every `flex` create within this many seconds from when it is set gets the "
+        "API's 429 Resource Unavailable (no response is made); 0 ends it.",
     )
     fault_seed: int = Field(default=0, description="Seed of probabilistic fault decisions.")
     generation: GenerationSettings = Field(default_factory=GenerationSettings)

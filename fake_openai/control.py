@@ -35,6 +35,12 @@ class ResponseRecord(BaseModel):
     )
     event_count: int = 0
     accepted_at: float = Field(default=0.0, description="Unix time the create was accepted.")
+    started_at: float | None = Field(
+        default=None, description="Unix time it left `queued` (None: it never ran)."
+    )
+    finished_at: float | None = Field(
+        default=None, description="Unix time it reached its terminal status."
+    )
     create_seconds: float = Field(
         default=0.0,
         description="Seconds the create request had been in flight when it was accepted "
@@ -120,6 +126,11 @@ class FakeControl:
     def requests(self) -> list[RequestRecord]:
         """Every API request since the last reset, in arrival order."""
         return [RequestRecord.model_validate(r) for r in self._call("GET", "requests")]
+
+    def config(self) -> dict[str, Any]:
+        """The runtime settings now."""
+        result: dict[str, Any] = self._call("GET", "config")
+        return result
 
     def responses(self) -> list[ResponseRecord]:
         return [ResponseRecord.model_validate(r) for r in self._call("GET", "responses")]

@@ -27,6 +27,8 @@ def _record(job: ResponseJob, *, events: bool) -> dict[str, Any]:
         "reasoning_summary": job.summary,
         "event_count": len(job.events),
         "accepted_at": job.accepted_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
         "create_seconds": job.create_seconds,
         "answered_at": job.answered_at,
         "idempotency_key": job.idempotency_key,
@@ -54,6 +56,7 @@ async def control_stats(request: web.Request) -> web.StreamResponse:
         "stream_opens": 0,
         "cancels": 0,
         "deletes": 0,
+        "flex_unavailable": 0,
     }
     counts.update(state.store.counts)
     return web.json_response(
@@ -118,9 +121,7 @@ async def control_config(request: web.Request) -> web.StreamResponse:
             server = {name: body.pop(name) for name in RUNTIME_FIELDS if name in body}
             if server:
                 checked = ServerSettings.model_validate(server)
-                state.settings = state.settings.model_copy(
-                    update={name: getattr(checked, name) for name in server}
-                )
+                state.update_settings({name: getattr(checked, name) for name in server})
             generation = GenerationSettings.model_validate(
                 {**state.settings.generation.model_dump(), **body.get("generation", body)}
             )

@@ -6,10 +6,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Route = Literal["create", "retrieve", "stream", "cancel", "delete", "any"]
-FaultKind = Literal["error", "reset", "cut", "error_event", "delay", "fail", "incomplete", "expire"]
+FaultKind = Literal[
+    "error", "reset", "cut", "error_event", "delay", "fail", "incomplete", "expire", "unavailable"
+]
 
 
 class FaultRule(BaseModel):
@@ -49,6 +51,13 @@ class FaultRule(BaseModel):
     skip: int = Field(default=0, ge=0, description="Let the first N matching requests through.")
     times: int | None = Field(default=None, ge=0, description="Fire at most N times.")
     response_id: str | None = Field(default=None, description="Only requests for this response.")
+
+    @model_validator(mode="after")
+    def _fits_route(self) -> FaultRule:
+        """A rule that could never fire is refused, not kept silently."""
+        if self.kind == "unavailable" and self.route not in {"create", "any"}:
+            raise ValueError("kind 'unavailable' is for route 'create'")
+        return self
 
     @classmethod
     def parse_spec(cls, spec: str) -> FaultRule:

@@ -16,6 +16,7 @@ from .chain import PastResponse
 from .config import GenerationSettings
 from .params import CreateParams
 from .steps import MessageStep, Turn
+from .tiers import served_tier
 from .turns import is_reasoning_model, plan_turn
 
 TERMINAL = frozenset({"completed", "failed", "incomplete", "cancelled"})
@@ -57,6 +58,8 @@ class ResponseJob:
         self.created_at = int(self.accepted_at)
         self._created_monotonic = time.monotonic()
         self.completed_at: int | None = None
+        self.started_at: float | None = None  # Unix times, precise (control API only)
+        self.finished_at: float | None = None
         self.status = "queued"
         self.error: dict[str, Any] | None = None
         self.incomplete_details: dict[str, Any] | None = None
@@ -136,7 +139,7 @@ class ResponseJob:
             "prompt_cache_retention": p.prompt_cache_retention,
             "reasoning": reasoning,
             "safety_identifier": p.safety_identifier,
-            "service_tier": p.service_tier or "default",
+            "service_tier": served_tier(p.service_tier),
             "store": p.store,
             "temperature": 1.0 if p.temperature is None else p.temperature,
             "text": p.text or {"format": {"type": "text"}, "verbosity": "medium"},
@@ -228,6 +231,7 @@ class ResponseJob:
         s = self.settings
         await asyncio.sleep(s.queued_seconds)
         self.status = "in_progress"
+        self.started_at = time.time()
         self._emit_lifecycle("response.in_progress")
         for step in self.turn.steps:
             if isinstance(step, MessageStep):
@@ -267,6 +271,7 @@ class ResponseJob:
 
     def _finish(self, status: str) -> None:
         self.status = status
+        self.finished_at = time.time()
         reasoning_tokens = self.turn.summary_tokens
         output_tokens = reasoning_tokens + len(self.text.split()) + self._call_tokens()
         input_tokens = textgen.count_input_tokens(self.params.input, self.params.instructions)

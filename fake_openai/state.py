@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
+from typing import Any
 
 from aiohttp import web
 
@@ -25,6 +27,18 @@ class FakeState:
             self.faults.add(rule)
         self.requests: deque[tuple[float, str, str]] = deque(maxlen=REQUEST_LOG_SIZE)
         """(Unix time, method, path) of each API request as it arrived: rate-limit tests."""
+        self.flex_unavailable_until = 0.0
+        """`time.monotonic()` until which flex creates are refused."""
+        self.update_settings({"flex_unavailable_seconds": settings.flex_unavailable_seconds})
+
+    def update_settings(self, update: dict[str, Any]) -> None:
+        """Change validated server settings; `flex_unavailable_seconds` counts from now."""
+        self.settings = self.settings.model_copy(update=update)
+        if "flex_unavailable_seconds" in update:
+            self.flex_unavailable_until = time.monotonic() + self.settings.flex_unavailable_seconds
+
+    def flex_unavailable(self) -> bool:
+        return time.monotonic() < self.flex_unavailable_until
 
     def reset(self) -> None:
         self.store.clear()

@@ -103,6 +103,7 @@ def fake(fake_server: FakeOpenAIServer) -> Iterator[FakeControl]:
         models=[],
         max_request_bytes=ServerSettings().max_request_bytes,
         reject_unknown_parameters=True,
+        flex_unavailable_seconds=0.0,
     )
     yield control
     control.clear_faults()
@@ -124,6 +125,10 @@ FAST_GENERATION = {
     "mcp_tool": "ask_question",
     "refusal": False,
     "image_bytes": 2048,
+    "window_2h_seconds": 2.0,
+    "window_8h_seconds": 8.0,
+    "window_fraction": 0.5,
+    "flex_slowdown": 2.0,
 }
 
 
