@@ -4,6 +4,7 @@ from .config import GenerationSettings, ServerSettings
 from .control import FakeControl, ResponseRecord
 from .faults import FaultRule
 from .server import FakeOpenAIServer
+from .webhooks import WebhookAttempt
 
 __all__ = [
     "FakeControl",
@@ -12,4 +13,5 @@ __all__ = [
     "GenerationSettings",
     "ResponseRecord",
     "ServerSettings",
+    "WebhookAttempt",
 ]

@@ -29,6 +29,8 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         honour_idempotency_key=not args.ignore_idempotency_key,
         reject_unknown_parameters=not args.allow_unknown_parameters,
         models=args.model,
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
         fault_seed=args.fault_seed,
         generation=GenerationSettings(
             tokens=args.tokens,
@@ -136,6 +138,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Also accept this model name (repeatable; '*' accepts any; FAKE_OPENAI_MODELS "
         "takes a comma-separated list). Others than the built-in catalogue get 404 "
         "model_not_found, as from the API.",
+    )
+    parser.add_argument(
+        "--webhook-url",
+        default=os.environ.get("FAKE_OPENAI_WEBHOOK_URL"),
+        help="POST signed response.* events of background responses here (default: none).",
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("FAKE_OPENAI_WEBHOOK_SECRET"),
+        help="The whsec_... signing secret (default: one is made up; GET /_fake/config shows it).",
     )
     parser.add_argument(
         "--fault-seed",

@@ -170,6 +170,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     job = ResponseJob(params, settings, outcome, state.settings.stream_retention_seconds, turn)
     job.create_seconds = time.monotonic() - arrived
     job.idempotency_key = sent_key
+    job.on_terminal = state.webhooks.notify
     state.store.add(job, key)
     job.start()
     # From here the job exists: a client that does not hear of it is the duplicate-create
@@ -372,7 +373,11 @@ def build_app(settings: ServerSettings | None = None) -> web.Application:
     async def _stop_jobs(app: web.Application) -> None:
         app[STATE].store.clear()
 
+    async def _stop_webhooks(app: web.Application) -> None:
+        await app[STATE].webhooks.close()
+
     app.on_shutdown.append(_stop_jobs)
+    app.on_cleanup.append(_stop_webhooks)
     return app
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .faults import FaultRule
 
@@ -93,6 +95,11 @@ RUNTIME_FIELDS = (
     "models",
     "max_request_bytes",
     "reject_unknown_parameters",
+    "webhook_url",
+    "webhook_secret",
+    "webhook_timeout_seconds",
+    "webhook_retry_seconds",
+    "webhook_max_attempts",
     "flex_unavailable_seconds",
 )
 """Server settings (beyond generation) that `/_fake/config` may change at run time."""
@@ -134,6 +141,31 @@ class ServerSettings(BaseModel):
         "SDK does not have with the API's 400 `unknown_parameter`; False accepts and ignores "
         "it (a parameter newer than the SDK).",
     )
+    webhook_url: str | None = Field(
+        default=None,
+        description="Where `response.*` events of background responses are POSTed; None: no "
+        "webhooks (the API's webhook endpoint, configured per project).",
+    )
+    webhook_secret: str | None = Field(
+        default=None,
+        description="The signing secret, `whsec_<base64>`; None with a URL set: one is made "
+        "up (shown by `/_fake/config`).",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="An attempt not answered within this is failed and retried (the API asks "
+        "for a 2xx 'within a few seconds').",
+    )
+    webhook_retry_seconds: float = Field(
+        default=1.0, ge=0, description="Wait before the first retry; doubles with each."
+    )
+    webhook_max_attempts: int = Field(
+        default=6,
+        ge=1,
+        description="Attempts per event, the first included. ASSUMED: OpenAI documents retries "
+        "with exponential backoff for up to 72 hours, not how many.",
+    )
     flex_unavailable_seconds: float = Field(
         default=0.0,
         ge=0,
@@ -143,3 +175,19 @@ class ServerSettings(BaseModel):
     fault_seed: int = Field(default=0, description="Seed of probabilistic fault decisions.")
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     faults: list[FaultRule] = Field(default_factory=list)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, secret: str | None) -> str | None:
+        """The form the API hands out, so the signing key is its base64 part, as the SDK reads
+        it (a secret without `whsec_` would be keyed by its raw bytes there)."""
+        if secret is None:
+            return None
+        key = secret.removeprefix("whsec_")
+        try:
+            decoded = base64.b64decode(key, validate=True)
+        except binascii.Error:
+            decoded = b""
+        if not secret.startswith("whsec_") or not decoded:
+            raise ValueError("webhook_secret must be 'whsec_' followed by non-empty base64")
+        return secret

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from .jobs import TERMINAL
+from .webhooks import WebhookAttempt
 
 
 class ResponseRecord(BaseModel):
@@ -127,8 +128,12 @@ class FakeControl:
         """Every API request since the last reset, in arrival order."""
         return [RequestRecord.model_validate(r) for r in self._call("GET", "requests")]
 
+    def webhooks(self) -> list[WebhookAttempt]:
+        """Every webhook delivery attempt since the last reset, in the order they were made."""
+        return [WebhookAttempt.model_validate(a) for a in self._call("GET", "webhooks")]
+
     def config(self) -> dict[str, Any]:
-        """The runtime settings now."""
+        """The runtime settings now, with the webhook secret the server signs with."""
         result: dict[str, Any] = self._call("GET", "config")
         return result
 
@@ -166,7 +171,7 @@ class FakeControl:
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change generation settings (`tokens=`, `tokens_per_second=`...),
-        or any of `config.RUNTIME_FIELDS` (`stream_retention_seconds=`, `models=`...) at run
-        time."""
+        or any of `config.RUNTIME_FIELDS` (`stream_retention_seconds=`, `webhook_url=`...) at
+        run time; answers the settings now (`webhook_secret` included)."""
         result: dict[str, Any] = self._call("PUT", "config", settings)
         return result

@@ -1,4 +1,4 @@
-"""The `/_fake` control API: introspection, faults, configuration and reset (no auth)."""
+"""The `/_fake` control API: introspection, faults, webhooks, configuration, reset (no auth)."""
 
 from __future__ import annotations
 
@@ -57,8 +57,12 @@ async def control_stats(request: web.Request) -> web.StreamResponse:
         "cancels": 0,
         "deletes": 0,
         "flex_unavailable": 0,
+        "webhooks_sent": 0,
+        "webhooks_failed": 0,
+        "webhooks_dropped": 0,
     }
     counts.update(state.store.counts)
+    counts.update(state.webhooks.counts)
     return web.json_response(
         {
             "counts": {**counts, "faults_fired": state.faults.fired_total},
@@ -88,6 +92,11 @@ async def control_requests(request: web.Request) -> web.StreamResponse:
             for at, method, path in request.app[STATE].requests
         ]
     )
+
+
+async def control_webhooks(request: web.Request) -> web.StreamResponse:
+    attempts = request.app[STATE].webhooks.attempts
+    return web.json_response([attempt.model_dump(mode="json") for attempt in attempts])
 
 
 async def control_reset(request: web.Request) -> web.StreamResponse:
@@ -147,6 +156,7 @@ def add_control_routes(app: web.Application) -> None:
     app.router.add_get("/_fake/health", control_health)
     app.router.add_get("/_fake/stats", control_stats)
     app.router.add_get("/_fake/requests", control_requests)
+    app.router.add_get("/_fake/webhooks", control_webhooks)
     app.router.add_get("/_fake/responses", control_responses)
     app.router.add_get("/_fake/responses/{response_id}", control_response)
     app.router.add_post("/_fake/reset", control_reset)

@@ -8,17 +8,32 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Route = Literal["create", "retrieve", "stream", "cancel", "delete", "any"]
+Route = Literal["create", "retrieve", "stream", "cancel", "delete", "webhook", "any"]
 FaultKind = Literal[
-    "error", "reset", "cut", "error_event", "delay", "fail", "incomplete", "expire", "unavailable"
+    "error",
+    "reset",
+    "cut",
+    "error_event",
+    "delay",
+    "fail",
+    "incomplete",
+    "expire",
+    "unavailable",
+    "drop",
+    "duplicate",
 ]
+
+WEBHOOK_KINDS = frozenset({"drop", "duplicate", "delay"})
+"""What a `webhook` rule may do to an event: lose it, send it twice, send it late."""
 
 
 class FaultRule(BaseModel):
     """One fault: which requests it hits, what it does, how often.
 
     Routes: `create` (POST /v1/responses), `retrieve` (GET without stream), `stream` (any SSE
-    answer: a streaming create or GET ?stream=true), `cancel`, `delete`, `any`.
+    answer: a streaming create or GET ?stream=true), `cancel`, `delete`, `any` (any of those),
+    and `webhook` (the fake's own outgoing event deliveries, which `any` leaves alone: a rule
+    written for API requests must not eat webhooks).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -55,6 +70,10 @@ class FaultRule(BaseModel):
     @model_validator(mode="after")
     def _fits_route(self) -> FaultRule:
         """A rule that could never fire is refused, not kept silently."""
+        if self.route == "webhook" and self.kind not in WEBHOOK_KINDS:
+            raise ValueError(f"route 'webhook' takes kind {sorted(WEBHOOK_KINDS)}")
+        if self.kind in {"drop", "duplicate"} and self.route != "webhook":
+            raise ValueError(f"kind {self.kind!r} is for route 'webhook'")
         if self.kind == "unavailable" and self.route not in {"create", "any"}:
             raise ValueError("kind 'unavailable' is for route 'create'")
         return self
@@ -103,6 +122,8 @@ class FaultInjector:
     ) -> FaultRule | None:
         for armed in self._armed:
             rule = armed.rule
+            if rule.route == "any" and "webhook" in tags:
+                continue
             if rule.route != "any" and rule.route not in tags:
                 continue
             if kinds is not None and rule.kind not in kinds:

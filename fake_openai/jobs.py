@@ -7,7 +7,7 @@ import copy
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -60,6 +60,8 @@ class ResponseJob:
         self.completed_at: int | None = None
         self.started_at: float | None = None  # Unix times, precise (control API only)
         self.finished_at: float | None = None
+        self.on_terminal: Callable[[ResponseJob], None] | None = None
+        """Told once the job reaches a terminal status (the webhook sender)."""
         self.status = "queued"
         self.error: dict[str, Any] | None = None
         self.incomplete_details: dict[str, Any] | None = None
@@ -292,6 +294,8 @@ class ResponseJob:
                 self.error = {"code": self.outcome.code, "message": self.outcome.message}
             # A cancelled response's open streams end with `response.failed` (status `cancelled`).
             self._emit_lifecycle("response.failed")
+        if self.on_terminal is not None:
+            self.on_terminal(self)
 
     def cancel(self) -> None:
         """Move a running job to `cancelled` for good; the caller checks it is not terminal."""

@@ -103,6 +103,11 @@ def fake(fake_server: FakeOpenAIServer) -> Iterator[FakeControl]:
         models=[],
         max_request_bytes=ServerSettings().max_request_bytes,
         reject_unknown_parameters=True,
+        webhook_url=None,
+        webhook_secret=None,
+        webhook_timeout_seconds=5.0,
+        webhook_retry_seconds=1.0,
+        webhook_max_attempts=6,
         flex_unavailable_seconds=0.0,
     )
     yield control

@@ -1,14 +1,111 @@
-"""The fake's completion windows and flex tier, checked as a client of OpenAI sees them:
-errors as the SDK raises them, timings from the fake's records."""
+"""The fake's webhooks, completion windows and flex tier, checked as a client of OpenAI sees them:
+events verified by the SDK's own `client.webhooks`, errors as the SDK raises them."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import itertools
+import json
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import openai
 import pytest
+from aiohttp import web
 
-from durable_responses.fake_openai import FakeControl
+from durable_responses.fake_openai import FakeControl, FaultRule, ServerSettings
+from durable_responses.fake_openai.faults import WEBHOOK_KINDS, FaultInjector
+from durable_responses.fake_openai.webhooks import sign
+
+
+@dataclass
+class Delivery:
+    """One POST the receiver got."""
+
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint on a free loopback port, on its own thread and loop (so sync tests
+    can block while it answers): records every POST and answers from a script."""
+
+    answers: list[int | float] = field(default_factory=list)
+    """Answers in order, then 200s: an int is a status, a float seconds to stall, then 200."""
+    deliveries: list[Delivery] = field(default_factory=list)
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    def start(self) -> Receiver:
+        self._thread.start()
+        self.url = asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(5)
+        return self
+
+    async def _serve(self) -> str:
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{self._runner.addresses[0][1]}/hook"
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.deliveries.append(Delivery(dict(request.headers), body, time.time()))
+        answer = self.answers.pop(0) if self.answers else 200
+        if isinstance(answer, float):
+            await asyncio.sleep(answer)
+            answer = 200
+        return web.Response(status=answer)
+
+    def wait(self, count: int, timeout: float = 10.0) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        while len(self.deliveries) < count:
+            assert time.monotonic() < deadline, f"{len(self.deliveries)} of {count} deliveries"
+            time.sleep(0.02)
+        return self.deliveries
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+@dataclass
+class Hook:
+    receiver: Receiver
+    secret: str
+    sdk: openai.OpenAI
+
+    def verify(self, delivery: Delivery) -> object:
+        """What a receiver written with the SDK does: verify, then unwrap."""
+        self.sdk.webhooks.verify_signature(delivery.body, delivery.headers, secret=self.secret)
+        return self.sdk.webhooks.unwrap(delivery.body, delivery.headers, secret=self.secret)
+
+
+@pytest.fixture
+def hook(fake: FakeControl) -> Iterator[Hook]:
+    """A receiver the fake sends its webhooks to, with the secret the fake made up."""
+    receiver = Receiver().start()
+    config = fake.configure(webhook_url=receiver.url)
+    sdk = openai.OpenAI(api_key="x")
+    yield Hook(receiver, config["webhook_secret"], sdk)
+    sdk.close()
+    receiver.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +118,217 @@ def _message(error: openai.APIStatusError) -> str:
     """The API's own message (the SDK's `message` prefixes the status)."""
     assert isinstance(error.body, dict)
     return str(error.body["message"])
+
+
+def _terminal(fake: FakeControl, response_id: str) -> float:
+    record = fake.wait_terminal(response_id)
+    assert record.finished_at is not None
+    return record.finished_at
+
+
+# ---- webhooks -----------------------------------------------------------------------------------
+
+
+def test_completed_background_response_delivers_one_signed_event(fake, openai_sync, hook):
+    created = openai_sync.responses.create(model="o3", input="x", background=True)
+    finished = _terminal(fake, created.id)
+    [delivery] = hook.receiver.wait(1)
+    event = hook.verify(delivery)
+    assert (event.type, event.data.id, event.object) == ("response.completed", created.id, "event")
+    assert event.created_at == int(finished)  # when it completed, not when it was sent
+    body = delivery.json()
+    assert list(body) == ["id", "object", "type", "created_at", "data"]
+    assert body["id"].startswith("evt_") and body["data"] == {"id": created.id}
+    headers = {k.lower(): v for k, v in delivery.headers.items()}
+    assert headers["webhook-id"].startswith("wh_")
+    assert headers["webhook-signature"].startswith("v1,")
+    assert headers["content-type"] == "application/json"
+    assert headers["user-agent"] == "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)"
+    [attempt] = fake.webhooks()
+    assert (attempt.event_id, attempt.webhook_id) == (body["id"], headers["webhook-id"])
+    assert (attempt.response_id, attempt.attempt, attempt.status, attempt.ok) == (
+        created.id,
+        1,
+        200,
+        True,
+    )
+    assert attempt.timestamp == int(headers["webhook-timestamp"]) == int(attempt.sent_at)
+    counts = fake.counts()
+    assert (counts["webhooks_sent"], counts["webhooks_failed"]) == (1, 0)
+
+
+def test_cancelled_background_response_delivers_one_cancelled_event(fake, openai_sync, hook):
+    created = openai_sync.responses.create(
+        model="o3", input="x", background=True, metadata={"fake_queued_seconds": "5"}
+    )
+    openai_sync.responses.cancel(created.id)
+    openai_sync.responses.cancel(created.id)  # answered again, ends nothing twice
+    [delivery] = hook.receiver.wait(1)
+    event = hook.verify(delivery)
+    assert (event.type, event.data.id) == ("response.cancelled", created.id)
+    time.sleep(0.2)
+    assert len(hook.receiver.deliveries) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "event_type"),
+    [
+        ({"kind": "fail", "after_tokens": 5}, "response.failed"),
+        ({"kind": "incomplete", "after_tokens": 5}, "response.incomplete"),
+    ],
+)
+def test_failed_and_incomplete_responses_deliver_their_event(
+    fake, openai_sync, hook, fault, event_type
+):
+    fake.add_fault(route="create", times=1, **fault)
+    created = openai_sync.responses.create(model="gpt-4.1", input="x", background=True)
+    [delivery] = hook.receiver.wait(1)
+    assert hook.verify(delivery).type == event_type
+    assert fake.response(created.id, events=False).status == event_type.split(".")[1]
+
+
+def test_foreground_responses_deliver_no_event(fake, openai_sync, hook):
+    foreground = openai_sync.responses.create(model="gpt-4.1", input="x")
+    with openai_sync.responses.create(model="gpt-4.1", input="x", stream=True) as stream:
+        streamed = next(e for e in stream if e.type == "response.completed").response
+    background = openai_sync.responses.create(model="gpt-4.1", input="x", background=True)
+    [delivery] = hook.receiver.wait(1)  # the background one: sent after the others ended
+    assert hook.verify(delivery).data.id == background.id
+    sent_for = {a.response_id for a in fake.webhooks()}
+    assert sent_for == {background.id} and not sent_for & {foreground.id, streamed.id}
+
+
+def test_failed_deliveries_are_retried_with_the_same_id_and_fresh_timestamps(
+    fake, openai_sync, hook
+):
+    fake.configure(webhook_retry_seconds=0.5)
+    hook.receiver.answers = [500, 500]
+    created = openai_sync.responses.create(model="gpt-4.1", input="x", background=True)
+    deliveries = hook.receiver.wait(3)
+    time.sleep(0.1)
+    assert len(deliveries) == 3
+    for delivery in deliveries:
+        hook.verify(delivery)  # each attempt signs its own timestamp
+    assert len({d.headers["webhook-id"] for d in deliveries}) == 1
+    assert len({d.body for d in deliveries}) == 1
+    stamps = [int(d.headers["webhook-timestamp"]) for d in deliveries]
+    assert stamps == sorted(stamps) and stamps[2] > stamps[0]  # 1.5 s apart
+    attempts = fake.webhooks()
+    assert [(a.attempt, a.status, a.ok) for a in attempts] == [
+        (1, 500, False),
+        (2, 500, False),
+        (3, 200, True),
+    ]
+    assert {a.response_id for a in attempts} == {created.id}
+    gaps = [b.sent_at - a.sent_at for a, b in itertools.pairwise(attempts)]
+    assert 0.45 < gaps[0] < 1.0 and 0.95 < gaps[1] < 1.8  # 0.5 s, doubling
+    counts = fake.counts()
+    assert (counts["webhooks_sent"], counts["webhooks_failed"]) == (3, 2)
+
+
+@pytest.mark.parametrize("receiver_fault", ["slow", "unreachable"])
+def test_unanswered_deliveries_are_retried_up_to_max_attempts(
+    fake, openai_sync, hook, receiver_fault
+):
+    fake.configure(webhook_timeout_seconds=0.2, webhook_retry_seconds=0.05, webhook_max_attempts=3)
+    if receiver_fault == "slow":
+        hook.receiver.answers = [0.5, 0.5, 0.5]
+    else:
+        fake.configure(webhook_url="http://127.0.0.1:9/hook")  # discard port: refused
+    openai_sync.responses.create(model="gpt-4.1", input="x", background=True)
+    deadline = time.monotonic() + 10
+    while len(fake.webhooks()) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)
+    attempts = fake.webhooks()
+    assert [a.attempt for a in attempts] == [1, 2, 3]  # then given up
+    assert all(a.status is None and not a.ok for a in attempts)
+    if receiver_fault == "slow":
+        assert {a.error for a in attempts} == {"timeout"}
+    else:
+        assert all(a.error and "Connect" in a.error for a in attempts)
+    assert fake.counts()["webhooks_failed"] == 3
+
+
+def test_drop_fault_loses_the_event(fake, openai_sync, hook):
+    fake.add_fault(route="webhook", kind="drop", times=1)
+    lost = openai_sync.responses.create(model="gpt-4.1", input="x", background=True)
+    _terminal(fake, lost.id)
+    kept = openai_sync.responses.create(model="gpt-4.1", input="x", background=True)
+    [delivery] = hook.receiver.wait(1)
+    assert hook.verify(delivery).data.id == kept.id
+    assert {a.response_id for a in fake.webhooks()} == {kept.id}  # no attempt for the lost one
+    counts = fake.counts()
+    assert (counts["webhooks_dropped"], counts["webhooks_sent"]) == (1, 1)
+
+
+def test_duplicate_fault_delivers_the_same_event_twice(fake, openai_sync, hook):
+    fake.add_fault(route="webhook", kind="duplicate")
+    openai_sync.responses.create(model="gpt-4.1", input="x", background=True)
+    first, second = hook.receiver.wait(2)
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert first.body == second.body
+    hook.verify(first), hook.verify(second)
+    assert [(a.delivery, a.attempt) for a in fake.webhooks()] == [(1, 1), (2, 1)]
+
+
+def test_delay_fault_sends_the_event_late(fake, openai_sync, hook):
+    fake.add_fault(route="webhook", kind="delay", seconds=0.6)
+    created = openai_sync.responses.create(model="gpt-4.1", input="x", background=True)
+    finished = _terminal(fake, created.id)
+    [delivery] = hook.receiver.wait(1)
+    assert delivery.at - finished >= 0.55
+
+
+def test_webhook_rules_are_checked_and_any_leaves_webhooks_alone():
+    with pytest.raises(ValueError, match="route 'webhook' takes kind"):
+        FaultRule(route="webhook", kind="error")
+    with pytest.raises(ValueError, match="is for route 'webhook'"):
+        FaultRule(route="any", kind="duplicate")
+    with pytest.raises(ValueError, match="is for route 'create'"):
+        FaultRule(route="retrieve", kind="unavailable")
+    faults = FaultInjector()
+    faults.add(FaultRule(route="any", kind="delay"))
+    assert faults.pick({"webhook"}, None, set(WEBHOOK_KINDS)) is None
+    faults.add(FaultRule(route="webhook", kind="delay"))
+    assert faults.pick({"webhook"}, None, set(WEBHOOK_KINDS)) is not None
+
+
+def test_signature_matches_the_sdk_test_vector():
+    """The Standard Webhooks vector of the notes (verified with the installed SDK)."""
+    body = (
+        b'{"id":"evt_685343a1381c819085d44c354e1b330e","object":"event",'
+        b'"type":"response.completed","created_at":1750287018,"data":{"id":"resp_abc123"}}'
+    )
+    signature = sign(
+        "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        "wh_685342e6c53c8190a1be43f081506c52",
+        1750287078,
+        body,
+    )
+    assert signature == "v1,TAoRVPJDFiuNeyiLSpVEhn6A2jnFGEZonRFLH23WtUk="
+
+
+def test_secret_is_made_up_when_unset_kept_when_set_and_checked(fake, hook):
+    made_up = fake.config()["webhook_secret"]
+    assert made_up == hook.secret and made_up.startswith("whsec_")
+    assert len(base64.b64decode(made_up[6:])) == 32
+    chosen = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    assert fake.configure(webhook_secret=chosen)["webhook_secret"] == chosen
+    for bad in ("plain-secret", "whsec_", "whsec_%%%"):
+        with pytest.raises(RuntimeError, match="webhook_secret"):
+            fake.configure(webhook_secret=bad)
+    with pytest.raises(ValueError, match="webhook_secret"):
+        ServerSettings(webhook_secret="nope")
+
+
+def test_reset_forgets_attempts_and_counts(fake, openai_sync, hook):
+    openai_sync.responses.create(model="gpt-4.1", input="x", background=True)
+    hook.receiver.wait(1)
+    assert len(fake.webhooks()) == 1
+    fake.reset()
+    assert fake.webhooks() == [] and fake.counts()["webhooks_sent"] == 0
 
 
 # ---- completion windows -------------------------------------------------------------------------
