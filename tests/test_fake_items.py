@@ -625,16 +625,16 @@ def test_known_parameters_are_echoed(quick, openai_sync):
         "safety_identifier": "s",
         "reasoning": {"effort": "max", "mode": "pro", "context": "all_turns"},
         "tools": [{"type": "web_search"}],
-        "extra_body": {"background_options": {"completion_window": "2h"}},
+        "extra_body": {"background_options": {"completion_window": "soonest"}},
     }
     r = run(openai_sync, quick, model="o3", input="x", **body)
     assert sum(i["type"] == "web_search_call" for i in r.output) == 2  # capped
     response = r.events[-1]["response"]
-    assert response["background_options"] == {"completion_window": "2h"}
+    assert response["background_options"] == {"completion_window": "soonest"}
     assert response["reasoning"]["effort"] == "max" and response["reasoning"]["mode"] == "pro"
     assert (response["max_tool_calls"], response["service_tier"]) == (2, "flex")
     assert (response["prompt_cache_key"], response["safety_identifier"]) == ("k", "s")
-    assert r.record.request["background_options"] == {"completion_window": "2h"}
+    assert r.record.request["background_options"] == {"completion_window": "soonest"}
 
 
 def test_polling_shows_the_item_in_progress_then_the_final_items(quick, openai_sync):
