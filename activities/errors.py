@@ -75,6 +75,12 @@ def retry_after(headers: object) -> timedelta | None:
     return min(timedelta(seconds=delay), _MAX_RETRY_AFTER)
 
 
+def _resource_unavailable(err: openai.APIStatusError) -> bool:
+    """Flex processing's 429: no capacity now (not a rate limit, not charged). The code is
+    ASSUMED (OpenAI documents the status and "Resource Unavailable"), so the message counts too."""
+    return err.code == "resource_unavailable" or "resource unavailable" in err.message.lower()
+
+
 def to_application_error(err: openai.OpenAIError) -> ApplicationError:
     """Map an SDK exception to an `ApplicationError`; raise the result `from err`."""
     if isinstance(err, openai.APITimeoutError):
@@ -102,6 +108,8 @@ def to_application_error(err: openai.OpenAIError) -> ApplicationError:
             error_type, retryable = ErrorType.SERVER_ERROR, True
         elif status == 429 and err.code == "insufficient_quota":
             error_type, retryable = ErrorType.QUOTA_EXCEEDED, False
+        elif status == 429 and _resource_unavailable(err):
+            error_type, retryable = ErrorType.RESOURCE_UNAVAILABLE, True
         elif is_stream_expired(err):
             error_type, retryable = ErrorType.STREAM_EXPIRED, False
         else:

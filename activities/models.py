@@ -44,6 +44,11 @@ class ResponseSnapshot(BaseModel):
     service_tier: str | None = None
     item_count: int = Field(default=0, description="Output items the response has so far.")
     activity: str | None = Field(default=None, description="Its latest item, in a line.")
+    webhooks: bool = Field(
+        default=False,
+        description="Set by the create: a webhook receiver wakes the workflow when the "
+        "response ends, so polls are a slow safety net.",
+    )
 
 
 class CreateResponseInput(BaseModel):

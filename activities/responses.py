@@ -63,6 +63,7 @@ class ResponsesActivities:
         *,
         default_model: str | None = None,
         heartbeat_every_seconds: float = HEARTBEAT_EVERY_SECONDS,
+        webhooks: bool = False,
     ) -> None:
         if client.max_retries != 0:
             raise ValueError("ResponsesActivities needs AsyncOpenAI(max_retries=0)")
@@ -71,15 +72,20 @@ class ResponsesActivities:
             default_model or os.environ.get("DURABLE_RESPONSES_MODEL") or DEFAULT_MODEL
         )
         self._heartbeat_every = heartbeat_every_seconds
+        self.webhooks = webhooks
+        """A webhook receiver signals the workflows (see `durable_responses.webhooks`)."""
 
     @classmethod
-    def from_env(cls, default_model: str | None = None) -> ResponsesActivities:
+    def from_env(
+        cls, default_model: str | None = None, *, webhooks: bool = False
+    ) -> ResponsesActivities:
         """Client from `OPENAI_API_KEY` / `OPENAI_BASE_URL`; raises `openai.OpenAIError`
         without a key. The default model: `default_model`, `DURABLE_RESPONSES_MODEL`, `o3`."""
         return cls(
             # An empty OPENAI_BASE_URL (compose's default) means the real API, not "".
             AsyncOpenAI(max_retries=0, base_url=os.environ.get("OPENAI_BASE_URL") or None),
             default_model=default_model,
+            webhooks=webhooks,
         )
 
     def all(self) -> list[Callable[..., Any]]:
@@ -127,7 +133,8 @@ class ResponsesActivities:
             )
             span.set_attribute(RESPONSE_ID, response.id)
         activity.logger.info("created background response %s (%s)", response.id, response.status)
-        return await fit_snapshot(snapshot_of(response))
+        snapshot = await fit_snapshot(snapshot_of(response))
+        return snapshot.model_copy(update={"webhooks": self.webhooks})
 
     @activity.defn(name="measure_create_input")
     async def measure_create_input(self, input: CreateResponseInput) -> EncodedSize:

@@ -95,6 +95,9 @@ class DurableResponsesPlugin(SimplePlugin):
             upsert if the namespace lacks them; refuse to start if they are missing and
             cannot be added.
         tune_worker: Apply `WORKER_TUNING` where the worker keeps the SDK default.
+        webhooks: A webhook receiver (`durable_responses.webhooks`) wakes our workflows when
+            their responses end: polls become a slow safety net (`PollPolicy`). Only set it
+            once OpenAI delivers this project's webhooks to a receiver of yours.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class DurableResponsesPlugin(SimplePlugin):
         default_model: str | None = None,
         register_search_attributes: bool = True,
         tune_worker: bool = True,
+        webhooks: bool = False,
     ) -> None:
         if openai_client is not None and activities is not None:
             raise ValueError("pass openai_client or activities, not both")
@@ -114,6 +118,7 @@ class DurableResponsesPlugin(SimplePlugin):
         self._default_model = default_model
         self._register = register_search_attributes
         self._tune = tune_worker
+        self._webhooks = webhooks
         self._registered: set[tuple[str, str]] = set()
         codec = payload_codec if payload_codec is not None else connection.payload_codec()
         super().__init__(
@@ -129,10 +134,14 @@ class DurableResponsesPlugin(SimplePlugin):
         if self._activities is None:
             if self._openai_client is not None:
                 self._activities = ResponsesActivities(
-                    self._openai_client, default_model=self._default_model
+                    self._openai_client,
+                    default_model=self._default_model,
+                    webhooks=self._webhooks,
                 )
             else:
-                self._activities = ResponsesActivities.from_env(default_model=self._default_model)
+                self._activities = ResponsesActivities.from_env(
+                    default_model=self._default_model, webhooks=self._webhooks
+                )
         return self._activities
 
     def _add_activities(

@@ -127,6 +127,20 @@ class WorkerSettings(BaseSettings):
     reap_older_than: float = Field(
         default=600, ge=0, description="the reaper leaves runs closed less than this long ago"
     )
+    webhooks: CliImplicitFlag[bool] = Field(
+        default=False,
+        description="a webhook receiver wakes the workflows when their responses end: polls "
+        "become a slow safety net (PollPolicy.webhook_interval_seconds)",
+    )
+    webhook_port: int = Field(
+        default=0,
+        ge=0,
+        description="also receive OpenAI webhooks on this port, secret from "
+        "OPENAI_WEBHOOK_SECRET (implies --webhooks; 0: off)",
+    )
+    webhook_host: str = Field(
+        default="127.0.0.1", description="address the webhook receiver binds (0.0.0.0: all)"
+    )
     log_level: str = Field(
         default="INFO",
         description="Python log level",
@@ -196,6 +210,7 @@ ENVIRONMENT: dict[str, str] = {
     **WorkerSettings.environment(),
     "OPENAI_API_KEY": "OpenAI API key (read by the openai SDK)",
     "OPENAI_BASE_URL": "OpenAI-compatible base URL; empty: the real API",
+    "OPENAI_WEBHOOK_SECRET": "webhook signing secret(s), comma-separated while rotating",
     "OTEL_SERVICE_NAME": "service name of the traces (read by the OpenTelemetry SDK)",
 }
 """Every environment variable the worker reads, itself or through the SDKs it configures."""

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from durable_responses import connection, telemetry
+from durable_responses import connection, telemetry, webhooks
 from durable_responses.activities import ResponsesActivities
 from durable_responses.models.reaper import ReapRequest
 from durable_responses.plugin import GRACEFUL_SHUTDOWN, DurableResponsesPlugin
@@ -82,6 +82,9 @@ async def run(settings: WorkerSettings) -> None:
             )
         if activities is None:
             activities = _fake_activities(stack, settings.model)
+        activities.webhooks = settings.webhooks or bool(settings.webhook_port)
+        if settings.webhook_port:
+            await webhooks.serve_beside(stack, client, settings.webhook_host, settings.webhook_port)
         plugin = DurableResponsesPlugin(activities=activities)
         await plugin.prepare(client)  # refuse to start before any worker polls
         if settings.reap_every:

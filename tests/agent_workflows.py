@@ -1,5 +1,5 @@
-"""Workflows of a caller's that run agent loops, for the tests (a module of their own: the
-workflow sandbox imports it, and the test modules import harnesses it must not)."""
+"""Workflows of a caller's (agent loops, a webhook's owner), for the tests: a module of their
+own, as the workflow sandbox imports it and the test modules import harnesses it must not."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     import durable_responses.workflow as durable
     from durable_responses.models import PollPolicy, ResponseRequest
     from durable_responses.models.agent import AgentResult
+    from durable_responses.models.webhooks import WEBHOOK_SIGNAL, WebhookEvent
 
 QUICK_POLL = PollPolicy(initial_interval_seconds=0.2)
 MCP = {"type": "mcp", "server_label": "docs", "server_url": "https://mcp.example.com/mcp"}
@@ -54,3 +55,22 @@ class McpAgentWorkflow:
             ),
             on_rejection="tell_model",
         )
+
+
+@workflow.defn(name="WebhookWaiter")
+class WebhookWaiter:
+    """A workflow of a caller's that owns a response and waits for its webhook."""
+
+    def __init__(self) -> None:
+        self._events: list[WebhookEvent] = []
+
+    @workflow.run
+    async def run(self, response_id: str) -> str:
+        await workflow.wait_condition(
+            lambda: any(e.response_id == response_id for e in self._events)
+        )
+        return response_id
+
+    @workflow.signal(name=WEBHOOK_SIGNAL)
+    def openai_webhook(self, event: WebhookEvent) -> None:
+        self._events.append(event)

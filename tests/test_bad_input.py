@@ -236,6 +236,19 @@ STARTS: dict[str, Start] = {
         "chunk_seconds must be <=",
     ),
     "deadline/zero": Start(ST, request(deadline_seconds=0), INVALID, "deadline_seconds"),
+    # discounted completion windows: polled, standard tier only (as the API says)
+    "window/8h-streamed": Start(
+        ST, request(background_options={"completion_window": "8h"}), INVALID, "polled"
+    ),
+    "window/2h-flex": Start(
+        BG,
+        request(background_options={"completion_window": "2h"}, service_tier="flex"),
+        INVALID,
+        "standard tier",
+    ),
+    "window/unknown": Start(
+        BG, request(background_options={"completion_window": "1h"}), INVALID, "completion_window"
+    ),
     "deadline/past-datetime": Start(
         BG, request(deadline_seconds=1e12), INVALID, "deadline_seconds must be <="
     ),

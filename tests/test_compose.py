@@ -340,7 +340,7 @@ def test_secrets_come_from_git_ignored_files_under_secrets():
     # payload keys as a Docker secret, named by path (the worker reads the file).
     worker = services["worker"]
     assert worker["env_file"] == [{"path": "./secrets/openai.env", "required": True}]
-    for name in ("worker", "codec-server"):
+    for name in ("worker", "codec-server", "webhooks"):
         service = services[name]
         assert service["secrets"] == ["codec_keys"], name
         assert (
@@ -350,7 +350,14 @@ def test_secrets_come_from_git_ignored_files_under_secrets():
     # The codec token, optional: only the codec server gets it.
     assert env_files["codec-server"] == ["./secrets/codec.env"]
     assert services["codec-server"]["env_file"][0]["required"] is False
-    assert {name for name, paths in env_files.items() if paths} == {"worker", "codec-server"}
+    # The webhook receiver: its signing secret (required), the OpenAI key (optional).
+    assert env_files["webhooks"] == ["./secrets/webhooks.env", "./secrets/openai.env"]
+    assert [e["required"] for e in services["webhooks"]["env_file"]] == [True, False]
+    assert {name for name, paths in env_files.items() if paths} == {
+        "worker",
+        "codec-server",
+        "webhooks",
+    }
 
 
 # ---- codec server ------------------------------------------------------------------------------

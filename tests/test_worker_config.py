@@ -262,6 +262,7 @@ def test_worker_environment_lists_exactly_the_variables_the_code_reads():
         "durable_responses/codec.py",
         "durable_responses/telemetry.py",
         "activities/responses.py",
+        "durable_responses/webhooks/app.py",  # the receiver, served by --webhook-port
     ]
     read = set()
     for source in sources:
@@ -271,7 +272,7 @@ def test_worker_environment_lists_exactly_the_variables_the_code_reads():
         set(connection.ENVIRONMENT)
         | set(connection.PAYLOAD_ENVIRONMENT)
         | set(WorkerSettings.environment())
-        | {"OPENAI_API_KEY", "OPENAI_BASE_URL", "OTEL_SERVICE_NAME"}
+        | {"OPENAI_API_KEY", "OPENAI_BASE_URL", "OTEL_SERVICE_NAME", "OPENAI_WEBHOOK_SECRET"}
     )
     assert read <= indirect
     assert indirect == set(ENVIRONMENT)

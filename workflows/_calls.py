@@ -35,19 +35,60 @@ API_RETRY = RetryPolicy(
 """Retries of API calls. Errors a retry cannot fix are raised non-retryable by the activity."""
 
 
-async def create_response(state: ResumeState, input: CreateResponseInput) -> ResponseSnapshot:
-    """Run `create_background_response`, its retries bounded by the deadline.
+async def create_response(
+    state: ResumeState, input: CreateResponseInput, *, flex_fallback_seconds: float | None = None
+) -> ResponseSnapshot:
+    """Create the response; with `service_tier: flex` and `flex_fallback_seconds`, on the
+    default tier once flex has been unavailable that long.
+
+    A flex create refused with 429 "resource unavailable" created nothing (and costs nothing),
+    so the retries of the flex create and the one default-tier create never overlap: one
+    upstream response at a time.
+    """
+    if flex_fallback_seconds is None or input.params.service_tier != "flex":
+        return await _create(state, input)
+    try:
+        return await _create(state, input, timedelta(seconds=flex_fallback_seconds))
+    except ActivityError as err:
+        if not caused_by(err, ErrorType.RESOURCE_UNAVAILABLE):
+            raise_activity_failure(err, state)
+    workflow.logger.info(
+        "flex unavailable for %gs: creating on the default tier", flex_fallback_seconds
+    )
+    state.tier_fallback = True
+    default = input.params.model_copy(update={"service_tier": "default"})
+    return await _create(state, input.model_copy(update={"params": default}))
+
+
+def caused_by(err: BaseException, error_type: str) -> bool:
+    """Whether `err`, or an error it was caused by, is an `ApplicationError` of this type."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.type == error_type:
+            return True
+        cause = cause.__cause__
+    return False
+
+
+async def _create(
+    state: ResumeState, input: CreateResponseInput, budget: timedelta | None = None
+) -> ResponseSnapshot:
+    """Run `create_background_response`, its retries bounded by the deadline (and `budget`,
+    raising the `ActivityError` when that runs out).
 
     A cancel that arrives while the create is in flight lets it finish (behind the patch) and
     records what it created, so the cancel that follows reaches that response: cancelling the
     call would leave a response the provider had already accepted running, unknown to us.
     """
+    bound = retry_budget(state, CREATE_TIMEOUT)
+    if budget is not None:
+        bound = budget if bound is None else min(bound, budget)
     call = asyncio.ensure_future(
         workflow.execute_activity_method(
             ResponsesActivities.create_background_response,
             input,
             start_to_close_timeout=CREATE_TIMEOUT,
-            schedule_to_close_timeout=retry_budget(state, CREATE_TIMEOUT),
+            schedule_to_close_timeout=bound,
             retry_policy=API_RETRY,
         )
     )
@@ -62,6 +103,8 @@ async def create_response(state: ResumeState, input: CreateResponseInput) -> Res
                 state.response_id, state.status = created.id, created.status
             raise
     except ActivityError as err:
+        if budget is not None and not deadline_passed(state):
+            raise  # the caller decides what running out of `budget` means
         raise_activity_failure(err, state)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -15,6 +16,10 @@ with workflow.unsafe.imports_passed_through():
 
     from ._calls import retrieve
     from ._deadline import poll_delay
+
+WEBHOOK_PATCH = "webhook-wake-v1"
+"""Runs from before this patch slept a plain timer between polls; new ones wait on "a webhook
+arrived or the interval passed" (the same timer when no webhook comes)."""
 
 
 async def poll_once(
@@ -42,12 +47,15 @@ async def poll_until_terminal(
     next_poll: Callable[[datetime | None], None] = lambda _: None,
     polls_this_run: int = 0,
     partial_output: bool = False,
+    woken: Callable[[], bool] = lambda: False,
+    consume_wake: Callable[[], None] = lambda: None,
 ) -> ResponseSnapshot:
     """Sleep, then poll, with a growing interval, until `snapshot` is terminal.
 
     Sleeps are server-side timers, so waiting costs no worker time and survives any restart;
-    the deadline cuts the last sleep short. Past `policy.max_polls_per_run` polls in this run
-    (or when the server suggests it) the run continues as new, carrying the interval.
+    the deadline cuts the last sleep short; a webhook (`woken`) ends it at once. Past
+    `policy.max_polls_per_run` polls in this run (or when the server suggests it) the run
+    continues as new, carrying the interval.
     """
     interval = state.interval_seconds or policy.initial_interval_seconds
     while not is_terminal(snapshot.status):
@@ -62,7 +70,12 @@ async def poll_until_terminal(
             await continue_as_new()
         delay = poll_delay(state, interval)
         next_poll(workflow.now() + timedelta(seconds=delay))
-        await workflow.sleep(delay)
+        if workflow.patched(WEBHOOK_PATCH):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(woken, timeout=delay)
+            consume_wake()
+        else:
+            await workflow.sleep(delay)
         snapshot = await poll_once(state, policy, record, partial_output=partial_output)
         polls_this_run += 1
         interval = policy.next_interval(interval)

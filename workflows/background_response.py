@@ -11,8 +11,9 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from durable_responses.activities import CreateResponseInput, ResponseSnapshot
-    from durable_responses.models import Progress, ResponseResult
+    from durable_responses.models import Progress, ResponseParams, ResponseResult
     from durable_responses.models._carried import ResumeState
+    from durable_responses.models.webhooks import WEBHOOK_SIGNAL, WebhookEvent
 
     from . import _outcome as outcome
     from . import _state, metrics
@@ -44,6 +45,7 @@ class BackgroundResponseWorkflow:
             id=self._state.response_id or "", status=self._state.status or ""
         )
         self._next_poll_at: datetime | None = None
+        self._ended: set[str] = set()  # responses a webhook said have ended
 
     @workflow.run
     async def run(self, request: RunInput = None, *unexpected: object) -> ResponseResult:
@@ -54,9 +56,12 @@ class BackgroundResponseWorkflow:
         async with cancelling_upstream_on_exit(state):
             if state.response_id is None:
                 created = await create_response(
-                    state, CreateResponseInput(params=checked.api_params())
+                    state,
+                    CreateResponseInput(params=_with_continuation(checked.api_params())),
+                    flex_fallback_seconds=checked.flex_fallback_seconds,
                 )
                 self._record(created)
+                state.webhooks = created.webhooks
                 metrics.created(state.model)
                 workflow.logger.info("response %s created (%s)", created.id, created.status)
 
@@ -67,11 +72,13 @@ class BackgroundResponseWorkflow:
             # replay of a create whose first answer was lost), so start from what we have.
             snapshot = await poll_until_terminal(
                 state,
-                checked.poll,
+                checked.poll.for_run(webhooks=state.webhooks, window=checked.discounted_window()),
                 self._last,
                 record=self._record,
                 continue_as_new=continue_as_new,
                 next_poll=self._set_next_poll,
+                woken=lambda: state.response_id in self._ended,
+                consume_wake=lambda: self._ended.discard(state.response_id or ""),
             )
         workflow.logger.info(
             "response %s %s after %d polls", snapshot.id, snapshot.status, state.polls
@@ -88,6 +95,12 @@ class BackgroundResponseWorkflow:
     def _set_next_poll(self, at: datetime | None) -> None:
         self._next_poll_at = at
 
+    @workflow.signal(name=WEBHOOK_SIGNAL)
+    def openai_webhook(self, event: WebhookEvent) -> None:
+        """OpenAI says the response has ended (`durable_responses.webhooks`): poll it now,
+        not at the next interval. A duplicate or a stranger's event changes nothing."""
+        self._ended.add(event.response_id)
+
     @workflow.query(name="progress")
     def progress(self) -> Progress:
         """Live progress: status, response id, polls so far, elapsed time, next poll."""
@@ -95,3 +108,16 @@ class BackgroundResponseWorkflow:
         return _state.progress_of(
             self._state, self._next_poll_at, items=last.item_count, activity=last.activity
         )
+
+
+def _with_continuation(params: ResponseParams) -> ResponseParams:
+    """Background options without a `continuation_id` get this run's pipeline's: the parent
+    workflow's id, else this one's (OpenAI groups related background requests by it)."""
+    options = params.background_options
+    if options is None or options.continuation_id is not None:
+        return params
+    info = workflow.info()
+    owner = info.parent.workflow_id if info.parent is not None else info.workflow_id
+    return params.model_copy(
+        update={"background_options": options.model_copy(update={"continuation_id": owner})}
+    )

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.models import items as _items
     from durable_responses.models._carried import CarriedRequest, ResumeState
     from durable_responses.models.limits import MAX_ITEM_BYTES
+    from durable_responses.models.webhooks import WEBHOOK_SIGNAL, WebhookEvent
 
     from . import _chunked, _state, metrics
     from . import _deadline as deadline
@@ -93,6 +94,7 @@ class StreamingResponseWorkflow:
         self._terminal: ResponseSnapshot | None = None
         self._batches_this_run = 0
         self._reader_attempt = 0
+        self._ended: set[str] = set()  # responses a webhook said have ended
 
     @workflow.run
     async def run(self, request: RunInput = None, *unexpected: object) -> ResponseResult:
@@ -225,6 +227,12 @@ class StreamingResponseWorkflow:
             reader.cancel()
         await workflow.wait({reader})
 
+    @workflow.signal(name=WEBHOOK_SIGNAL)
+    def openai_webhook(self, event: WebhookEvent) -> None:
+        """OpenAI says the response has ended: a polling fallback polls it now. (The reader,
+        on its one connection, needs no wake-up.)"""
+        self._ended.add(event.response_id)
+
     @workflow.signal(name=BATCH_SIGNAL)
     def record_stream_batch(self, batch: StreamBatch) -> None:
         """Append a reader's batch from the recorded cursor on; ignore what is already here."""
@@ -305,6 +313,8 @@ class StreamingResponseWorkflow:
             continue_as_new=continue_as_new,
             polls_this_run=1,
             partial_output=True,
+            woken=lambda: state.response_id in self._ended,
+            consume_wake=lambda: self._ended.discard(state.response_id or ""),
         )
 
     async def _continue_as_new(

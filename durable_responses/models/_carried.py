@@ -36,6 +36,10 @@ class ResumeState(BaseModel):
         description="Streaming: the output items recorded, message text elided (it is `text`).",
     )
     activity: str | None = Field(default=None, description="The latest item, in a line.")
+    webhooks: bool = Field(default=False, description="A webhook receiver will wake the run.")
+    tier_fallback: bool = Field(
+        default=False, description="Flex stayed unavailable: created on the default tier."
+    )
 
     @property
     def text_length(self) -> int:

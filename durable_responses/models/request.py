@@ -234,6 +234,24 @@ class PollPolicy(BaseModel):
         description="With `task_queue`: fail (`PollQueueUnserved`) when no worker starts a "
         "poll for this long, rather than wait silently for a queue nobody serves.",
     )
+    webhook_interval_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="With a webhook receiver (which wakes the run when the response ends), "
+        "the first poll comes after this long: a safety net for lost deliveries, growing by "
+        "`backoff` up to `webhook_max_interval_seconds`.",
+    )
+    webhook_max_interval_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="The longest safety-net interval: how late a lost delivery is noticed.",
+    )
+    window_max_interval_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="With a `2h`/`8h` completion window: polls grow to this interval (a "
+        "webhook, if any, still wakes the run at once).",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> PollPolicy:
@@ -243,6 +261,28 @@ class PollPolicy(BaseModel):
 
     def next_interval(self, current: float) -> float:
         return min(current * self.backoff, self.max_interval_seconds)
+
+    def for_run(self, *, webhooks: bool, window: str | None) -> PollPolicy:
+        """The intervals to use: a webhook receiver makes polls a slow safety net; a
+        discounted completion window (hours) makes them sparse."""
+        if webhooks:
+            first = max(self.webhook_interval_seconds, self.initial_interval_seconds)
+            longest = max(first, self.webhook_max_interval_seconds)
+            if window is not None:
+                first = longest = max(longest, self.window_max_interval_seconds)
+            return self.model_copy(
+                update={"initial_interval_seconds": first, "max_interval_seconds": longest}
+            )
+        if window is not None:
+            return self.model_copy(
+                update={
+                    "initial_interval_seconds": max(self.initial_interval_seconds, 60.0),
+                    "max_interval_seconds": max(
+                        self.max_interval_seconds, self.window_max_interval_seconds
+                    ),
+                }
+            )
+        return self
 
 
 class StreamPolicy(BaseModel):
@@ -325,6 +365,13 @@ class ResponseRequest(ResponseParams):
     streaming: StreamPolicy = Field(default_factory=StreamPolicy)
     deadline_seconds: float | None = Field(
         default=None, gt=0, description="Give up (and cancel upstream) after this long."
+    )
+    flex_fallback_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="With `service_tier: flex`: when flex stays unavailable (429 resource "
+        "unavailable) for this long, create on the default tier instead; None: keep trying "
+        "flex (until the deadline).",
     )
 
     @model_validator(mode="after")

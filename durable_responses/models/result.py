@@ -43,6 +43,7 @@ class ErrorType:
     REQUEST_TIMEOUT = "OpenAIRequestTimeout"
     CONFLICT = "OpenAIConflict"
     RATE_LIMITED = "OpenAIRateLimited"
+    RESOURCE_UNAVAILABLE = "OpenAIResourceUnavailable"
     SERVER_ERROR = "OpenAIServerError"
     CONNECTION_ERROR = "OpenAIConnectionError"
     TIMEOUT = "OpenAITimeout"

@@ -1,0 +1,27 @@
+"""What a verified OpenAI webhook tells the workflow that owns its response: the signal's input.
+
+A leaf module (pydantic only): the receiver (`durable_responses.webhooks`) sends it, the
+workflows take it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+WEBHOOK_SIGNAL = "openai_webhook"
+"""The signal a workflow wakes on: its response reached a terminal status."""
+
+RESPONSE_EVENTS = frozenset(
+    {"response.completed", "response.failed", "response.cancelled", "response.incomplete"}
+)
+"""The webhook event types that end a background response."""
+
+
+class WebhookEvent(BaseModel):
+    """A verified delivery about a response: retrieve it now, it has ended."""
+
+    response_id: str = ""
+    type: str = Field(default="", description="`response.completed`, `.failed`, ...")
+    event_id: str = Field(default="", description="The event's `id` (`evt_...`).")
+    webhook_id: str = Field(default="", description="The delivery's `webhook-id` header.")
+    created_at: int = Field(default=0, description="When the response reached that state.")
