@@ -28,6 +28,7 @@ from durable_responses.fake_openai import (
 from durable_responses.models import PollPolicy, ResponseRequest, StreamPolicy
 from durable_responses.models.agent import SessionRequest
 from durable_responses.models.reaper import ReapRequest
+from durable_responses.models.webhooks import WEBHOOK_SIGNAL, WebhookEvent
 from durable_responses.session import AgentSession
 from durable_responses.testing import dev_server
 from durable_responses.workflows import BackgroundResponseWorkflow
@@ -36,6 +37,8 @@ from tests.workers import build_worker, wait_until
 
 HERE = Path(__file__).parent
 POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1)
+SLOW_POLL = PollPolicy(initial_interval_seconds=60)
+"""Polls a minute apart: the webhook, not a poll, ends the run."""
 
 
 async def _record(
@@ -116,6 +119,14 @@ async def main() -> None:
                     )
                 await _record(
                     env.client,
+                    "background_webhook",
+                    BackgroundResponseWorkflow.__name__,
+                    ResponseRequest(input="Woken by a webhook.", poll=SLOW_POLL),
+                    task_queue,
+                    drive=lambda handle: _webhook_when_done(handle, fake),
+                )
+                await _record(
+                    env.client,
                     "streaming_items",
                     "StreamingResponseWorkflow",
                     ResponseRequest(
@@ -153,6 +164,20 @@ async def main() -> None:
                     ReapRequest(older_than_seconds=0),
                     task_queue,
                 )
+
+
+async def _webhook_when_done(handle: WorkflowHandle[Any, Any], fake: FakeOpenAIServer) -> None:
+    """Signal the run as the receiver would, once its response has ended."""
+    progress: dict[str, Any] = {}
+
+    async def ended() -> bool:
+        nonlocal progress
+        progress = await handle.query("progress", result_type=dict)
+        rid = progress.get("response_id")
+        return isinstance(rid, str) and fake.control.response(rid, events=False).terminal
+
+    await wait_until(ended, timeout=60)
+    await handle.signal(WEBHOOK_SIGNAL, WebhookEvent(response_id=progress["response_id"]))
 
 
 async def _approve(handle: WorkflowHandle[Any, Any]) -> None:
