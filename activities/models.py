@@ -164,6 +164,14 @@ class StreamBatch(BaseModel):
         default_factory=list, description="Output items finished in this batch, in order."
     )
     activity: str | None = Field(default=None, description="The item being read, in a line.")
+    current_index: int | None = Field(
+        default=None, description="Output index of the item being written, if any."
+    )
+    current_item: OutputItem | None = Field(
+        default=None,
+        description="That item as `output_item.added` showed it (text elided): its id and type "
+        "let a gateway stream its text before it is done.",
+    )
 
 
 class StreamReaderEnd(BaseModel):

@@ -42,7 +42,7 @@ from durable_responses.models import (
     is_terminal,
 )
 from durable_responses.models.fitting import RecordedItem
-from durable_responses.models.items import describe_item
+from durable_responses.models.items import describe_item, elide_message_text
 from durable_responses.models.limits import MAX_BATCH_ITEM_BYTES, MAX_ITEM_BYTES
 
 from .errors import stream_error, translated_errors
@@ -129,6 +129,8 @@ class StreamReader:
         self._reasoning = ""
         self._items: list[RecordedItem] = []
         self._activity: str | None = None
+        self._current: tuple[int, dict[str, Any]] | None = None
+        """The item being written (`output_item.added`, not done yet) and its index."""
         self._status = ""
         self._snapshot: ResponseSnapshot | None = None
         self._reattaches = 0
@@ -364,9 +366,12 @@ class StreamReader:
         elif event.type == "response.reasoning_summary_text.delta":
             self._reasoning += event.delta
         elif event.type == "response.output_item.added":
-            self._activity = describe_item(event.item.to_dict(mode="json", warnings=False))
+            item = event.item.to_dict(mode="json", warnings=False)
+            self._activity = describe_item(item)
+            self._current = (event.output_index, item)
         elif event.type == "response.output_item.done":
             self._record_item(event.item.to_dict(mode="json", warnings=False), event.output_index)
+            self._current = None
         terminal = False
         if isinstance(response, Response):
             self._status = response.status or self._status
@@ -480,6 +485,8 @@ class StreamReader:
             items_from=prior.items_from if prior is not None else self._sent_items,
             items=(prior.items if prior is not None else []) + self._items,
             activity=self._activity,
+            current_index=self._current[0] if self._current is not None else None,
+            current_item=elide_message_text(self._current[1]) if self._current else None,
         )
         self._text, self._reasoning, self._snapshot, self._items = "", "", None, []
         self._in_flight = batch
@@ -576,6 +583,8 @@ class StreamReader:
             text=text[:MAX_TAIL_CHARS],
             cursor=self.cursor,
             activity=self._activity,
+            current_index=self._current[0] if self._current is not None else None,
+            current_id=self._current[1].get("id") if self._current is not None else None,
         )
 
     async def _heartbeat_loop(self) -> None:

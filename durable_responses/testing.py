@@ -5,7 +5,8 @@ imports this module.
   downloaded at run time).
 - `dev_server`: a real Temporal dev server from that CLI, with the search attributes our
   workflows upsert already registered.
-- `WorkerProcess`: the worker as a child process, for tests that kill workers for real.
+- `WorkerProcess`: the worker as a child process, for tests that kill workers for real;
+  `GatewayProcess` the same for the gateway.
 
     from durable_responses.testing import dev_server
 
@@ -122,6 +123,7 @@ class WorkerProcess:
     """
 
     READY = "worker polling task queue"
+    LOG_PREFIX = "durable-responses-worker-"
 
     def __init__(
         self,
@@ -138,7 +140,7 @@ class WorkerProcess:
         self.args = list(args)
         self.env = {**os.environ, **(env or {})}
         self._owns_log = log_dir is None
-        fd, name = tempfile.mkstemp(prefix="durable-responses-worker-", suffix=".log", dir=log_dir)
+        fd, name = tempfile.mkstemp(prefix=self.LOG_PREFIX, suffix=".log", dir=log_dir)
         os.close(fd)
         self.log = Path(name)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -148,7 +150,8 @@ class WorkerProcess:
         return self.proc.pid if self.proc is not None else None
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
-        """Start and wait until it polls the task queue."""
+        """Start (again, after a kill) and wait until it is ready."""
+        seen = self.log.stat().st_size  # a restart's log goes on after the last run's
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -166,12 +169,12 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
-        while self.READY not in self.output():
+        while self.READY not in self.output()[seen:]:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.output()}")
+                raise RuntimeError(f"{self.module} exited early:\n{self.output()}")
             if time.monotonic() > deadline:
                 self.kill()
-                raise TimeoutError(f"worker not ready after {timeout}s:\n{self.output()}")
+                raise TimeoutError(f"{self.module} not ready after {timeout}s:\n{self.output()}")
             time.sleep(0.05)
         return self
 
@@ -204,3 +207,32 @@ class WorkerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class GatewayProcess(WorkerProcess):
+    """`durable-responses-gateway` as a child process on a fixed `port`, so that one killed
+    and started again serves the same base URL (`url`). `keys` is its key file's content
+    (`tenant:sha256` lines, `gateway.hash_key`)."""
+
+    READY = "gateway at"
+    LOG_PREFIX = "durable-responses-gateway-"
+
+    def __init__(
+        self,
+        address: str | None,
+        task_queue: str,
+        port: int,
+        keys: str,
+        env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
+        log_dir: Path | None = None,
+    ) -> None:
+        super().__init__(
+            address,
+            task_queue,
+            env={"DURABLE_RESPONSES_GATEWAY_KEYS": keys, **(env or {})},
+            args=["--port", str(port), *args],
+            log_dir=log_dir,
+            module="durable_responses.gateway",
+        )
+        self.url = f"http://127.0.0.1:{port}/v1"

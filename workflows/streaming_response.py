@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.models import items as _items
     from durable_responses.models._carried import CarriedRequest, ResumeState
     from durable_responses.models.limits import MAX_ITEM_BYTES
+    from durable_responses.models.view import RunView, ViewRequest
     from durable_responses.models.webhooks import WEBHOOK_SIGNAL, WebhookEvent
 
     from . import _chunked, _state, metrics
@@ -280,6 +281,7 @@ class StreamingResponseWorkflow:
         )
         self._append_items(batch.items[count - batch.items_from :])
         state.activity = batch.activity or state.activity
+        state.current_index, state.current_item = batch.current_index, batch.current_item
         if batch.snapshot is not None:
             self._terminal = batch.snapshot
             state.status = batch.snapshot.status or state.status
@@ -422,6 +424,30 @@ class StreamingResponseWorkflow:
             resumes=state.resumes,
             done=self._finished(),
             items=following.notes_of(state.items),
+        )
+
+    @workflow.query(name="view")
+    def view(self, request: ViewRequest | None = None) -> RunView:
+        """The finished items, the text and the item being written, from what the asker has
+        (`durable_responses.gateway` builds OpenAI's Response and stream from it)."""
+        state, asked = self._state, request or ViewRequest()
+        start = max(asked.text_from, state.text_offset)
+        return RunView(
+            upstream_id=state.response_id,
+            status=state.status or "starting",
+            model=state.model,
+            started_at=state.started_at,
+            items_from=asked.items_from,
+            items=state.items[asked.items_from :],
+            item_count=len(state.items),
+            text_offset=start,
+            text=state.text[start - state.text_offset :],
+            text_length=state.text_length,
+            dropped=state.text_offset,
+            current_index=state.current_index,
+            current_item=state.current_item,
+            finished=self._finished(),
+            response=self._terminal.response if self._terminal is not None else None,
         )
 
     @workflow.query(name="text")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -37,6 +38,10 @@ class ResumeState(BaseModel):
     )
     activity: str | None = Field(default=None, description="The latest item, in a line.")
     webhooks: bool = Field(default=False, description="A webhook receiver will wake the run.")
+    current_index: int | None = Field(default=None, description="Streaming: item being written.")
+    current_item: dict[str, Any] | None = Field(
+        default=None, description="Streaming: that item as it was added (text elided)."
+    )
     tier_fallback: bool = Field(
         default=False, description="Flex stayed unavailable: created on the default tier."
     )

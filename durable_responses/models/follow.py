@@ -79,3 +79,7 @@ class StreamTail(BaseModel):
     activity: str | None = Field(
         default=None, description='The item being read now, e.g. `searching: "…"`.'
     )
+    current_index: int | None = Field(
+        default=None, description="Output index of the item being read when `text` ended."
+    )
+    current_id: str | None = Field(default=None, description="... and its id.")

@@ -1,0 +1,289 @@
+"""The gateway's HTTP API: OpenAI's Responses routes over the durable workflows.
+
+    POST   /v1/responses                     start a run (answer at once, or wait, or stream)
+    GET    /v1/responses/{id}                the Response now (?stream=true&starting_after=N)
+    POST   /v1/responses/{id}/cancel         cancel the run and its response upstream
+    DELETE /v1/responses/{id}                cancel, then forget it
+    GET    /v1/responses/{id}/input_items    what it was asked
+    GET    /runs/{id}                        the watch page (?key=...)
+
+aiohttp, not an ASGI stack: the project already depends on it, and a long-lived SSE answer
+that must stop cleanly when the client leaves wants the transport in hand, as the fake does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.client import Client
+
+from durable_responses.models import ResponseRequest
+
+from . import ids, runs
+from .auth import Tenants
+from .errors import APIError, not_found, unauthorized
+from .events import events
+from .objects import Run, response_object
+from .requests import parse_create
+
+log = logging.getLogger("durable_responses.gateway")
+
+POLL_SECONDS = 0.1
+"""How often a stream or a waiting request reads its run again."""
+CANCEL_WAIT_SECONDS = 30.0
+"""How long a cancel waits for the run to close (the response cancelled upstream)."""
+RECONNECT_MS = 500
+"""What browsers are told to wait before they reconnect an event stream."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Gateway:
+    """What every request needs: the Temporal client, the tenants, where runs go."""
+
+    def __init__(self, client: Client, tenants: Tenants, task_queue: str) -> None:
+        self.client = client
+        self.tenants = tenants
+        self.task_queue = task_queue
+
+
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+
+
+def _tenant(request: web.Request) -> str:
+    """Whose request this is, from its gateway key (401 without a known one)."""
+    key = request.headers.get("Authorization")
+    if key is None and request.method == "GET" and "key" in request.query:
+        key = f"Bearer {request.query['key']}"  # EventSource and the page send no header
+    tenant = request.app[GATEWAY].tenants.tenant(key)
+    if tenant is None:
+        raise unauthorized()
+    return tenant
+
+
+@web.middleware
+async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        if request.path.startswith(("/v1/", "/runs/")):
+            _tenant(request)  # before the body is read or any route runs
+        return await handler(request)
+    except APIError as err:
+        return err.response()
+    except web.HTTPException as err:
+        if err.status == 404:
+            return APIError(404, f"Invalid URL ({request.method} {request.path})").response()
+        if err.status == 405:
+            return APIError(405, f"Method not allowed ({request.method} {request.path})").response()
+        raise
+
+
+def _response_id(request: web.Request) -> str:
+    response_id = request.match_info["response_id"]
+    if not ids.is_response_id(response_id):
+        raise not_found(response_id)
+    return response_id
+
+
+async def _reader(request: web.Request) -> runs.RunReader:
+    gateway = request.app[GATEWAY]
+    return await runs.RunReader.open(gateway.client, _tenant(request), _response_id(request))
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    tenant = _tenant(request)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise APIError(
+            400, "We could not parse the JSON body of your request.", code="invalid_json"
+        ) from None
+    call = parse_create(body)
+    key = request.headers.get("Idempotency-Key")
+    response_id = ids.idempotent_response_id(tenant, key) if key else ids.new_response_id()
+    started = await runs.start(gateway.client, gateway.task_queue, tenant, response_id, call)
+    if started.existing:
+        log.info("create with key %r: %s again", key, response_id)
+    if call.stream:
+        reader = await runs.RunReader.open(gateway.client, tenant, response_id)
+        return await _stream(request, reader, starting_after=-1)
+    if call.background:
+        return web.json_response(response_object(started.run))
+    # Foreground: wait for the end; a client that leaves does not stop the run.
+    reader = await runs.RunReader.open(gateway.client, tenant, response_id)
+    run = await _until_terminal(reader)
+    return web.json_response(response_object(run))
+
+
+async def retrieve(request: web.Request) -> web.StreamResponse:
+    reader = await _reader(request)
+    if request.query.get("stream", "").lower() in ("true", "1"):
+        if not reader.run.stream:
+            raise APIError(
+                400,
+                "This response was created without stream=true and cannot be streamed.",
+                param="stream",
+            )
+        return await _stream(request, reader, starting_after=_starting_after(request))
+    return web.json_response(response_object(reader.run))
+
+
+def _starting_after(request: web.Request) -> int:
+    """`starting_after`, or the last event a reconnecting browser saw (`Last-Event-ID`)."""
+    raw = request.query.get("starting_after", request.headers.get("Last-Event-ID"))
+    if raw is None or raw == "":
+        return -1
+    try:
+        value = int(raw)
+    except ValueError:
+        raise APIError(
+            400,
+            f"Invalid type for 'starting_after': expected an integer, but got '{raw}' instead.",
+            param="starting_after",
+            code="invalid_type",
+        ) from None
+    if value < 0:
+        raise APIError(400, "Invalid 'starting_after': below 0.", param="starting_after")
+    return value
+
+
+async def cancel(request: web.Request) -> web.StreamResponse:
+    reader = await _reader(request)
+    run = reader.run
+    if run.terminal:
+        if run.status == "cancelled":
+            return web.json_response(response_object(run))
+        raise APIError(400, f"Cannot cancel a response with status '{run.status}'.")
+    if not run.background:
+        raise APIError(400, "Only responses created with background=true can be cancelled.")
+    await reader.handle.cancel()
+    async with asyncio.timeout(CANCEL_WAIT_SECONDS):
+        run = await _until_terminal(reader)
+    return web.json_response(response_object(run))
+
+
+async def delete(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    reader = await _reader(request)
+    if not reader.run.terminal:
+        await reader.handle.cancel()  # cancels upstream too
+        async with asyncio.timeout(CANCEL_WAIT_SECONDS):
+            await _until_terminal(reader)
+    await gateway.client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=gateway.client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=reader.handle.id),
+        )
+    )
+    return web.json_response(
+        {"id": reader.run.response_id, "object": "response.deleted", "deleted": True}
+    )
+
+
+async def input_items(request: web.Request) -> web.StreamResponse:
+    reader = await _reader(request)
+    async for event in reader.handle.fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        (started,) = await reader.handle._data_converter.decode(payloads, [ResponseRequest])
+        break
+    given = started.input
+    items: list[dict[str, Any]] = (
+        [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": given}]}]
+        if isinstance(given, str)
+        else [dict(item) for item in given]
+    )
+    for n, item in enumerate(items):
+        item.setdefault("id", f"msg_{reader.run.response_id[5:29]}{n:04d}")
+        if item.get("type", "message") == "message":
+            item.setdefault("type", "message")
+            item.setdefault("status", "completed")
+            if isinstance(item.get("content"), str):
+                item["content"] = [{"type": "input_text", "text": item["content"]}]
+    if request.query.get("order", "desc") == "desc":
+        items.reverse()
+    after = request.query.get("after")
+    if after is not None:
+        at = next((i for i, item in enumerate(items) if item["id"] == after), len(items))
+        items = items[at + 1 :]
+    limit = max(1, min(100, int(request.query.get("limit", "20"))))
+    page = items[:limit]
+    return web.json_response(
+        {
+            "object": "list",
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(items) > limit,
+        }
+    )
+
+
+async def _until_terminal(reader: runs.RunReader) -> Run:
+    run = reader.run
+    while not run.terminal:
+        await asyncio.sleep(POLL_SECONDS)
+        run = await reader.refresh()
+    return run
+
+
+async def _stream(
+    request: web.Request, reader: runs.RunReader, *, starting_after: int
+) -> web.StreamResponse:
+    """The run's events after `starting_after`, live to its end (`events.py`)."""
+    answer = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+    )
+    await answer.prepare(request)
+    sent = starting_after + 1
+    retry = f"retry: {RECONNECT_MS}\n"  # with the first event: a frame of its own is no event
+    try:
+        run = reader.run
+        while True:
+            listed = events(run)
+            for event in listed[sent:]:
+                frame = json.dumps(event, ensure_ascii=False)
+                await answer.write(
+                    f"{retry}event: {event['type']}\nid: {event['sequence_number']}\n"
+                    f"data: {frame}\n\n".encode()
+                )
+                retry = ""
+            sent = max(sent, len(listed))
+            if run.terminal:
+                break
+            await asyncio.sleep(POLL_SECONDS)
+            run = await reader.refresh()
+        await answer.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass  # the client left; the run goes on
+    return answer
+
+
+async def watch_page(request: web.Request) -> web.StreamResponse:
+    _response_id(request)
+    page = resources.files(__package__).joinpath("static", "watch.html").read_text()
+    return web.Response(text=page, content_type="text/html")
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"ok": True})
+
+
+def build_app(gateway: Gateway) -> web.Application:
+    app = web.Application(middlewares=[_middleware], client_max_size=32 * 1024 * 1024)
+    app[GATEWAY] = gateway
+    app.router.add_post("/v1/responses", create)
+    app.router.add_get("/v1/responses/{response_id}", retrieve)
+    app.router.add_post("/v1/responses/{response_id}/cancel", cancel)
+    app.router.add_delete("/v1/responses/{response_id}", delete)
+    app.router.add_get("/v1/responses/{response_id}/input_items", input_items)
+    app.router.add_get("/runs/{response_id}", watch_page)
+    app.router.add_get("/healthz", health)
+    return app

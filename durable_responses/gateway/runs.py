@@ -1,0 +1,270 @@
+"""The runs behind the gateway's response ids: starting them, and reading what they show.
+
+Reading writes no history and needs no lock: `describe` (the run's status, its memo, and the
+stream reader's unrecorded tail from its heartbeat), the streaming workflow's `view` query
+(only what the reader recorded since the last read), and the result of a finished run. All
+state lives in Temporal, so any gateway replica serves any id.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from durable_responses.models import ErrorType, ResponseResult, StreamTail
+from durable_responses.models.items import inflate_message_text
+from durable_responses.models.view import RunView, ViewRequest
+
+from .errors import APIError, not_found
+from .ids import workflow_id
+from .objects import ECHOED, Run
+from .requests import CreateCall
+
+MEMO_KEY = "gateway"
+READER_ACTIVITY = "stream_background_response"
+_CLOSED_STATUS = {
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "failed",
+    WorkflowExecutionStatus.FAILED: "failed",
+}
+
+
+@dataclass(frozen=True)
+class Started:
+    """The run a create started, or found (a retried create with the same key)."""
+
+    run: Run
+    existing: bool
+
+
+async def start(
+    client: Client, task_queue: str, tenant: str, response_id: str, call: CreateCall
+) -> Started:
+    """Start the run of a create; a run already there (an idempotent retry) is returned."""
+    request = call.request
+    previous = call.previous_response_id
+    if previous is not None:
+        upstream = await upstream_id(client, tenant, previous)
+        request = request.model_copy(update={"previous_response_id": upstream})
+    echo = request.model_dump(mode="json", include=set(ECHOED), exclude_none=True)
+    if previous is not None:
+        echo["previous_response_id"] = previous
+    run = Run(
+        response_id=response_id,
+        stream=call.stream,
+        background=call.background,
+        created_at=int(time.time()),
+        model=str(request.model),
+        request=echo,
+    )
+    memo = {
+        "stream": run.stream,
+        "background": run.background,
+        "created_at": run.created_at,
+        "model": run.model,
+        "request": run.request,
+    }
+    workflow = "StreamingResponseWorkflow" if call.stream else "BackgroundResponseWorkflow"
+    try:
+        await client.start_workflow(
+            workflow,
+            request,
+            id=workflow_id(tenant, response_id),
+            task_queue=task_queue,
+            memo={MEMO_KEY: memo},
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return Started((await RunReader.open(client, tenant, response_id)).run, existing=True)
+    return Started(run, existing=False)
+
+
+async def upstream_id(client: Client, tenant: str, response_id: str) -> str:
+    """The provider's id of one of the tenant's responses (to chain from it)."""
+    reader = await RunReader.open(client, tenant, response_id, param="previous_response_id")
+    progress = await reader.handle.query("progress", result_type=dict)
+    upstream = progress.get("response_id")
+    if not upstream:
+        raise APIError(
+            400,
+            f"Previous response '{response_id}' has not started yet.",
+            param="previous_response_id",
+        )
+    return str(upstream)
+
+
+class RunReader:
+    """What one run shows, read again and again at no history cost (see module docstring)."""
+
+    def __init__(self, handle: WorkflowHandle[Any, Any], run: Run) -> None:
+        self.handle = handle
+        self.run = run
+        self._recorded = ""  # the recorded text; `run.text` adds the reader's tail to it
+        self._consumed = 0  # characters of it the finished messages hold
+
+    @classmethod
+    async def open(
+        cls, client: Client, tenant: str, response_id: str, *, param: str = "response_id"
+    ) -> RunReader:
+        """The reader of a tenant's response; 404 if the tenant has no such response."""
+        handle = client.get_workflow_handle(
+            workflow_id(tenant, response_id), result_type=ResponseResult
+        )
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise _not_found(response_id, param) from None
+            raise
+        memo = (await description.memo()).get(MEMO_KEY) or {}
+        run = Run(
+            response_id=response_id,
+            stream=bool(memo.get("stream")),
+            background=bool(memo.get("background")),
+            created_at=int(memo.get("created_at") or description.start_time.timestamp()),
+            model=str(memo.get("model") or ""),
+            request=dict(memo.get("request") or {}),
+        )
+        reader = cls(handle, run)
+        await reader._update(description)
+        return reader
+
+    async def refresh(self) -> Run:
+        """Read the run again; what it shows now."""
+        if not self.run.terminal:
+            await self._update(await self.handle.describe())
+        return self.run
+
+    async def _update(self, description: Any) -> None:
+        status = description.status
+        if status == WorkflowExecutionStatus.RUNNING:
+            if self.run.stream:
+                await self._read_view()
+                await self._add_tail(description)
+            else:
+                progress = await self.handle.query("progress", result_type=dict)
+                self.run.status = _active(progress.get("status"))
+        elif status == WorkflowExecutionStatus.COMPLETED:
+            self._finish(await self.handle.result())
+        else:
+            await self._fail(status)
+
+    async def _read_view(self) -> None:
+        view: RunView = await self.handle.query(
+            "view",
+            ViewRequest(items_from=len(self.run.items), text_from=len(self._recorded)),
+            result_type=RunView,
+        )
+        if view.text_offset == len(self._recorded):
+            self._recorded += view.text
+        for recorded in view.items:
+            item = recorded.item
+            if recorded.text_lengths:
+                size = sum(recorded.text_lengths)
+                text = self._recorded[self._consumed : self._consumed + size]
+                if len(text) == size:
+                    item = inflate_message_text([item], recorded.text_lengths, text)[0]
+                self._consumed += size
+            self.run.items.append(item)
+        self.run.text = self._recorded
+        self.run.status = _active(view.status)
+        self.run.live_index, self.run.live_item = view.current_index, view.current_item
+
+    async def _add_tail(self, description: Any) -> None:
+        """Text the reader has read but not recorded, if it belongs to the item being
+        written (a newer item's text must wait for its own events)."""
+        for pending in description.raw_description.pending_activities:
+            if (
+                pending.activity_type.name != READER_ACTIVITY
+                or pending.state != PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                or not pending.heartbeat_details.payloads
+            ):
+                continue
+            try:
+                # The handle's converter holds the client's codec; the SDK has no accessor.
+                converter = self.handle._data_converter
+                (tail,) = await converter.decode(pending.heartbeat_details.payloads, [StreamTail])
+            except Exception:  # a reader of another version: the recorded text will do
+                return
+            item = self.run.live_item or {}
+            if (
+                isinstance(tail, StreamTail)
+                and tail.offset == len(self._recorded)
+                and tail.current_index == self.run.live_index
+                and tail.current_id == item.get("id")
+            ):
+                self.run.text = self._recorded + tail.text
+
+    def _finish(self, result: ResponseResult) -> None:
+        run = self.run
+        try:
+            run.items = result.output_items()
+        except (LookupError, ValueError):
+            run.items = list(result.output)  # too large to keep whole: as the result has it
+        run.text = result.output_text
+        run.final = result.response
+        run.status = result.status or "completed"
+        run.live_item = run.live_index = None
+        run.terminal = True
+
+    async def _fail(self, status: WorkflowExecutionStatus) -> None:
+        run = self.run
+        run.status = _CLOSED_STATUS.get(status, "failed")
+        run.live_item = run.live_index = None
+        run.terminal = True
+        try:
+            await self.handle.result()
+        except WorkflowFailureError as failure:
+            cause = failure.cause
+            if isinstance(cause, CancelledError) or (
+                isinstance(cause, ApplicationError)
+                and cause.type in (ErrorType.RESPONSE_CANCELLED, ErrorType.DEADLINE_EXCEEDED)
+            ):
+                run.status = "cancelled"
+            run.error = _error_of(cause)
+        except Exception as err:  # terminated, timed out: no failure to decode
+            run.error = {"code": "server_error", "message": f"the run ended: {err}"}
+
+
+def _active(status: object) -> str:
+    return status if status in ("queued", "in_progress") else "queued"
+
+
+def _error_of(cause: BaseException) -> dict[str, Any]:
+    """A failed run's `error`: the provider's code and message where the response failed
+    there, else what ended the run (its error type as the code)."""
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details else None
+        if cause.type == ErrorType.RESPONSE_FAILED and isinstance(details, dict):
+            return {
+                "code": details.get("code") or "server_error",
+                "message": details.get("message", ""),
+            }
+        return {"code": cause.type or "server_error", "message": cause.message}
+    return {"code": "server_error", "message": str(cause)}
+
+
+def _not_found(response_id: str, param: str) -> APIError:
+    if param == "previous_response_id":
+        return APIError(
+            404,
+            f"Previous response with id '{response_id}' not found.",
+            param="previous_response_id",
+        )
+    return not_found(response_id)
+
+
+__all__ = ["MEMO_KEY", "RunReader", "Started", "start", "upstream_id"]

@@ -1,0 +1,52 @@
+"""Serving the gateway: in a process of yours (`start`), or until a signal (`serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+from temporalio.client import Client
+
+from durable_responses.models import TASK_QUEUE
+
+from .app import Gateway, build_app
+from .auth import Tenants
+
+log = logging.getLogger("durable_responses.gateway")
+
+
+async def start(
+    client: Client,
+    tenants: Tenants,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    task_queue: str = TASK_QUEUE,
+) -> tuple[web.AppRunner, str]:
+    """Serve on `host:port` (0: any free port); the runner (to `cleanup()`) and the base URL
+    clients take (`.../v1`)."""
+    app = build_app(Gateway(client, tenants, task_queue))
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    bound = runner.addresses[0][1]
+    return runner, f"http://{host}:{bound}/v1"
+
+
+async def serve(client: Client, tenants: Tenants, *, host: str, port: int, task_queue: str) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    runner, url = await start(client, tenants, host=host, port=port, task_queue=task_queue)
+    log.info("gateway at %s (runs on task queue %r)", url, task_queue)
+    print(f"gateway at {url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

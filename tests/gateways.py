@@ -1,0 +1,92 @@
+"""A gateway stack for tests that kill things: a worker process and a gateway process on a
+fixed port (restarted, it serves the same URL), two tenants' keys, and what a test checks
+after: every event of a stream, valid and numbered without a gap."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from openai.types.responses import ResponseStreamEvent
+from pydantic import TypeAdapter
+from temporalio.testing import WorkflowEnvironment
+
+from durable_responses.fake_openai import FakeControl
+from durable_responses.gateway import hash_key
+from durable_responses.testing import GatewayProcess, WorkerProcess
+from tests import workers
+
+KEY, OTHER_KEY = "gw-key-acme", "gw-key-globex"
+KEYS = f"acme:{hash_key(KEY)},globex:{hash_key(OTHER_KEY)}"
+
+EVENT: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
+EVENT_TYPES = frozenset(
+    get_args(member.model_fields["type"].annotation)[0]
+    for member in get_args(get_args(ResponseStreamEvent)[0])
+)
+
+
+@dataclass
+class Stack:
+    worker: WorkerProcess
+    gateway: GatewayProcess
+
+    @property
+    def url(self) -> str:
+        return self.gateway.url
+
+    async def restart_gateway(self) -> None:
+        """SIGKILL the gateway and start it again on the same port."""
+        self.gateway.kill()
+        await asyncio.to_thread(self.gateway.start)
+
+    async def restart_worker(self) -> None:
+        """SIGKILL the worker and start another."""
+        self.worker.kill()
+        await asyncio.to_thread(self.worker.start)
+
+
+@contextlib.asynccontextmanager
+async def gateway_stack(
+    env: WorkflowEnvironment, openai_base_url: str, task_queue: str
+) -> AsyncIterator[Stack]:
+    """A worker process and a gateway process for `task_queue`, killed at the end."""
+    address = workers.address_of(env)
+    worker = workers.worker_process(address, task_queue, openai_base_url)
+    gateway = GatewayProcess(
+        address, task_queue, port=workers.free_port(), keys=KEYS, log_dir=workers.LOG_DIR
+    )
+    try:
+        await asyncio.gather(asyncio.to_thread(worker.start), asyncio.to_thread(gateway.start))
+        yield Stack(worker, gateway)
+    finally:
+        gateway.close()
+        worker.close()
+
+
+def valid_events(events: Iterable[Any]) -> list[dict[str, Any]]:
+    """The events as dicts, each a valid `ResponseStreamEvent`, numbered without a gap."""
+    raw = [e if isinstance(e, dict) else e.to_dict() for e in events]
+    for event in raw:
+        assert event["type"] in EVENT_TYPES, event["type"]
+        EVENT.validate_python(event)
+    if raw:
+        first = raw[0]["sequence_number"]
+        assert [e["sequence_number"] for e in raw] == list(range(first, first + len(raw)))
+    return raw
+
+
+def text_of(events: Iterable[dict[str, Any]]) -> str:
+    return "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+
+
+def gateway_upstream(fake: FakeControl) -> list[Any]:
+    """The provider's responses that the gateway's runs created."""
+    return [
+        r
+        for r in fake.responses()
+        if r.metadata.get("temporal_workflow_id", "").startswith("gateway/")
+    ]
