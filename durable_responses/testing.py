@@ -28,6 +28,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Self
 
 from temporalio.client import Interceptor, Plugin
 from temporalio.runtime import Runtime
@@ -149,7 +150,7 @@ class WorkerProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
-    def start(self, timeout: float = 60.0) -> WorkerProcess:
+    def start(self, timeout: float = 60.0) -> Self:
         """Start (again, after a kill) and wait until it is ready."""
         seen = self.log.stat().st_size  # a restart's log goes on after the last run's
         with self.log.open("ab") as log:
@@ -202,7 +203,7 @@ class WorkerProcess:
         if self._owns_log:
             self.log.unlink(missing_ok=True)
 
-    def __enter__(self) -> WorkerProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -126,6 +126,7 @@ async def test_another_tenants_id_is_not_found_and_a_bad_key_starts_nothing(gate
     while response.status in ("queued", "in_progress"):
         await asyncio.sleep(0.1)
         response = await gateway.client.responses.retrieve(created.id)
+    assert response.status == "completed"  # the other tenant's cancel changed nothing
     assert len(gateway_upstream(fake)) == 1  # only the tenant's own create reached the provider
 
 
@@ -182,3 +183,16 @@ async def test_a_turn_chains_from_the_gateways_id(gateway, fake):
         await gateway.other.responses.create(
             model="gpt-4.1", input="x", previous_response_id=first.id
         )
+
+
+async def test_a_reconnecting_browsers_last_event_id_wins_over_the_urls_cursor(gateway, fake):
+    """EventSource reconnects to the URL it first opened, sending the last event it got."""
+    stream = await gateway.client.responses.create(
+        model="gpt-4.1", input="Reconnect.", background=True, stream=True
+    )
+    whole = [e async for e in stream]
+    url = f"{gateway.url}/responses/{whole[0].response.id}?stream=true&starting_after=3"
+    headers = {"Authorization": f"Bearer {KEY}", "Last-Event-ID": "10"}
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as answer:
+        ids = [int(line[3:]) async for line in answer.content if line.startswith(b"id:")]
+    assert ids == [e.sequence_number for e in whole][11:]

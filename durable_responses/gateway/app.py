@@ -24,6 +24,7 @@ from aiohttp import web
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from durable_responses.models import ResponseRequest
 
@@ -36,7 +37,7 @@ from .requests import parse_create
 
 log = logging.getLogger("durable_responses.gateway")
 
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.25
 """How often a stream or a waiting request reads its run again."""
 CANCEL_WAIT_SECONDS = 30.0
 """How long a cancel waits for the run to close (the response cancelled upstream)."""
@@ -83,6 +84,22 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         if err.status == 405:
             return APIError(405, f"Method not allowed ({request.method} {request.path})").response()
         raise
+    except RPCError as err:  # Temporal down or overloaded: the SDKs retry a 503
+        log.warning("%s %s: Temporal answered %s", request.method, request.path, err)
+        return APIError(
+            503,
+            "The service is temporarily unavailable; retry shortly.",
+            type_="server_error",
+            code="unavailable",
+        ).response()
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return APIError(
+            500,
+            "The server had an error while processing your request.",
+            type_="server_error",
+            code="server_error",
+        ).response()
 
 
 def _response_id(request: web.Request) -> str:
@@ -113,7 +130,11 @@ async def create(request: web.Request) -> web.StreamResponse:
     if started.existing:
         log.info("create with key %r: %s again", key, response_id)
     if call.stream:
-        reader = await runs.RunReader.open(gateway.client, tenant, response_id)
+        reader = (
+            await runs.RunReader.open(gateway.client, tenant, response_id)
+            if started.existing
+            else runs.RunReader.started(gateway.client, tenant, started.run)
+        )
         return await _stream(request, reader, starting_after=-1)
     if call.background:
         return web.json_response(response_object(started.run))
@@ -138,7 +159,9 @@ async def retrieve(request: web.Request) -> web.StreamResponse:
 
 def _starting_after(request: web.Request) -> int:
     """`starting_after`, or the last event a reconnecting browser saw (`Last-Event-ID`)."""
-    raw = request.query.get("starting_after", request.headers.get("Last-Event-ID"))
+    # A browser reconnects to the URL it first opened: its Last-Event-ID is newer than the
+    # URL's starting_after, so the header wins.
+    raw = request.headers.get("Last-Event-ID") or request.query.get("starting_after")
     if raw is None or raw == "":
         return -1
     try:
@@ -263,13 +286,17 @@ async def _stream(
         await answer.write_eof()
     except (ConnectionError, RuntimeError):
         pass  # the client left; the run goes on
+    except RPCError as err:  # Temporal unreachable mid-stream: the client resumes after the last
+        log.warning("stream of %s cut: Temporal answered %s", reader.run.response_id, err)
     return answer
 
 
 async def watch_page(request: web.Request) -> web.StreamResponse:
     _response_id(request)
     page = resources.files(__package__).joinpath("static", "watch.html").read_text()
-    return web.Response(text=page, content_type="text/html")
+    # The key is in the page's URL: keep it out of caches and other sites' Referer headers.
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    return web.Response(text=page, content_type="text/html", headers=headers)
 
 
 async def health(request: web.Request) -> web.StreamResponse:

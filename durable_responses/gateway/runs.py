@@ -8,6 +8,7 @@ state lives in Temporal, so any gateway replica serves any id.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowQueryFailedError,
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
@@ -26,11 +28,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from durable_responses.models import ErrorType, ResponseResult, StreamTail
 from durable_responses.models.items import inflate_message_text
 from durable_responses.models.view import RunView, ViewRequest
+from durable_responses.workflows.search_attributes import OPENAI_RESPONSE_STATUS
 
 from .errors import APIError, not_found
 from .ids import workflow_id
 from .objects import ECHOED, Run
 from .requests import CreateCall
+
+log = logging.getLogger("durable_responses.gateway")
 
 MEMO_KEY = "gateway"
 READER_ACTIVITY = "stream_background_response"
@@ -114,6 +119,16 @@ class RunReader:
         self.run = run
         self._recorded = ""  # the recorded text; `run.text` adds the reader's tail to it
         self._consumed = 0  # characters of it the finished messages hold
+        self._history_length = 0  # the run's history when last queried: no growth, no news
+
+    @classmethod
+    def started(cls, client: Client, tenant: str, run: Run) -> RunReader:
+        """The reader of a run this gateway has just started: nothing to read yet, so the
+        stream's first events go out before the worker has even seen the run."""
+        handle = client.get_workflow_handle(
+            workflow_id(tenant, run.response_id), result_type=ResponseResult
+        )
+        return cls(handle, run)
 
     @classmethod
     async def open(
@@ -152,22 +167,33 @@ class RunReader:
         status = description.status
         if status == WorkflowExecutionStatus.RUNNING:
             if self.run.stream:
-                await self._read_view()
+                # A query costs the worker a task; the state it reads changes only with the
+                # history, so it is asked again only when the history has grown.
+                length = description.raw_description.workflow_execution_info.history_length
+                if length != self._history_length and await self._read_view():
+                    self._history_length = length
                 await self._add_tail(description)
             else:
-                progress = await self.handle.query("progress", result_type=dict)
-                self.run.status = _active(progress.get("status"))
+                # The status the workflow upserts: no query, no worker involved.
+                upserted = description.typed_search_attributes.get(OPENAI_RESPONSE_STATUS)
+                self.run.status = _active(upserted)
         elif status == WorkflowExecutionStatus.COMPLETED:
             self._finish(await self.handle.result())
         else:
             await self._fail(status)
 
-    async def _read_view(self) -> None:
-        view: RunView = await self.handle.query(
-            "view",
-            ViewRequest(items_from=len(self.run.items), text_from=len(self._recorded)),
-            result_type=RunView,
-        )
+    async def _read_view(self) -> bool:
+        """Add what the run recorded since the last read; False if it could not answer yet
+        (its first workflow task not done: a run a moment old, or its worker down)."""
+        try:
+            view: RunView = await self.handle.query(
+                "view",
+                ViewRequest(items_from=len(self.run.items), text_from=len(self._recorded)),
+                result_type=RunView,
+            )
+        except (RPCError, WorkflowQueryFailedError) as err:
+            log.debug("view of %s not read: %s", self.handle.id, err)
+            return False
         if view.text_offset == len(self._recorded):
             self._recorded += view.text
         for recorded in view.items:
@@ -182,6 +208,7 @@ class RunReader:
         self.run.text = self._recorded
         self.run.status = _active(view.status)
         self.run.live_index, self.run.live_item = view.current_index, view.current_item
+        return True
 
     async def _add_tail(self, description: Any) -> None:
         """Text the reader has read but not recorded, if it belongs to the item being

@@ -1,0 +1,351 @@
+"""The gateway against calling the fake directly, in one run: time to first event, GET poll
+latency, and how late a stream's last event comes after the provider finished.
+
+    python -m bench.gateway [--clients 1,100] [--seconds 4] [--poll 1.0]
+
+One process tree: the fake (its own process), a Temporal dev server, one worker process, one
+gateway process, and this process as the clients (aiohttp, the same client code both ways).
+Each level runs N clients at once:
+
+- streams: `POST /v1/responses` with `background` and `stream`; time to the first event, and
+  the end lag: the terminal event's arrival minus the provider's `finished_at` (both clocks are
+  this machine's). Runs of `--seconds` and four times that, to show the lag does not grow.
+- polls: `POST` in background, then `GET /v1/responses/{id}` every `--poll` seconds to the end
+  (the seed sample polls every 2 s); the latency of every GET. The clients' polls are spread
+  over the interval, as independent clients' are (in lockstep, 100 GETs land at once).
+
+Targets (issue 23, 2 cores, 100 clients): first event at most 1.2x direct + 100 ms; GET
+p50 <= 25 ms, p99 <= 100 ms; end lag under 1 s, not growing with run length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+from temporalio.client import Client
+
+from durable_responses.fake_openai import FakeControl
+from durable_responses.gateway import hash_key
+from durable_responses.testing import GatewayProcess, WorkerProcess, dev_server
+from tests.workers import address_of, free_port
+
+KEY = "bench-gateway-key"
+TOKENS_PER_SECOND = 50.0
+
+
+@dataclass
+class Sample:
+    first: list[float] = field(default_factory=list)
+    lag: list[float] = field(default_factory=list)
+    closed: list[float] = field(default_factory=list)
+    """The workflow's close after the provider finished (the worker's part of the lag)."""
+    gets: list[float] = field(default_factory=list)
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+
+
+async def _stream(
+    http: aiohttp.ClientSession, base: str, key: str, tokens: int, sample: Sample
+) -> str:
+    body = {
+        "model": "gpt-4.1",
+        "input": f"Bench {uuid.uuid4()}",
+        "background": True,
+        "stream": True,
+        "metadata": {"fake_tokens": str(tokens)},
+    }
+    started = time.monotonic()
+    response_id = ""
+    async with http.post(
+        f"{base}/responses", json=body, headers={"Authorization": f"Bearer {key}"}
+    ) as answer:
+        answer.raise_for_status()
+        async for line in answer.content:
+            if not line.startswith(b"data:"):
+                continue
+            if not response_id:
+                sample.first.append(time.monotonic() - started)
+            event = json.loads(line[5:])
+            response_id = response_id or event["response"]["id"]
+            if event["type"] in ("response.completed", "response.failed", "response.incomplete"):
+                arrived = time.time()
+                return f"{response_id}@{arrived}"
+    raise RuntimeError("stream ended without a terminal event")
+
+
+async def _poll(
+    http: aiohttp.ClientSession,
+    base: str,
+    key: str,
+    tokens: int,
+    every: float,
+    sample: Sample,
+    offset: float,
+) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {
+        "model": "gpt-4.1",
+        "input": f"Bench {uuid.uuid4()}",
+        "background": True,
+        "metadata": {"fake_tokens": str(tokens)},
+    }
+    async with http.post(f"{base}/responses", json=body, headers=headers) as answer:
+        answer.raise_for_status()
+        response_id = (await answer.json())["id"]
+    await asyncio.sleep(offset)
+    while True:
+        await asyncio.sleep(every)
+        started = time.monotonic()
+        async with http.get(f"{base}/responses/{response_id}", headers=headers) as answer:
+            answer.raise_for_status()
+            status = (await answer.json())["status"]
+        sample.gets.append(time.monotonic() - started)
+        if status not in ("queued", "in_progress"):
+            return
+
+
+async def streams(
+    http: aiohttp.ClientSession,
+    base: str,
+    key: str,
+    clients: int,
+    tokens: int,
+    fake: FakeControl,
+    resolve: Callable[[str], str],
+    client: Client | None = None,
+) -> Sample:
+    sample = Sample()
+    ends = await asyncio.gather(*(_stream(http, base, key, tokens, sample) for _ in range(clients)))
+    for end in ends:
+        response_id, _, arrived = end.partition("@")
+        record = fake.response(resolve(response_id), events=False)
+        assert record.finished_at is not None
+        sample.lag.append(float(arrived) - record.finished_at)
+        if client is not None:
+            described = await client.get_workflow_handle(f"gateway/bench/{response_id}").describe()
+            assert described.close_time is not None
+            sample.closed.append(described.close_time.timestamp() - record.finished_at)
+    return sample
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _fake_process(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "durable_responses.fake_openai",
+            "--port",
+            str(port),
+            "--tokens-per-second",
+            str(TOKENS_PER_SECOND),
+            "--queued-seconds",
+            "0.3",
+            "--reasoning",
+            "off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def main(levels: Sequence[int], seconds: float, every: float) -> None:
+    tokens = int(seconds * TOKENS_PER_SECOND)
+    fake_port = free_port()
+    fake_proc = _fake_process(fake_port)
+    fake = FakeControl(f"http://127.0.0.1:{fake_port}")
+    direct = f"http://127.0.0.1:{fake_port}/v1"
+    rows: list[tuple[str, str, str, str]] = []
+    try:
+        async with dev_server(port=None, ui_port=None, db=None) as env:
+            address = address_of(env)
+            task_queue = f"bench-gateway-{uuid.uuid4()}"
+            env_vars = {"OPENAI_BASE_URL": direct, "OPENAI_API_KEY": "sk-bench"}
+            with (
+                WorkerProcess(address, task_queue, env=env_vars) as worker,
+                GatewayProcess(
+                    address, task_queue, port=free_port(), keys=f"bench:{hash_key(KEY)}"
+                ) as gateway,
+            ):
+                base = gateway.url
+                fake_ids: dict[str, str] = {}
+
+                def resolve(response_id: str) -> str:
+                    return _upstream(fake, response_id, fake_ids)
+
+                connector = aiohttp.TCPConnector(limit=0)
+                async with aiohttp.ClientSession(connector=connector) as http:
+                    await _warm(http, base, direct)
+                    cpu = {"worker": _cpu_seconds(worker.pid or 0)}
+                    cpu["gateway"] = _cpu_seconds(gateway.pid or 0)
+                    for clients in levels:
+                        both: dict[str, dict[str, Sample]] = {}
+                        for name, url, key in (
+                            ("direct", direct, "sk-bench"),
+                            ("gateway", base, KEY),
+                        ):
+                            temporal = env.client if name == "gateway" else None
+                            short = await streams(
+                                http, url, key, clients, tokens, fake, resolve, temporal
+                            )
+                            long = await streams(
+                                http, url, key, clients, 4 * tokens, fake, resolve, temporal
+                            )
+                            polls = Sample()
+                            await asyncio.gather(
+                                *(
+                                    _poll(http, url, key, tokens, every, polls, every * n / clients)
+                                    for n in range(clients)
+                                )
+                            )
+                            both[name] = {"short": short, "long": long, "polls": polls}
+                        floor = await _start_floor(env.client, clients)
+                        rows.extend(_rows(clients, both, seconds, floor))
+                    used = {
+                        "worker": _cpu_seconds(worker.pid or 0) - cpu["worker"],
+                        "gateway": _cpu_seconds(gateway.pid or 0) - cpu["gateway"],
+                    }
+    finally:
+        fake_proc.kill()
+    _print(rows, seconds, every, used)
+
+
+async def _warm(http: aiohttp.ClientSession, base: str, direct: str) -> None:
+    """One run each way first: imports, connections and caches warm before any figure."""
+    sample = Sample()
+    await _stream(http, direct, "sk-bench", 10, sample)
+    await _stream(http, base, KEY, 10, sample)
+
+
+def _upstream(fake: FakeControl, response_id: str, mapping: dict[str, str]) -> str:
+    """The provider's id of a gateway's response id (a direct id is its own)."""
+    if response_id in mapping:
+        return mapping[response_id]
+    for record in fake.responses():
+        workflow = record.metadata.get("temporal_workflow_id", "")
+        if workflow.startswith("gateway/"):
+            mapping[workflow.rsplit("/", 1)[1]] = record.id
+    return mapping.get(response_id, response_id)
+
+
+def _ms(value: float) -> str:
+    return f"{value * 1000:.0f} ms"
+
+
+async def _start_floor(client: Client, clients: int) -> list[float]:
+    """Temporal's part of a first event: `clients` workflow starts at once, nothing else (on a
+    task queue no worker polls; terminated after)."""
+    latencies: list[float] = []
+    task_queue = f"bench-floor-{uuid.uuid4()}"
+
+    async def one() -> None:
+        started = time.monotonic()
+        handle = await client.start_workflow(
+            "StreamingResponseWorkflow",
+            {"model": "gpt-4.1", "input": "floor"},
+            id=f"bench-floor-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        latencies.append(time.monotonic() - started)
+        await handle.terminate()
+
+    await asyncio.gather(*(one() for _ in range(clients)))
+    return latencies
+
+
+def _rows(
+    clients: int, both: dict[str, dict[str, Sample]], seconds: float, floor: list[float]
+) -> list[tuple[str, str, str, str]]:
+    d, g = both["direct"], both["gateway"]
+    first_d = statistics.median(d["short"].first)
+    first_g = statistics.median(g["short"].first)
+    target = f"<= {_ms(1.2 * first_d + 0.1)}"
+    return [
+        (f"{clients}", "first event p50", f"{_ms(first_d)}", f"{_ms(first_g)}  ({target})"),
+        (
+            f"{clients}",
+            "Temporal's workflow start alone, p50",
+            "",
+            _ms(statistics.median(floor)),
+        ),
+        (
+            f"{clients}",
+            "first event p90",
+            _ms(pct(d["short"].first, 0.9)),
+            _ms(pct(g["short"].first, 0.9)),
+        ),
+        (
+            f"{clients}",
+            "GET p50 / p99",
+            f"{_ms(pct(d['polls'].gets, 0.5))} / {_ms(pct(d['polls'].gets, 0.99))}",
+            f"{_ms(pct(g['polls'].gets, 0.5))} / {_ms(pct(g['polls'].gets, 0.99))}"
+            + ("  (<= 25 / 100 ms)" if clients >= 100 else ""),
+        ),
+        (
+            f"{clients}",
+            f"end lag p50 / max, {seconds:g} s runs",
+            f"{_ms(pct(d['short'].lag, 0.5))} / {_ms(max(d['short'].lag))}",
+            f"{_ms(pct(g['short'].lag, 0.5))} / {_ms(max(g['short'].lag))}  (< 1 s)",
+        ),
+        (
+            f"{clients}",
+            f"of which the run closing, {seconds:g} s runs",
+            "",
+            f"{_ms(pct(g['short'].closed, 0.5))} / {_ms(max(g['short'].closed))}",
+        ),
+        (
+            f"{clients}",
+            f"end lag p50 / max, {4 * seconds:g} s runs",
+            f"{_ms(pct(d['long'].lag, 0.5))} / {_ms(max(d['long'].lag))}",
+            f"{_ms(pct(g['long'].lag, 0.5))} / {_ms(max(g['long'].lag))}",
+        ),
+    ]
+
+
+def _print(
+    rows: list[tuple[str, str, str, str]], seconds: float, every: float, used: dict[str, float]
+) -> None:
+    print(
+        f"\nGateway vs the fake directly; streams of {seconds:g} s and {4 * seconds:g} s "
+        f"({TOKENS_PER_SECOND:g} tok/s); GETs every {every:g} s\n"
+    )
+    print("| clients | measure | direct | gateway (target) |\n|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print(
+        f"\nCPU over the measured runs: worker {used['worker']:.1f} s, "
+        f"gateway {used['gateway']:.1f} s"
+    )
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--clients", default="1,100")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--poll", type=float, default=1.0)
+    args = parser.parse_args()
+    levels = [int(n) for n in args.clients.split(",")]
+    asyncio.run(main(levels, args.seconds, args.poll))
+
+
+if __name__ == "__main__":
+    cli()
