@@ -214,6 +214,29 @@ def test_fake_profile_serves_the_fake_api_from_its_own_image_target():
     assert "profiles" not in _services()["worker"]  # the default stack needs no profile
 
 
+def test_gateway_profile_serves_the_gateway_with_its_keys_and_the_workers_codec():
+    from durable_responses.gateway.auth import KEYS_FILE_VARIABLE
+
+    gateway = _services()["gateway"]
+    assert gateway["profiles"] == ["gateway"]
+    assert gateway["build"]["target"] == "worker"  # the production image: no fake inside
+    command = gateway["command"]
+    assert command[0] == "durable-responses-gateway"
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    port = command[command.index("--port") + 1]
+    assert f"127.0.0.1:{port}:{port}" in gateway["ports"]
+    assert f"127.0.0.1:{port}/healthz" in " ".join(gateway["healthcheck"]["test"])
+    assert sorted(gateway["secrets"]) == ["codec_keys", "gateway_keys"]
+    environment = gateway["environment"]
+    assert environment[KEYS_FILE_VARIABLE] == "/run/secrets/gateway_keys"
+    assert environment["DURABLE_RESPONSES_CODEC_KEYS_FILE"] == "/run/secrets/codec_keys"
+    assert (
+        environment["DURABLE_RESPONSES_TASK_QUEUE"]
+        == _services()["worker"]["environment"]["DURABLE_RESPONSES_TASK_QUEUE"]
+    )
+    assert "OPENAI_API_KEY" not in json.dumps(gateway)  # the upstream key is the workers'
+
+
 def test_prometheus_scrapes_every_worker_replica_on_the_metrics_port():
     services = _services()
     port = int(services["worker"]["environment"]["DURABLE_RESPONSES_METRICS_PORT"])

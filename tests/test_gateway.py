@@ -196,3 +196,43 @@ async def test_a_reconnecting_browsers_last_event_id_wins_over_the_urls_cursor(g
     async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as answer:
         ids = [int(line[3:]) async for line in answer.content if line.startswith(b"id:")]
     assert ids == [e.sequence_number for e in whole][11:]
+
+
+async def test_a_key_reused_with_another_body_is_a_conflict_that_starts_nothing(gateway, fake):
+    first = await gateway.client.responses.create(
+        model="o3", input="Once.", background=True, extra_headers={"Idempotency-Key": "k-2"}
+    )
+    with pytest.raises(openai.ConflictError) as conflict:
+        await gateway.client.responses.create(
+            model="o3", input="Twice?", background=True, extra_headers={"Idempotency-Key": "k-2"}
+        )
+    assert conflict.value.code == "idempotency_key_reused"
+    while (await gateway.client.responses.retrieve(first.id)).status in ("queued", "in_progress"):
+        await asyncio.sleep(0.1)
+    (upstream,) = gateway_upstream(fake)
+    assert upstream.request["input"] == "Once."
+
+
+async def test_a_foreground_client_that_leaves_finds_its_answer_with_the_same_key(gateway, fake):
+    """The run goes on without the client; a retry with the key gets the finished response."""
+    fake.configure(tokens=300, tokens_per_second=150)
+    key = {"Idempotency-Key": f"fg-{uuid.uuid4()}"}
+    with pytest.raises(openai.APITimeoutError):
+        await gateway.client.responses.create(
+            model="gpt-4.1", input="Wait for me.", extra_headers=key, timeout=0.5
+        )
+    response = await gateway.client.responses.create(
+        model="gpt-4.1", input="Wait for me.", extra_headers=key
+    )
+    (upstream,) = gateway_upstream(fake)
+    assert response.status == "completed" and response.output_text == upstream.text
+
+
+async def test_input_items_then_delete(gateway, fake):
+    created = await gateway.client.responses.create(model="gpt-4.1", input="Keep this question.")
+    items = await gateway.client.responses.input_items.list(created.id)
+    assert [item.to_dict()["content"][0]["text"] for item in items.data] == ["Keep this question."]
+    with pytest.raises(openai.NotFoundError):
+        await gateway.other.responses.delete(created.id)
+    # Temporal removes the history in the background (about 35 s on the dev server).
+    assert await gateway.client.responses.delete(created.id) is None  # the SDK's answer to a 200

@@ -21,7 +21,13 @@ from tests.workers import ROOT, address_of
 OUTSIDE_PROJECT = Path(__file__).resolve().parent / "outside_project"
 """A project of someone else's (`run.py`, `workflows/`, `activities/`), copied for each run."""
 
-SCRIPTS = {"durable-responses-worker", "durable-responses-follow", "durable-responses-demo"}
+SCRIPTS = {
+    "durable-responses-worker",
+    "durable-responses-follow",
+    "durable-responses-demo",
+    "durable-responses-webhooks",
+    "durable-responses-gateway",
+}
 QUESTIONS = ["Why is the sky blue?", "Why is the sea salty?", "Summarise why cats purr."]
 
 NOT_SOURCES = shutil.ignore_patterns(
@@ -145,6 +151,7 @@ def test_wheel_installs_only_the_durable_responses_import_name(wheel: Path) -> N
         "durable_responses/workflows/background_response.py",
         "durable_responses/activities/responses.py",
         "durable_responses/fake_openai/server.py",
+        "durable_responses/gateway/static/watch.html",  # the gateway's watch page
     } <= set(installed)
     scripts = dict(entry_points["console_scripts"])
     assert scripts.keys() >= SCRIPTS

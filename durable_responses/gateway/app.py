@@ -24,7 +24,7 @@ from aiohttp import web
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from durable_responses.models import ResponseRequest
 
@@ -84,8 +84,17 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         if err.status == 405:
             return APIError(405, f"Method not allowed ({request.method} {request.path})").response()
         raise
-    except RPCError as err:  # Temporal down or overloaded: the SDKs retry a 503
+    except RPCError as err:
         log.warning("%s %s: Temporal answered %s", request.method, request.path, err)
+        if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:  # the namespace's rate limit
+            return APIError(
+                429,
+                "Rate limit reached for requests; retry after a second.",
+                type_="requests",
+                code="rate_limit_exceeded",
+                headers={"Retry-After": "1"},
+            ).response()
+        # Temporal down or overloaded: the SDKs retry a 503.
         return APIError(
             503,
             "The service is temporarily unavailable; retry shortly.",
@@ -206,6 +215,8 @@ async def delete(request: web.Request) -> web.StreamResponse:
             workflow_execution=WorkflowExecution(workflow_id=reader.handle.id),
         )
     )
+    # Temporal deletes in the background (about 35 s on the dev server): until then a read
+    # still finds the run (README, "Any OpenAI client: the gateway").
     return web.json_response(
         {"id": reader.run.response_id, "object": "response.deleted", "deleted": True}
     )

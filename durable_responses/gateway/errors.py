@@ -16,8 +16,10 @@ class APIError(Exception):
         type_: str = "invalid_request_error",
         param: str | None = None,
         code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        self.headers = headers or {}
         self.status, self.message, self.type, self.param, self.code = (
             status,
             message,
@@ -28,7 +30,7 @@ class APIError(Exception):
 
     def response(self) -> web.Response:
         body = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
-        return web.json_response({"error": body}, status=self.status)
+        return web.json_response({"error": body}, status=self.status, headers=self.headers)
 
 
 def not_found(response_id: str) -> APIError:

@@ -3,6 +3,8 @@ starts: `StreamingResponseWorkflow` for `stream: true`, `BackgroundResponseWorkf
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
@@ -28,6 +30,8 @@ class CreateCall:
     background: bool
     previous_response_id: str | None
     """The client's (the gateway's) id of the previous response, to map upstream."""
+    fingerprint: str
+    """The body's SHA-256: a retry with the same Idempotency-Key must send the same body."""
 
 
 def parse_create(body: object) -> CreateCall:
@@ -84,4 +88,7 @@ def parse_create(body: object) -> CreateCall:
         stream=stream,
         background=bool(body.get("background")),
         previous_response_id=previous if isinstance(previous, str) else None,
+        fingerprint=hashlib.sha256(
+            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest(),
     )

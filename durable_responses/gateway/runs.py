@@ -81,6 +81,7 @@ async def start(
         "created_at": run.created_at,
         "model": run.model,
         "request": run.request,
+        "fingerprint": call.fingerprint,
     }
     workflow = "StreamingResponseWorkflow" if call.stream else "BackgroundResponseWorkflow"
     try:
@@ -93,7 +94,16 @@ async def start(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:
-        return Started((await RunReader.open(client, tenant, response_id)).run, existing=True)
+        reader = await RunReader.open(client, tenant, response_id)
+        if reader.memo.get("fingerprint") != call.fingerprint:
+            raise APIError(
+                409,
+                "This Idempotency-Key was used with a different request body; use a new key "
+                "for a new request.",
+                param="Idempotency-Key",
+                code="idempotency_key_reused",
+            ) from None
+        return Started(reader.run, existing=True)
     return Started(run, existing=False)
 
 
@@ -120,6 +130,8 @@ class RunReader:
         self._recorded = ""  # the recorded text; `run.text` adds the reader's tail to it
         self._consumed = 0  # characters of it the finished messages hold
         self._history_length = 0  # the run's history when last queried: no growth, no news
+        self.memo: dict[str, Any] = {}
+        """What the gateway stored with the run when it started it."""
 
     @classmethod
     def started(cls, client: Client, tenant: str, run: Run) -> RunReader:
@@ -154,6 +166,7 @@ class RunReader:
             request=dict(memo.get("request") or {}),
         )
         reader = cls(handle, run)
+        reader.memo = memo
         await reader._update(description)
         return reader
 
