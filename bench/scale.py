@@ -11,7 +11,8 @@ process's own:
 
 - makespan (first start to last result) and run time p50/p90 (start to result, per run);
 - worker CPU-ms per run and server CPU-ms per run (`/proc/<pid>/stat`, over the batch only);
-- workflow-task schedule-to-start p50/p90 (from the histories of up to 100 runs);
+- workflow-task schedule-to-start p50/p90, history events and workflow tasks per run (from the
+  histories of up to 100 runs; workflow tasks that timed out are counted beside);
 - peak RSS of the worker and the server (`VmHWM`).
 
 Streaming (N=`--streams`): ours is `StreamingResponseWorkflow`; the baseline one activity that
@@ -38,6 +39,7 @@ from openai import AsyncOpenAI
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
+from durable_responses.connection import exit_after
 from durable_responses.models import PollPolicy, ResponseRequest
 from durable_responses.testing import WorkerProcess, dev_server
 from tests.workers import address_of, free_port
@@ -49,6 +51,16 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
+class Histories:
+    """What the sampled histories say: how long workflow tasks waited, and how much a run is."""
+
+    waits: list[float] = field(default_factory=list)
+    events: float = 0.0
+    tasks: float = 0.0
+    timeouts: int = 0
+
+
+@dataclass
 class Row:
     kind: str
     variant: str
@@ -57,7 +69,7 @@ class Row:
     times: list[float]
     worker_cpu: float
     server_cpu: float = 0.0
-    schedule_to_start: list[float] = field(default_factory=list)
+    histories: Histories = field(default_factory=Histories)
     worker_rss: int = 0
     server_rss: int = 0
 
@@ -204,18 +216,27 @@ async def _batch(
     return time.monotonic() - started, [t for t, _ in done], [h for _, h in done]
 
 
-async def schedule_to_start(handles: Sequence[WorkflowHandle[Any, Any]]) -> list[float]:
-    """Seconds each workflow task waited between scheduled and started."""
-    waits: list[float] = []
-    for handle in handles[:SAMPLED_HISTORIES]:
+async def sample_histories(handles: Sequence[WorkflowHandle[Any, Any]]) -> Histories:
+    """Workflow-task schedule-to-start waits, events and workflow tasks per run, and workflow
+    task timeouts (a sticky queue's timeout means a task went to any worker, full history)."""
+    got = Histories()
+    sampled = handles[:SAMPLED_HISTORIES]
+    events = tasks = 0
+    for handle in sampled:
         scheduled = None
         async for event in handle.fetch_history_events():
+            events += 1
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
                 scheduled = event.event_time.ToDatetime()
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED and scheduled:
-                waits.append((event.event_time.ToDatetime() - scheduled).total_seconds())
+                got.waits.append((event.event_time.ToDatetime() - scheduled).total_seconds())
                 scheduled = None
-    return waits
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                tasks += 1
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+                got.timeouts += 1
+    got.events, got.tasks = events / len(sampled), tasks / len(sampled)
+    return got
 
 
 async def run_workers(kind: str, variant: str, n: int, base_url: str) -> Row:
@@ -235,7 +256,6 @@ async def run_workers(kind: str, variant: str, n: int, base_url: str) -> Row:
             cpu = cpu_seconds(worker.pid), cpu_seconds(server)
             makespan, times, handles = await _batch(env.client, kind, variant, n, task_queue)
             used = cpu_seconds(worker.pid) - cpu[0], cpu_seconds(server) - cpu[1]
-            waits = await schedule_to_start(handles)
             return Row(
                 kind,
                 variant,
@@ -244,7 +264,7 @@ async def run_workers(kind: str, variant: str, n: int, base_url: str) -> Row:
                 times,
                 used[0],
                 used[1],
-                waits,
+                await sample_histories(handles),
                 peak_rss(worker.pid),
                 peak_rss(server),
             )
@@ -256,12 +276,15 @@ async def run_workers(kind: str, variant: str, n: int, base_url: str) -> Row:
 def table(rows: Sequence[Row]) -> str:
     lines = [
         "| kind | N | variant | makespan | run p50 / p90 | worker CPU-ms/run | server CPU-ms/run "
-        "| WFT schedule-to-start p50 / p90 | worker / server peak RSS |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| WFT schedule-to-start p50 / p90 | events / WFTs per run | worker / server peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        waits = r.schedule_to_start
+        waits = r.histories.waits
         wft = f"{pct(waits, 0.5) * 1000:.0f} / {pct(waits, 0.9) * 1000:.0f} ms" if waits else "-"
+        if r.histories.timeouts:
+            wft += f" ({r.histories.timeouts} timed out)"
+        size = f"{r.histories.events:.0f} / {r.histories.tasks:.0f}" if waits else "-"
         server = f"{r.server_cpu * 1000 / r.n:.1f}" if r.variant != "direct" else "-"
         rss = f"{r.worker_rss / 2**20:.0f} MB" + (
             f" / {r.server_rss / 2**20:.0f} MB" if r.variant != "direct" else ""
@@ -269,7 +292,7 @@ def table(rows: Sequence[Row]) -> str:
         lines.append(
             f"| {r.kind} | {r.n} | {r.variant} | {r.makespan:.1f} s | "
             f"{statistics.median(r.times):.2f} / {pct(r.times, 0.9):.2f} s | "
-            f"{r.worker_cpu * 1000 / r.n:.1f} | {server} | {wft} | {rss} |"
+            f"{r.worker_cpu * 1000 / r.n:.1f} | {server} | {wft} | {size} | {rss} |"
         )
     return "\n".join(lines)
 
@@ -318,4 +341,4 @@ def cli() -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    exit_after(cli)

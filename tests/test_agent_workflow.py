@@ -18,7 +18,7 @@ from durable_responses.activities import CreateResponseInput, ResponseRef, Respo
 from durable_responses.models import ErrorType, Usage
 from durable_responses.workflows import WORKFLOWS
 from tests.agent_workflows import LoopUnderTest, lookup
-from tests.workers import wait_until
+from tests.workers import IN_SANDBOX, wait_until
 
 APPROVAL = {
     "id": "mcpr_1",
@@ -79,6 +79,7 @@ def _worker(env, script: Script, task_queue: str) -> Worker:
         task_queue=task_queue,
         workflows=[*WORKFLOWS, LoopUnderTest],
         activities=[*script.activities(), lookup],
+        **IN_SANDBOX,
     )
 
 

@@ -22,6 +22,7 @@ from durable_responses.models import (
 )
 from durable_responses.workflows import WORKFLOWS, BackgroundResponseWorkflow
 from tests.mocks import RESPONSE_ID, ScriptedAPI
+from tests.workers import IN_SANDBOX
 
 THREE_HOURS = 3 * 3600
 POLICY = PollPolicy(initial_interval_seconds=2, backoff=1.5, max_interval_seconds=60)
@@ -39,7 +40,11 @@ def _polls_to_cover(seconds: float) -> tuple[int, list[float]]:
 
 def _worker(env: WorkflowEnvironment, api: ScriptedAPI, task_queue: str) -> Worker:
     return Worker(
-        env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=api.activities()
+        env.client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=api.activities(),
+        **IN_SANDBOX,
     )
 
 

@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 from durable_responses.models import PollPolicy
 from durable_responses.plugin import DurableResponsesPlugin
 from examples.pipeline import Briefing, PipelineInput, ResearchPipelineWorkflow
-from tests.workers import wait_until
+from tests.workers import IN_SANDBOX, wait_until
 
 POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1)
 
@@ -25,6 +25,7 @@ def _their_worker(env, activities, task_queue: str) -> Worker:
         task_queue=task_queue,
         workflows=[ResearchPipelineWorkflow],
         plugins=[DurableResponsesPlugin(activities=activities)],
+        **IN_SANDBOX,
     )
 
 

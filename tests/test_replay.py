@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 
 from durable_responses.workflows import WORKFLOWS
 from examples.agent import TripPlannerWorkflow
+from tests.workers import IN_SANDBOX
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 CALLERS: list[type] = [TripPlannerWorkflow]
@@ -28,9 +29,16 @@ def test_there_are_histories_for_every_workflow():
     assert {w.__name__ for w in [*WORKFLOWS, *CALLERS]} <= types
 
 
+@pytest.mark.parametrize("sandbox", [False, True], ids=["as-deployed", "in-sandbox"])
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_recorded_history_replays_without_nondeterminism(path: Path):
-    replayer = Replayer(workflows=[*WORKFLOWS, *CALLERS], data_converter=pydantic_data_converter)
+async def test_recorded_history_replays_without_nondeterminism(path: Path, sandbox: bool):
+    """As deployed (our workflows outside the sandbox) and inside it, whose checks then guard
+    our workflow code (`workflows/_sandbox.py`)."""
+    replayer = Replayer(
+        workflows=[*WORKFLOWS, *CALLERS],
+        data_converter=pydantic_data_converter,
+        **(IN_SANDBOX if sandbox else {}),
+    )
     result = await replayer.replay_workflow(
         WorkflowHistory.from_json(path.stem, path.read_text()), raise_on_replay_failure=True
     )

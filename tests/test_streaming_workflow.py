@@ -26,6 +26,7 @@ from durable_responses.activities.stream_reader import SIGNAL_LIMIT
 from durable_responses.models import ErrorType, ResponseRequest, StreamPolicy
 from durable_responses.workflows import WORKFLOWS, StreamingResponseWorkflow
 from tests.mocks import RESPONSE_ID, ScriptedAPI
+from tests.workers import IN_SANDBOX
 
 TEXT = "Here are three key benefits of regular exercise: heart, mood and bones. " * 3
 
@@ -62,6 +63,7 @@ async def _run(env, api: ScriptedAPI, task_queue: str, request: ResponseRequest,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=kw.get("activities") or api.activities(),
+        **IN_SANDBOX,
     ):
         handle = await env.client.start_workflow(
             StreamingResponseWorkflow.run, request, id=f"st-{uuid.uuid4()}", task_queue=task_queue
@@ -206,7 +208,11 @@ async def test_cancel_mid_stream_stops_the_reader_and_cancels_upstream(ts_env, t
 
     others = [a for a in api.activities() if getattr(a, "__name__", "") != "stream"]
     async with Worker(
-        ts_env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=[*others, endless]
+        ts_env.client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[*others, endless],
+        **IN_SANDBOX,
     ):
         handle = await ts_env.client.start_workflow(
             StreamingResponseWorkflow.run,
@@ -226,7 +232,11 @@ async def test_cancel_mid_stream_stops_the_reader_and_cancels_upstream(ts_env, t
 async def test_state_and_text_queries_after_completion(ts_env, task_queue):
     api = ScriptedAPI(batches=script(TEXT, 2))
     async with Worker(
-        ts_env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=api.activities()
+        ts_env.client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=api.activities(),
+        **IN_SANDBOX,
     ):
         handle = await ts_env.client.start_workflow(
             StreamingResponseWorkflow.run,

@@ -14,6 +14,7 @@ from durable_responses.activities import CreateResponseInput, ResponseRef, Respo
 from durable_responses.models import ResponseRequest
 from durable_responses.models.webhooks import WEBHOOK_SIGNAL, WebhookEvent
 from durable_responses.workflows import WORKFLOWS, BackgroundResponseWorkflow
+from tests.workers import IN_SANDBOX
 
 EIGHT_HOURS = {"input": "Summarise the quarter.", "background_options": {"completion_window": "8h"}}
 
@@ -52,7 +53,11 @@ class Window:
 
 async def _eight_hours(env, api: Window, task_queue: str, *, webhook: bool):
     async with Worker(
-        env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=api.activities()
+        env.client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=api.activities(),
+        **IN_SANDBOX,
     ):
         handle = await env.client.start_workflow(
             BackgroundResponseWorkflow.run,
@@ -96,7 +101,11 @@ async def test_a_plain_run_polls_as_before_unless_a_receiver_will_wake_it(
     """Without a window: polls grow from 2 s to 60 s; with a receiver, every 5 minutes."""
     api = Window(webhooks=webhooks)
     async with Worker(
-        ts_env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=api.activities()
+        ts_env.client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=api.activities(),
+        **IN_SANDBOX,
     ):
         handle = await ts_env.client.start_workflow(
             BackgroundResponseWorkflow.run,

@@ -12,6 +12,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from durable_responses.activities import ResponsesActivities
 from durable_responses.plugin import DurableResponsesPlugin
@@ -22,6 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR: Path | None = None
 """Where worker processes write their logs: the running test's `tmp_path` (conftest sets it),
 which pytest keeps only for failed tests."""
+
+
+IN_SANDBOX: dict[str, Any] = {"unsandboxed_workflow_runner": SandboxedWorkflowRunner()}
+"""Worker options that run our workflows (`sandboxed=False` in production, see
+`workflows/_sandbox.py`) inside the SDK's sandbox, so its checks guard them in every test."""
 
 
 def build_worker(
@@ -41,6 +47,7 @@ def build_worker(
         workflows=list(workflows),
         activities=list(own_activities),
         plugins=[DurableResponsesPlugin(activities=activities)],
+        **IN_SANDBOX,
         **options,
     )
 

@@ -30,12 +30,13 @@ with workflow.unsafe.imports_passed_through():
 
     from ._agent import Approvals, Loop, agent_tool
     from ._children import run_child
+    from ._sandbox import SANDBOXED
 
 MAX_HISTORY_EVENTS = 10_000
 """Continue-as-new (between messages) past this history length, whatever the message count."""
 
 
-@workflow.defn(name="AgentSessionWorkflow")
+@workflow.defn(name="AgentSessionWorkflow", sandboxed=SANDBOXED)
 class AgentSessionWorkflow:
     """A conversation: `send` (an update) answers one message with an agent loop whose turns
     are durable background responses; `approve` answers its approvals; `close` ends it.

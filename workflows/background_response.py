@@ -19,13 +19,18 @@ with workflow.unsafe.imports_passed_through():
     from . import _state, metrics
     from ._calls import create_response
     from ._polling import poll_until_terminal
+    from ._sandbox import SANDBOXED
     from ._size import ensure_input_fits
     from ._state import RunInput
     from ._upstream import cancelling_upstream_on_exit
     from .search_attributes import index
 
 
-@workflow.defn(name="BackgroundResponseWorkflow", failure_exception_types=[ValidationError])
+@workflow.defn(
+    name="BackgroundResponseWorkflow",
+    failure_exception_types=[ValidationError],
+    sandboxed=SANDBOXED,
+)
 class BackgroundResponseWorkflow:
     """Create one background response and poll it until it ends, however long that takes.
 

@@ -11,10 +11,12 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.activities.responses import ResponsesActivities
     from durable_responses.models.reaper import ReapReport, ReapRequest
 
+    from ._sandbox import SANDBOXED
+
 REAP_TIMEOUT = timedelta(minutes=10)
 
 
-@workflow.defn(name="ReapOrphanedResponsesWorkflow")
+@workflow.defn(name="ReapOrphanedResponsesWorkflow", sandboxed=SANDBOXED)
 class ReapOrphanedResponsesWorkflow:
     """Cancel the responses that closed runs (terminated, timed out) left running upstream.
 

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from . import _outcome as outcome
     from ._deadline import poll_delay
     from ._polling import poll_once, poll_until_terminal
+    from ._sandbox import SANDBOXED
     from ._size import ensure_input_fits, fit_result
     from ._state import RunInput
     from ._upstream import cancelling_upstream_on_exit
@@ -68,7 +69,9 @@ MAX_HISTORY_BYTES = 20 * 1024 * 1024
 """Continue-as-new past this history size even while live: far below the server's 50 MB."""
 
 
-@workflow.defn(name="StreamingResponseWorkflow", failure_exception_types=[ValidationError])
+@workflow.defn(
+    name="StreamingResponseWorkflow", failure_exception_types=[ValidationError], sandboxed=SANDBOXED
+)
 class StreamingResponseWorkflow:
     """Stream one background response into workflow state, exactly once, across crashes.
 
