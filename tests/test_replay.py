@@ -10,7 +10,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from durable_responses.workflows import WORKFLOWS
+from durable_responses.workflows import WORKFLOWS, _patches
 from examples.agent import TripPlannerWorkflow
 from tests.workers import IN_SANDBOX
 
@@ -43,3 +43,21 @@ async def test_recorded_history_replays_without_nondeterminism(path: Path, sandb
         WorkflowHistory.from_json(path.stem, path.read_text()), raise_on_replay_failure=True
     )
     assert result.replay_failure is None
+
+
+def test_the_umbrella_covers_exactly_the_patches_from_before_it():
+    """A patch added after the umbrella must not be in it (runs that recorded the umbrella
+    never ran that patch's new branch), and every earlier one must be."""
+    from durable_responses.workflows import _calls, _polling, _size, _upstream, search_attributes
+    from durable_responses.workflows import streaming_response as streaming
+
+    earlier = {
+        search_attributes.PATCH_ID,
+        _upstream.ORPHAN_PATCH,
+        _upstream.FINAL_STATUS_PATCH,
+        _size.SIZE_PATCH,
+        streaming.STREAM_READER_PATCH,
+        _polling.WEBHOOK_PATCH,
+    }
+    assert earlier == _patches.COVERED
+    assert _calls.patched is _patches.patched

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from ._deadline import passed as deadline_passed
     from ._deadline import reached, remaining, retry_budget
     from ._outcome import raise_activity_failure
+    from ._patches import patched
     from ._upstream import ORPHAN_PATCH
 
 CREATE_TIMEOUT = timedelta(seconds=60)
@@ -93,7 +94,7 @@ async def _create(
         )
     )
     try:
-        if not workflow.patched(ORPHAN_PATCH):
+        if not patched(ORPHAN_PATCH):
             return await call
         try:
             return await asyncio.shield(call)
@@ -136,7 +137,7 @@ async def retrieve(
                 retry_policy=API_RETRY,
             )
             left = remaining(state.deadline_at)
-            if left is None or not workflow.patched(ORPHAN_PATCH):
+            if left is None or not patched(ORPHAN_PATCH):
                 snapshot = await poll
             else:
                 # A local activity's retries (a 429 asking for 30 s, again and again) do not

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
 
     from . import _deadline as deadline
     from . import metrics
+    from ._patches import patched
     from ._upstream import ORPHAN_PATCH
 
 
@@ -29,7 +30,7 @@ def raise_activity_failure(err: ActivityError, state: ResumeState) -> NoReturn:
     cause = err.cause
     if deadline.passed(state) and (
         isinstance(cause, TemporalTimeoutError)
-        or (err.retry_state == RetryState.TIMEOUT and workflow.patched(ORPHAN_PATCH))
+        or (err.retry_state == RetryState.TIMEOUT and patched(ORPHAN_PATCH))
     ):
         raise deadline.reached() from err
     if isinstance(cause, ApplicationError):

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
 
     from ._calls import retrieve
     from ._deadline import poll_delay
+    from ._patches import patched
 
 WEBHOOK_PATCH = "webhook-wake-v1"
 """Runs from before this patch slept a plain timer between polls; new ones wait on "a webhook
@@ -70,7 +71,7 @@ async def poll_until_terminal(
             await continue_as_new()
         delay = poll_delay(state, interval)
         next_poll(workflow.now() + timedelta(seconds=delay))
-        if workflow.patched(WEBHOOK_PATCH):
+        if patched(WEBHOOK_PATCH):
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(woken, timeout=delay)
             consume_wake()

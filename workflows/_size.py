@@ -21,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.models._carried import CarriedRequest
     from durable_responses.models.limits import HEADROOM, PAYLOAD_LIMIT, RESULT_BUDGET
 
+    from ._patches import patched
+
 SIZE_PATCH = "input-size-check-v1"
 """Runs from before this patch scheduled their first activity whatever the input's size."""
 
@@ -37,7 +39,7 @@ async def ensure_input_fits(request: CarriedRequest) -> None:
     create = CreateResponseInput(params=request.api_params())
     (raw,) = workflow.payload_converter().to_payloads([create])
     # A codec adds at most a nonce, a tag and a few metadata bytes; below this, it fits.
-    if raw.ByteSize() <= PAYLOAD_LIMIT - 2 * HEADROOM or not workflow.patched(SIZE_PATCH):
+    if raw.ByteSize() <= PAYLOAD_LIMIT - 2 * HEADROOM or not patched(SIZE_PATCH):
         return
     encoded = await workflow.execute_local_activity_method(
         ResponsesActivities.measure_create_input,

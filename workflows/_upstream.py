@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
 
     from . import _deadline as deadline
     from . import metrics
+    from ._patches import patched
     from .search_attributes import index
 
 ORPHAN_PATCH = "orphan-rule-v1"
@@ -59,7 +60,7 @@ async def cancel_upstream(state: ResumeState, why: str) -> None:
     except ActivityError as err:
         workflow.logger.warning("could not cancel response %s upstream: %s", response_id, err)
         return
-    if snapshot.status and workflow.patched(FINAL_STATUS_PATCH):
+    if snapshot.status and patched(FINAL_STATUS_PATCH):
         state.status = snapshot.status
         index(state)
 
@@ -91,6 +92,6 @@ async def cancelling_upstream_on_exit(state: ResumeState) -> AsyncIterator[None]
             # is retried: nothing has ended yet.
             metrics.finished("error", state)
             ours = state.response_id and not is_terminal(state.status)
-            if ours and workflow.patched(ORPHAN_PATCH):
+            if ours and patched(ORPHAN_PATCH):
                 await cancel_upstream(state, f"workflow failed: {err}")
         raise

@@ -12,6 +12,8 @@ from temporalio.common import SearchAttributeKey
 with workflow.unsafe.imports_passed_through():
     from durable_responses.models._carried import ResumeState
 
+    from ._patches import patched
+
 OPENAI_RESPONSE_ID = SearchAttributeKey.for_keyword("OpenAIResponseId")
 """The upstream response id (`resp_...`), set as soon as the response is created."""
 OPENAI_RESPONSE_STATUS = SearchAttributeKey.for_keyword("OpenAIResponseStatus")
@@ -35,7 +37,7 @@ def index(state: ResumeState) -> None:
     Behind a patch: runs recorded before the workflows had search attributes replay as they
     ran. See README, "Changing workflow code".
     """
-    if not (state.response_id and workflow.patched(PATCH_ID)):
+    if not (state.response_id and patched(PATCH_ID)):
         return
     current = workflow.info().typed_search_attributes
     changed = [

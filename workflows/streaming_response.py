@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from . import _following as following
     from . import _outcome as outcome
     from ._deadline import poll_delay
+    from ._patches import patched
     from ._polling import poll_once, poll_until_terminal
     from ._sandbox import SANDBOXED
     from ._size import ensure_input_fits, fit_result
@@ -116,7 +117,7 @@ class StreamingResponseWorkflow:
         state = self._state
         try:
             async with cancelling_upstream_on_exit(state):
-                if workflow.patched(STREAM_READER_PATCH):
+                if patched(STREAM_READER_PATCH):
                     snapshot = await self._stream_until_terminal(checked)
                 else:
                     snapshot = await self._read_until_terminal(checked)
