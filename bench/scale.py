@@ -1,7 +1,9 @@
 """N runs at once three ways, against the same fake: this project's workflows, a minimal
-Temporal baseline (`bench/scale_baseline.py`), and the direct SDK. Where the worker's CPU goes.
+Temporal baseline (`bench/scale_baseline.py`; also outside the sandbox, the SDK's floor for
+this shape of run), and the direct SDK. Where the worker's CPU goes.
 
-    python -m bench.scale [--n 100,300,1000] [--streams 100] [--variants ours,baseline,direct]
+    python -m bench.scale [--n 100,300,1000] [--streams 100]
+                          [--variants ours,baseline,baseline-unsandboxed,direct]
 
 Each response: 100 tokens at 50 tokens/s after 0.3 s queued; polled every 1.0 s (ours with a
 fixed 1 s poll policy, the baseline with its 1 s sleep, the direct SDK likewise). Each
@@ -185,7 +187,7 @@ async def run_direct(kind: str, n: int, base_url: str) -> Row:
 
 
 def _workflow(kind: str, variant: str, i: int) -> tuple[str, Any]:
-    if variant == "baseline":
+    if variant.startswith("baseline"):
         return ("BaselinePolling" if kind == "polling" else "BaselineStreaming"), f"q{i}"
     request = ResponseRequest(
         input=f"q{i}",
@@ -247,6 +249,7 @@ async def run_workers(kind: str, variant: str, n: int, base_url: str) -> Row:
         worker = WorkerProcess(
             address_of(env),
             task_queue,
+            args=["--unsandboxed"] if variant == "baseline-unsandboxed" else [],
             env={"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-bench"},
             module=module,
         )
@@ -329,7 +332,7 @@ def cli() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--n", default="100,300,1000")
     parser.add_argument("--streams", type=int, default=100)
-    parser.add_argument("--variants", default="ours,baseline,direct")
+    parser.add_argument("--variants", default="ours,baseline,baseline-unsandboxed,direct")
     parser.add_argument("--direct", nargs=3, metavar=("KIND", "N", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.direct:

@@ -2,7 +2,10 @@
 response durably, with the SDK's defaults everywhere (default converter, default worker
 options, the default sandbox). Not the project's code: a floor to measure it against.
 
-    python -m bench.scale_baseline --address HOST:PORT --task-queue Q
+    python -m bench.scale_baseline --address HOST:PORT --task-queue Q [--unsandboxed]
+
+`--unsandboxed` runs the same workflows outside the sandbox (`UnsandboxedWorkflowRunner`):
+the SDK's floor for this shape of run, as our own workflows run (`workflows/_sandbox.py`).
 
 Polling: create in an activity, then `workflow.sleep` and a local activity that retrieves,
 until the response is terminal; the text is the result. Streaming: one activity that creates
@@ -20,7 +23,8 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     from openai import AsyncOpenAI
     from temporalio.client import Client
-    from temporalio.worker import Worker
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 READY = "worker polling task queue"
 _openai: AsyncOpenAI | None = None
@@ -87,13 +91,14 @@ class BaselineStreaming:
         )
 
 
-async def main(address: str, task_queue: str) -> None:
+async def main(address: str, task_queue: str, unsandboxed: bool) -> None:
     client = await Client.connect(address)
     async with Worker(
         client,
         task_queue=task_queue,
         workflows=[BaselinePolling, BaselineStreaming],
         activities=[create, retrieve, stream],
+        workflow_runner=UnsandboxedWorkflowRunner() if unsandboxed else SandboxedWorkflowRunner(),
     ):
         print(READY, task_queue, flush=True)
         await asyncio.Event().wait()
@@ -103,5 +108,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--address", required=True)
     parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--unsandboxed", action="store_true")
     args = parser.parse_args()
-    asyncio.run(main(args.address, args.task_queue))
+    asyncio.run(main(args.address, args.task_queue, args.unsandboxed))
