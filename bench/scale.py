@@ -2,7 +2,7 @@
 Temporal baseline (`bench/scale_baseline.py`; also outside the sandbox, the SDK's floor for
 this shape of run), and the direct SDK. Where the worker's CPU goes.
 
-    python -m bench.scale [--n 100,300,1000] [--streams 100]
+    python -m bench.scale [--n 100,300,1000] [--streams 100] [--before CHECKOUT]
                           [--variants ours,baseline,baseline-unsandboxed,direct]
 
 Each response: 100 tokens at 50 tokens/s after 0.3 s queued; polled every 1.0 s (ours with a
@@ -241,16 +241,37 @@ async def sample_histories(handles: Sequence[WorkflowHandle[Any, Any]]) -> Histo
     return got
 
 
+WORKER_ARGS: list[str] = []
+"""`--worker-args`: options of our worker (`durable-responses-worker --help`)."""
+BEFORE = "before"
+"""Variant: our worker from the checkout `--before` names (e.g. a worktree of the last
+release), in the same run as today's code, so both meet the same machine and fake."""
+BEFORE_PATH: list[str] = []
+
+
+def worker_args(variant: str) -> list[str]:
+    return WORKER_ARGS if variant in ("ours", BEFORE) else []
+
+
+def worker_env(variant: str, base_url: str) -> dict[str, str]:
+    env = {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-bench"}
+    if variant == BEFORE:
+        # Ahead of the installed package, and the working directory off sys.path (3.11+).
+        env.update(PYTHONPATH=os.pathsep.join(BEFORE_PATH), PYTHONSAFEPATH="1")
+    return env
+
+
 async def run_workers(kind: str, variant: str, n: int, base_url: str) -> Row:
     async with dev_server(port=None, ui_port=None, db=None) as env:
         server = server_pid()
         task_queue = f"bench-{uuid.uuid4()}"
-        module = "durable_responses.worker" if variant == "ours" else "bench.scale_baseline"
+        ours = variant in ("ours", BEFORE)
+        module = "durable_responses.worker" if ours else "bench.scale_baseline"
         worker = WorkerProcess(
             address_of(env),
             task_queue,
-            args=["--unsandboxed"] if variant == "baseline-unsandboxed" else [],
-            env={"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-bench"},
+            args=["--unsandboxed"] if variant == "baseline-unsandboxed" else worker_args(variant),
+            env=worker_env(variant, base_url),
             module=module,
         )
         with worker:
@@ -333,14 +354,21 @@ def cli() -> None:
     parser.add_argument("--n", default="100,300,1000")
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--variants", default="ours,baseline,baseline-unsandboxed,direct")
+    parser.add_argument("--worker-args", default="", help="options of our worker, one string")
+    parser.add_argument("--before", help="a checkout of earlier code: adds the variant 'before'")
     parser.add_argument("--direct", nargs=3, metavar=("KIND", "N", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.direct:
         kind, n, url = args.direct
         print(json.dumps(asyncio.run(direct(kind, int(n), url))))
         return
+    WORKER_ARGS.extend(args.worker_args.split())
+    variants = args.variants.split(",")
+    if args.before:
+        BEFORE_PATH.append(str(Path(args.before).resolve()))
+        variants.insert(variants.index("ours") + 1 if "ours" in variants else 0, BEFORE)
     levels = [int(n) for n in args.n.split(",") if n]
-    asyncio.run(main(levels, args.streams, args.variants.split(",")))
+    asyncio.run(main(levels, args.streams, variants))
 
 
 if __name__ == "__main__":

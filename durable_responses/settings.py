@@ -107,6 +107,12 @@ class WorkerSettings(BaseSettings):
         ge=0,
         description="OpenAI calls this worker runs at once, per kind (0: the SDK's default)",
     )
+    max_cached_workflows: int = Field(
+        default=0,
+        ge=0,
+        description="runs this worker keeps in memory between their tasks; above its number of "
+        "running runs, tasks replay whole histories (0: the SDK's default, 1000)",
+    )
     max_activities_per_second: float = Field(
         default=0,
         ge=0,
@@ -179,13 +185,16 @@ class WorkerSettings(BaseSettings):
         )
 
     def worker_limits(self, polls: bool) -> dict[str, Any]:
-        """Worker options that keep a fleet under the OpenAI account's rate limits.
+        """Worker options that keep a fleet under the OpenAI account's rate limits, and the
+        workflow cache (README, Throughput).
 
         The per-second rates are task-queue-wide (the server dispatches no faster, however
         many workers poll); the concurrency cap is per worker. Local-activity polls of the main
         queue are not dispatched by the server, so only a poll queue's polls are rate limited.
         """
         options: dict[str, Any] = {}
+        if self.max_cached_workflows and not polls:
+            options["max_cached_workflows"] = self.max_cached_workflows
         if self.max_concurrent_activities:
             options["max_concurrent_activities"] = self.max_concurrent_activities
             if not polls:
