@@ -162,6 +162,7 @@ def test_every_flag_defaults_to_its_environment_variable(monkeypatch):
         "DURABLE_RESPONSES_TASK_QUEUE": "q",
         "DURABLE_RESPONSES_METRICS_PORT": "9464",
         "DURABLE_RESPONSES_MAX_CONCURRENT_ACTIVITIES": "8",
+        "DURABLE_RESPONSES_MAX_CACHED_WORKFLOWS": "4000",
         "DURABLE_RESPONSES_MAX_ACTIVITIES_PER_SECOND": "2.5",
         "DURABLE_RESPONSES_POLL_TASK_QUEUE": "q-polls",
         "DURABLE_RESPONSES_MAX_POLLS_PER_SECOND": "10",
@@ -184,6 +185,7 @@ def test_every_flag_defaults_to_its_environment_variable(monkeypatch):
         "DEBUG",
     )
     assert settings.worker_limits(polls=False) == {
+        "max_cached_workflows": 4000,
         "max_concurrent_activities": 8,
         "max_concurrent_local_activities": 8,
         "max_task_queue_activities_per_second": 2.5,
