@@ -5,8 +5,9 @@ Each `workflow.patched(id)` a run passes records a marker and upserts the server
 patches, in every run. A run that records `UMBRELLA` takes every patch in `COVERED`; a run
 recorded without it (started before this change) replays by its own markers, as it ran.
 
-`COVERED` is closed: a patch added from now on calls `workflow.patched` itself (runs that
-recorded the umbrella never ran that patch's old branch, but also never its new one).
+`COVERED` is closed: a patch added from now on calls `workflow.patched` itself. Runs that
+recorded the umbrella before that patch existed took its old branch; were it covered, their
+replay would take the new one.
 """
 
 from __future__ import annotations
