@@ -78,9 +78,10 @@ def pydantic_converter(
 def passing_through_our_modules(runner: WorkflowRunner | None) -> WorkflowRunner:
     """The worker's sandbox, taking `durable_responses` from outside it (see README, Throughput).
 
-    The sandbox re-imports every module it does not pass through, for every workflow run:
-    our four workflow modules and their helpers were a third of a busy worker's CPU. They
-    keep no module state, and their determinism is tested by replaying recorded histories.
+    The sandbox re-imports every module it does not pass through, for every workflow run: a
+    caller's workflow that uses `durable_responses.workflow` (`run_response`, `run_agent`)
+    would import our package afresh each time, as our own workflows did before they left the
+    sandbox (`workflows/_sandbox.py`). Our modules keep no module state.
     """
     if runner is None:
         runner = SandboxedWorkflowRunner()
