@@ -204,7 +204,11 @@ class WorkerProcess:
             self.log.unlink(missing_ok=True)
 
     def __enter__(self) -> Self:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # `with` calls no __exit__ for a failed __enter__
+            self.close()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import stat
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from durable_responses import testing
 
@@ -20,3 +23,13 @@ async def test_dev_server_waits_for_a_cold_first_start(tmp_path: Path, monkeypat
 
     async with testing.dev_server(port=None, ui_port=None, db=None) as env:
         assert await env.client.service_client.check_health()
+
+
+def test_a_worker_process_that_never_gets_ready_leaves_no_log_behind(tmp_path: Path) -> None:
+    """Its log is in the system temp folder; a failed start must remove it like a close."""
+    before = set(Path(tempfile.gettempdir()).glob(f"{testing.WorkerProcess.LOG_PREFIX}*"))
+    worker = testing.WorkerProcess(None, "q", module="this_module_does_not_exist")
+    with pytest.raises(RuntimeError, match="exited early"), worker:
+        pass
+    assert not worker.log.exists()
+    assert set(Path(tempfile.gettempdir()).glob(f"{testing.WorkerProcess.LOG_PREFIX}*")) <= before
