@@ -16,9 +16,8 @@ from temporalio.worker import Worker
 import durable_responses.workflow as durable
 from durable_responses.activities import CreateResponseInput, ResponseRef, ResponseSnapshot
 from durable_responses.models import ErrorType, Usage
-from durable_responses.workflows import WORKFLOWS
 from tests.agent_workflows import LoopUnderTest, lookup
-from tests.workers import IN_SANDBOX, wait_until
+from tests.workers import mocked_worker, wait_until
 
 APPROVAL = {
     "id": "mcpr_1",
@@ -74,12 +73,8 @@ class Script:
 
 
 def _worker(env, script: Script, task_queue: str) -> Worker:
-    return Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=[*WORKFLOWS, LoopUnderTest],
-        activities=[*script.activities(), lookup],
-        **IN_SANDBOX,
+    return mocked_worker(
+        env.client, task_queue, [*script.activities(), lookup], workflows=[LoopUnderTest]
     )
 
 

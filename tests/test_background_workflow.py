@@ -20,9 +20,9 @@ from durable_responses.models import (
     ResponseRequest,
     ResponseResult,
 )
-from durable_responses.workflows import WORKFLOWS, BackgroundResponseWorkflow
+from durable_responses.workflows import BackgroundResponseWorkflow
 from tests.mocks import RESPONSE_ID, ScriptedAPI
-from tests.workers import IN_SANDBOX
+from tests.workers import mocked_worker
 
 THREE_HOURS = 3 * 3600
 POLICY = PollPolicy(initial_interval_seconds=2, backoff=1.5, max_interval_seconds=60)
@@ -39,13 +39,7 @@ def _polls_to_cover(seconds: float) -> tuple[int, list[float]]:
 
 
 def _worker(env: WorkflowEnvironment, api: ScriptedAPI, task_queue: str) -> Worker:
-    return Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=api.activities(),
-        **IN_SANDBOX,
-    )
+    return mocked_worker(env.client, task_queue, api.activities())
 
 
 async def _run(env, api, task_queue, request) -> tuple[ResponseResult, WorkflowHandle]:

@@ -14,7 +14,6 @@ import pytest
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
-from temporalio.worker import Worker
 
 from durable_responses.activities import (
     ResponseSnapshot,
@@ -24,9 +23,9 @@ from durable_responses.activities import (
 )
 from durable_responses.activities.stream_reader import SIGNAL_LIMIT
 from durable_responses.models import ErrorType, ResponseRequest, StreamPolicy
-from durable_responses.workflows import WORKFLOWS, StreamingResponseWorkflow
+from durable_responses.workflows import StreamingResponseWorkflow
 from tests.mocks import RESPONSE_ID, ScriptedAPI
-from tests.workers import IN_SANDBOX
+from tests.workers import mocked_worker
 
 TEXT = "Here are three key benefits of regular exercise: heart, mood and bones. " * 3
 
@@ -58,13 +57,7 @@ def script(text: str, pieces: int, *, final: str = "completed") -> list[StreamBa
 
 
 async def _run(env, api: ScriptedAPI, task_queue: str, request: ResponseRequest, **kw):
-    async with Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=kw.get("activities") or api.activities(),
-        **IN_SANDBOX,
-    ):
+    async with mocked_worker(env.client, task_queue, kw.get("activities") or api.activities()):
         handle = await env.client.start_workflow(
             StreamingResponseWorkflow.run, request, id=f"st-{uuid.uuid4()}", task_queue=task_queue
         )
@@ -207,13 +200,7 @@ async def test_cancel_mid_stream_stops_the_reader_and_cancels_upstream(ts_env, t
             stopped.set()
 
     others = [a for a in api.activities() if getattr(a, "__name__", "") != "stream"]
-    async with Worker(
-        ts_env.client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=[*others, endless],
-        **IN_SANDBOX,
-    ):
+    async with mocked_worker(ts_env.client, task_queue, [*others, endless]):
         handle = await ts_env.client.start_workflow(
             StreamingResponseWorkflow.run,
             ResponseRequest(input="x"),
@@ -231,13 +218,7 @@ async def test_cancel_mid_stream_stops_the_reader_and_cancels_upstream(ts_env, t
 
 async def test_state_and_text_queries_after_completion(ts_env, task_queue):
     api = ScriptedAPI(batches=script(TEXT, 2))
-    async with Worker(
-        ts_env.client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=api.activities(),
-        **IN_SANDBOX,
-    ):
+    async with mocked_worker(ts_env.client, task_queue, api.activities()):
         handle = await ts_env.client.start_workflow(
             StreamingResponseWorkflow.run,
             ResponseRequest(input="x"),

@@ -8,13 +8,12 @@ from datetime import timedelta
 
 import pytest
 from temporalio import activity
-from temporalio.worker import Worker
 
 from durable_responses.activities import CreateResponseInput, ResponseRef, ResponseSnapshot
 from durable_responses.models import ResponseRequest
 from durable_responses.models.webhooks import WEBHOOK_SIGNAL, WebhookEvent
-from durable_responses.workflows import WORKFLOWS, BackgroundResponseWorkflow
-from tests.workers import IN_SANDBOX
+from durable_responses.workflows import BackgroundResponseWorkflow
+from tests.workers import mocked_worker
 
 EIGHT_HOURS = {"input": "Summarise the quarter.", "background_options": {"completion_window": "8h"}}
 
@@ -52,13 +51,7 @@ class Window:
 
 
 async def _eight_hours(env, api: Window, task_queue: str, *, webhook: bool):
-    async with Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=api.activities(),
-        **IN_SANDBOX,
-    ):
+    async with mocked_worker(env.client, task_queue, api.activities()):
         handle = await env.client.start_workflow(
             BackgroundResponseWorkflow.run,
             ResponseRequest.model_validate(EIGHT_HOURS),
@@ -100,13 +93,7 @@ async def test_a_plain_run_polls_as_before_unless_a_receiver_will_wake_it(
 ):
     """Without a window: polls grow from 2 s to 60 s; with a receiver, every 5 minutes."""
     api = Window(webhooks=webhooks)
-    async with Worker(
-        ts_env.client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=api.activities(),
-        **IN_SANDBOX,
-    ):
+    async with mocked_worker(ts_env.client, task_queue, api.activities()):
         handle = await ts_env.client.start_workflow(
             BackgroundResponseWorkflow.run,
             ResponseRequest(input="x"),

@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from durable_responses.activities import ResponsesActivities
 from durable_responses.plugin import DurableResponsesPlugin
 from durable_responses.testing import WorkerProcess
+from durable_responses.workflows import WORKFLOWS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +29,23 @@ which pytest keeps only for failed tests."""
 IN_SANDBOX: dict[str, Any] = {"unsandboxed_workflow_runner": SandboxedWorkflowRunner()}
 """Worker options that run our workflows (`sandboxed=False` in production, see
 `workflows/_sandbox.py`) inside the SDK's sandbox, so its checks guard them in every test."""
+
+
+def mocked_worker(
+    client: Client,
+    task_queue: str,
+    activities: Sequence[Callable[..., Any]],
+    workflows: Sequence[type] = (),
+) -> Worker:
+    """Our workflows, inside the sandbox, with activities mocked by name (time-skipping tests),
+    and a caller's own `workflows` beside them."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[*WORKFLOWS, *workflows],
+        activities=list(activities),
+        **IN_SANDBOX,
+    )
 
 
 def build_worker(
