@@ -23,10 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -35,6 +32,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from temporalio.client import Client
 
+from bench._process import cpu_seconds, fake_process, pct
 from durable_responses.fake_openai import FakeControl
 from durable_responses.gateway import hash_key
 from durable_responses.testing import GatewayProcess, WorkerProcess, dev_server
@@ -51,11 +49,6 @@ class Sample:
     closed: list[float] = field(default_factory=list)
     """The workflow's close after the provider finished (the worker's part of the lag)."""
     gets: list[float] = field(default_factory=list)
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
 async def _stream(
@@ -142,36 +135,18 @@ async def streams(
     return sample
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _fake_process(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "durable_responses.fake_openai",
-            "--port",
-            str(port),
-            "--tokens-per-second",
-            str(TOKENS_PER_SECOND),
-            "--queued-seconds",
-            "0.3",
-            "--reasoning",
-            "off",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 async def main(levels: Sequence[int], seconds: float, every: float) -> None:
     tokens = int(seconds * TOKENS_PER_SECOND)
     fake_port = free_port()
-    fake_proc = _fake_process(fake_port)
+    fake_proc = fake_process(
+        fake_port,
+        "--tokens-per-second",
+        str(TOKENS_PER_SECOND),
+        "--queued-seconds",
+        "0.3",
+        "--reasoning",
+        "off",
+    )
     fake = FakeControl(f"http://127.0.0.1:{fake_port}")
     direct = f"http://127.0.0.1:{fake_port}/v1"
     rows: list[tuple[str, str, str, str]] = []
@@ -195,8 +170,8 @@ async def main(levels: Sequence[int], seconds: float, every: float) -> None:
                 connector = aiohttp.TCPConnector(limit=0)
                 async with aiohttp.ClientSession(connector=connector) as http:
                     await _warm(http, base, direct)
-                    cpu = {"worker": _cpu_seconds(worker.pid or 0)}
-                    cpu["gateway"] = _cpu_seconds(gateway.pid or 0)
+                    cpu = {"worker": cpu_seconds(worker.pid or 0)}
+                    cpu["gateway"] = cpu_seconds(gateway.pid or 0)
                     for clients in levels:
                         both: dict[str, dict[str, Sample]] = {}
                         for name, url, key in (
@@ -221,8 +196,8 @@ async def main(levels: Sequence[int], seconds: float, every: float) -> None:
                         floor = await _start_floor(env.client, clients)
                         rows.extend(_rows(clients, both, seconds, floor))
                     used = {
-                        "worker": _cpu_seconds(worker.pid or 0) - cpu["worker"],
-                        "gateway": _cpu_seconds(gateway.pid or 0) - cpu["gateway"],
+                        "worker": cpu_seconds(worker.pid or 0) - cpu["worker"],
+                        "gateway": cpu_seconds(gateway.pid or 0) - cpu["gateway"],
                     }
     finally:
         fake_proc.kill()

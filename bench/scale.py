@@ -41,6 +41,7 @@ from openai import AsyncOpenAI
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
+from bench._process import cpu_seconds, fake_process, pct, peak_rss
 from durable_responses.connection import exit_after
 from durable_responses.models import PollPolicy, ResponseRequest
 from durable_responses.testing import WorkerProcess, dev_server
@@ -49,7 +50,6 @@ from tests.workers import address_of, free_port
 TOKENS, TOKENS_PER_SECOND, QUEUED_SECONDS, POLL_SECONDS = 100, 50.0, 0.3, 1.0
 SAMPLED_HISTORIES = 100
 WARM_RUNS = 10
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -76,20 +76,6 @@ class Row:
     server_rss: int = 0
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def peak_rss(pid: int) -> int:
-    """Bytes at the process's high-water mark."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def server_pid() -> int:
     """The dev server this process started (the `temporal server start-dev` child)."""
     me = str(os.getpid())
@@ -106,33 +92,14 @@ def server_pid() -> int:
     raise RuntimeError("no dev server child found")
 
 
-def pct(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
-
-
 # ---- the fake ----------------------------------------------------------------------------------
 
 
 def start_fake(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "durable_responses.fake_openai",
-            "--port",
-            str(port),
-            "--tokens",
-            str(TOKENS),
-            "--tokens-per-second",
-            str(TOKENS_PER_SECOND),
-            "--queued-seconds",
-            str(QUEUED_SECONDS),
-            "--reasoning",
-            "off",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return fake_process(
+        port,
+        *("--tokens", str(TOKENS), "--tokens-per-second", str(TOKENS_PER_SECOND)),
+        *("--queued-seconds", str(QUEUED_SECONDS), "--reasoning", "off"),
     )
 
 
