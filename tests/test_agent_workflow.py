@@ -136,3 +136,36 @@ async def test_a_loop_that_keeps_calling_tools_ends_typed(ts_env, task_queue, li
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == error
     assert len(script.inputs) == 3  # three turns: the limit, or 300 tokens past 250
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {**CALL, "name": "not_a_tool_of_the_loop"},
+        {
+            "id": "ctc_1",
+            "type": "custom_tool_call",
+            "call_id": "c1",
+            "name": "lookup",
+            "input": "x",
+        },
+    ],
+    ids=["unknown-function", "custom-tool"],
+)
+async def test_a_call_no_tool_of_the_loop_runs_fails_typed_instead_of_a_stuck_task(
+    ts_env, task_queue, call
+):
+    """A hosted custom tool, or a name the loop has no tool for: the loop cannot answer it, so
+    the run fails InvalidRequest (it used to fail its workflow task, retried forever)."""
+    async with _worker(ts_env, Script([call]), task_queue):
+        with pytest.raises(WorkflowFailureError) as failure:
+            await ts_env.client.execute_workflow(
+                LoopUnderTest.run,
+                {},
+                id=f"loop-{uuid.uuid4()}",
+                task_queue=task_queue,
+                execution_timeout=timedelta(minutes=5),
+            )
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == ErrorType.INVALID_REQUEST
+    assert call["name"] in cause.message

@@ -162,7 +162,9 @@ class Loop:
                     "input": next_input,
                     "previous_response_id": previous,
                     "tools": api_tools or None,
-                    "deadline_seconds": left.total_seconds() if left is not None else None,
+                    "deadline_seconds": (
+                        left.total_seconds() if left is not None else self.request.deadline_seconds
+                    ),
                 }
             )
             answer = await self.run_turn(turn_request, self.turn_id(turn))
@@ -173,6 +175,14 @@ class Loop:
             calls, requests = answer.function_calls(), answer.approval_requests()
             if not calls and not requests:
                 return result
+            unrunnable = sorted(
+                {c.name for c in calls if c.type != "function_call" or c.name not in by_name}
+            )
+            if unrunnable:  # a hosted custom tool, or a name no tool of the loop has
+                raise _invalid(
+                    f"response {answer.response_id} calls {unrunnable}, which no function tool "
+                    "of the loop runs"
+                )
             previous = answer.response_id
             outputs: list[dict[str, Any]] = []
             if requests:
