@@ -47,6 +47,16 @@ async def _replay(client: openai.AsyncOpenAI, response_id: str) -> list[dict[str
     )
 
 
+def assert_same_as_provider(whole: list[dict[str, Any]], stored: Any) -> None:
+    """The replayed events carry the provider's text and every item it made (a replay is
+    rebuilt from the same durable state as the stream, so comparing the two alone would not
+    notice an item lost in a crash)."""
+    assert text_of(whole) == stored.text
+    done = [e["item"] for e in whole if e["type"] == "response.output_item.done"]
+    assert done == stored.output
+    assert whole[-1]["response"]["output"] == stored.output
+
+
 def _only_upstream(fake: FakeControl) -> Any:
     (upstream,) = gateway_upstream(fake)  # one create, whatever crashed
     return upstream
@@ -84,7 +94,7 @@ async def test_a_stream_resumes_after_the_providers_replay_window_has_closed(
     assert time.monotonic() - started > 3 * RETENTION
     whole = await _replay(client, response_id)
     assert valid_events(first + resumed) == whole  # each event once, in order
-    assert text_of(whole) == fake.response(upstream.id, events=False).text
+    assert_same_as_provider(whole, fake.response(upstream.id, events=False))
     assert whole[-1]["type"] == "response.completed"
 
 
@@ -110,7 +120,7 @@ async def test_a_gateway_killed_mid_stream_is_resumed_from_the_last_event(stack,
     ]
     whole = await _replay(client, response_id)
     assert valid_events(got + rest) == whole
-    assert text_of(whole) == fake.response(_only_upstream(fake).id, events=False).text
+    assert_same_as_provider(whole, fake.response(_only_upstream(fake).id, events=False))
 
 
 async def test_a_worker_killed_mid_stream_goes_unnoticed_by_the_client(stack, client, fake):
@@ -128,7 +138,7 @@ async def test_a_worker_killed_mid_stream_goes_unnoticed_by_the_client(stack, cl
     upstream = _only_upstream(fake)
     whole = await _replay(client, response_id)
     assert valid_events(got) == whole
-    assert text_of(whole) == fake.response(upstream.id, events=False).text
+    assert_same_as_provider(whole, fake.response(upstream.id, events=False))
     await wait_until(lambda: _terminal(fake, upstream.id))
 
 
