@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from openai import AsyncOpenAI
 from temporalio.client import Client
@@ -53,6 +53,13 @@ WORKER_TUNING: dict[str, tuple[timedelta, timedelta]] = {
     "graceful_shutdown_timeout": (timedelta(), GRACEFUL_SHUTDOWN),
 }
 """Worker option: (the SDK's default, ours). Ours applies only where the SDK default is left."""
+
+
+class ActivitySet(Protocol):
+    """What `DurableResponsesPlugin(activities=...)` takes: our activities, by their names
+    (`ResponsesActivities`, or `durable_responses.testing.ScriptedProvider` in tests)."""
+
+    def all(self) -> list[Callable[..., Any]]: ...
 
 
 def pydantic_converter(
@@ -109,7 +116,8 @@ class DurableResponsesPlugin(SimplePlugin):
             `max_retries=0` (Temporal retries). Default: from `OPENAI_API_KEY` and
             `OPENAI_BASE_URL`, created when the first worker is built, so a client that only
             starts workflows needs no key.
-        activities: Ready-made activities instead of `openai_client` (tests, custom setups).
+        activities: Ready-made activities instead of `openai_client`: `ResponsesActivities`
+            of your own, or `durable_responses.testing.ScriptedProvider` in tests.
         default_model: Model of requests that name none (default `DURABLE_RESPONSES_MODEL`,
             then `o3`).
         register_search_attributes: At worker start, add the search attributes our workflows
@@ -126,7 +134,7 @@ class DurableResponsesPlugin(SimplePlugin):
         *,
         payload_codec: PayloadCodec | None = None,
         openai_client: AsyncOpenAI | None = None,
-        activities: ResponsesActivities | None = None,
+        activities: ActivitySet | None = None,
         default_model: str | None = None,
         register_search_attributes: bool = True,
         tune_worker: bool = True,
@@ -151,7 +159,7 @@ class DurableResponsesPlugin(SimplePlugin):
         )
 
     @property
-    def responses_activities(self) -> ResponsesActivities:
+    def responses_activities(self) -> ActivitySet:
         """The activities this plugin registers, built from the environment on first use."""
         if self._activities is None:
             if self._openai_client is not None:

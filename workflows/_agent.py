@@ -37,7 +37,12 @@ with workflow.unsafe.imports_passed_through():
         ToolRun,
     )
 
+    from ._patches import patched
+
 APPROVE_UPDATE = "approve"
+APPROVAL_DEADLINE_PATCH = "agent-approval-deadline-v1"
+"""Runs from before this patch waited for an approval past the loop's deadline (for ever,
+without an `approval_timeout`); new ones fail `DeadlineExceeded` when the deadline passes."""
 """The update that answers a pending approval: `{"id": "mcpr_…", "approve": true}`."""
 PENDING_QUERY = "pending_approvals"
 """The query that lists the approvals a run waits on."""
@@ -101,18 +106,34 @@ class Approvals:
         return list(self.pending.values())
 
     async def wait(
-        self, requests: Sequence[PendingApproval], within: timedelta | None
+        self,
+        requests: Sequence[PendingApproval],
+        within: timedelta | None,
+        ends_at: datetime | None = None,
     ) -> list[ApprovalDecision]:
-        """Wait (durably, for as long as it takes or `within`) for a decision on each."""
+        """Wait (durably, for as long as it takes, `within`, or until the loop's deadline
+        `ends_at`) for a decision on each."""
         for request in requests:
             self.pending[request.id] = request
             workflow.logger.info("waiting for approval of %s (%s)", request.id, request.name)
+        limit, by_deadline = within, False
+        if ends_at is not None and patched(APPROVAL_DEADLINE_PATCH):
+            left = _left(ends_at)
+            if left is not None and (limit is None or left < limit):
+                limit, by_deadline = left, True
         try:
             await workflow.wait_condition(
-                lambda: all(r.id in self.decided for r in requests), timeout=within
+                lambda: all(r.id in self.decided for r in requests), timeout=limit
             )
         except TimeoutError:
             waiting = [r.id for r in requests if r.id not in self.decided]
+            if by_deadline:
+                raise ApplicationError(
+                    f"the agent loop's deadline passed while {waiting} waited for approval",
+                    {"pending": waiting},
+                    type=ErrorType.DEADLINE_EXCEEDED,
+                    non_retryable=True,
+                ) from None
             raise ApplicationError(
                 f"no decision on {waiting} within {within}",
                 {"pending": waiting},
@@ -197,7 +218,7 @@ class Loop:
                     )
                     for r in requests
                 ]
-                for decision in await approvals.wait(pending, self.approval_timeout):
+                for decision in await approvals.wait(pending, self.approval_timeout, ends_at):
                     self._rejected(decision)
                     result.approvals.append(decision)
                     outputs.append(
@@ -252,7 +273,7 @@ class Loop:
                 arguments=arguments,
                 response_id=answer.response_id,
             )
-            (decided,) = await approvals.wait([request], self.approval_timeout)
+            (decided,) = await approvals.wait([request], self.approval_timeout, ends_at)
             self._rejected(decided)
             decision = decided
         run = ToolRun(
