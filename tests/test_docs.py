@@ -52,6 +52,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from subprocess import Popen
 
 import pytest
 
@@ -228,6 +229,7 @@ def run_page(blocks: list[Block], folder: Path, env: dict[str, str], gateway_env
                     )
                 background.append((block, proc, log))
                 continue
+            started = time.monotonic()
             try:
                 done = subprocess.run(
                     argv,
@@ -249,10 +251,11 @@ def run_page(blocks: list[Block], folder: Path, env: dict[str, str], gateway_env
                     f"{block.where}: exit {done.returncode}\n"
                     f"{_tail(done.stdout)}\n{_tail(done.stderr)}" + _background_logs(background)
                 )
-            for started, proc, log in background:
+            print(f"{block.where}: {time.monotonic() - started:.1f}s")
+            for earlier, proc, log in background:
                 if proc.poll() not in (None, 0):
                     raise DocsError(
-                        f"{started.where}: the background block exited {proc.returncode}\n"
+                        f"{earlier.where}: the background block exited {proc.returncode}\n"
                         + _tail(log.read_text(errors="replace"))
                     )
     finally:
@@ -300,7 +303,29 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+def site_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Popen[str]]]:
+    """`mkdocs build --strict` into a temporary folder, started at once: it builds while the
+    pages' blocks run (they mostly wait on polls), and `test_the_site_builds_strict` reads it."""
+    site = tmp_path_factory.mktemp("site")
+    mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent)) or "mkdocs"
+    proc = subprocess.Popen(
+        [mkdocs, "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    yield site, proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    tmp_path_factory: pytest.TempPathFactory, site_build: tuple[Path, Popen[str]]
+) -> AsyncIterator[Stack]:
     from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
     from durable_responses.gateway import hash_key
     from durable_responses.models import TASK_QUEUE
@@ -358,20 +383,16 @@ def test_every_block_of_the_page_runs(page: Path, stack: Stack, tmp_path: Path):
     run_page(blocks, tmp_path, stack.env, stack.gateway_env)
 
 
-def test_the_site_builds_strict(tmp_path: Path):
+def test_the_site_builds_strict(site_build: tuple[Path, Popen[str]]):
     """A broken link, a missing page or a reference that no longer resolves fails the build."""
-    mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent)) or "mkdocs"
-    done = subprocess.run(
-        [mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert (tmp_path / "site" / "reference" / "cli" / "index.html").exists()
+    site, proc = site_build
+    try:
+        output, _ = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 0, output[-4000:]
+    assert (site / "reference" / "cli" / "index.html").exists()
 
 
 # ---- the runner itself fails what it should ----------------------------------------------------
