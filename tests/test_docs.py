@@ -51,6 +51,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from subprocess import Popen
 
@@ -159,8 +160,11 @@ def check(blocks: list[Block], folder: Path) -> None:
             problems.append(f"{block.where}: {name} does not compile: {err}")
     if by_file:
         done = subprocess.run(
-            [sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", "--select", "F"]
-            + ["--target-version", "py311", "--output-format", "concise", *sorted(by_file)],
+            [
+                *(sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache"),
+                *("--select", "F", "--target-version", "py311", "--output-format", "concise"),
+                *sorted(by_file),
+            ],
             cwd=folder,
             capture_output=True,
             text=True,
@@ -206,8 +210,12 @@ def _shell_lines(code: str) -> list[str]:
     return lines
 
 
-def run_page(blocks: list[Block], folder: Path, env: dict[str, str], gateway_env: dict[str, str]):
-    """Run a page's blocks in order in `folder` (shell blocks from the repository's root)."""
+def run_page(
+    blocks: list[Block], folder: Path, env: dict[str, str], gateway_env: dict[str, str]
+) -> list[str]:
+    """Run a page's blocks in order in `folder` (shell blocks from the repository's root);
+    returns how long each took."""
+    timings: list[str] = []
     background: list[tuple[Block, subprocess.Popen[bytes], Path]] = []
     try:
         for block in blocks:
@@ -251,7 +259,7 @@ def run_page(blocks: list[Block], folder: Path, env: dict[str, str], gateway_env
                     f"{block.where}: exit {done.returncode}\n"
                     f"{_tail(done.stdout)}\n{_tail(done.stderr)}" + _background_logs(background)
                 )
-            print(f"{block.where}: {time.monotonic() - started:.1f}s")
+            timings.append(f"{block.where}: {time.monotonic() - started:.1f}s")
             for earlier, proc, log in background:
                 if proc.poll() not in (None, 0):
                     raise DocsError(
@@ -268,13 +276,15 @@ def run_page(blocks: list[Block], folder: Path, env: dict[str, str], gateway_env
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+    return timings
 
 
 def _finalization_abort(returncode: int, stderr: str) -> bool:
     """The Temporal SDK's known abort after a client script has finished its work
     (temporalio/sdk-python#300: its Rust threads take the GIL while the interpreter
     finalizes). Not the block's failure; the docs say so where scripts are shown."""
-    return returncode == -signal.SIGABRT and "PyGILState_Release" in stderr and "finalizing" in stderr
+    aborted = returncode == -signal.SIGABRT
+    return aborted and "PyGILState_Release" in stderr and "finalizing" in stderr
 
 
 def _tail(text: str | bytes | None, lines: int = 40) -> str:
@@ -375,12 +385,39 @@ def _page_id(page: Path) -> str:
     return str(page.relative_to(ROOT))
 
 
+PARALLEL_PAGES = 4
+"""Pages run at once: their blocks mostly wait on polls, so four share 2 cores well."""
+
+
+@pytest.fixture(scope="module")
+def page_results(
+    stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> dict[Path, BaseException | None]:
+    """Every page's blocks, run once for the module, pages side by side (each page's blocks in
+    order, in a folder of its own); each page's test then reports its own outcome."""
+
+    def run(page: Path) -> BaseException | None:
+        try:
+            folder = tmp_path_factory.mktemp(page.stem)
+            blocks = extract(page.read_text(), _page_id(page))
+            write_files(blocks, folder)
+            check(blocks, folder)
+            for timing in run_page(blocks, folder, stack.env, stack.gateway_env):
+                print(timing)
+        except BaseException as err:  # reported by the page's own test
+            return err
+        return None
+
+    with ThreadPoolExecutor(PARALLEL_PAGES) as pool:
+        return dict(zip(PAGES, pool.map(run, PAGES), strict=True))
+
+
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
-def test_every_block_of_the_page_runs(page: Path, stack: Stack, tmp_path: Path):
-    blocks = extract(page.read_text(), _page_id(page))
-    write_files(blocks, tmp_path)
-    check(blocks, tmp_path)
-    run_page(blocks, tmp_path, stack.env, stack.gateway_env)
+def test_every_block_of_the_page_runs(page: Path, page_results: dict[Path, BaseException | None]):
+    """Python blocks compile, lint clean and run; shell blocks run, unless marked."""
+    error = page_results[page]
+    if error is not None:
+        raise error
 
 
 def test_the_site_builds_strict(site_build: tuple[Path, Popen[str]]):
@@ -441,7 +478,7 @@ assert SIDES["triangle"] == 4, "a triangle has three sides"
     blocks = extract(page, "p.md")
     write_files(blocks, tmp_path)
     check(blocks, tmp_path)
-    with pytest.raises(DocsError, match="p.md:6: exit 1(.|\n)*a triangle has three sides"):
+    with pytest.raises(DocsError, match=r"p.md:6: exit 1(.|\n)*a triangle has three sides"):
         run_page(blocks, tmp_path, dict(os.environ), {})
 
 
@@ -449,7 +486,7 @@ def test_a_failing_shell_line_fails_and_marks_need_a_reason(tmp_path: Path):
     page = "```bash\npip install nothing-at-all\ntrue\nfalse\n```\n"
     blocks = extract(page, "s.md")
     assert command(blocks[0]) == ["bash", "-euo", "pipefail", "-c", "true\nfalse"]
-    with pytest.raises(DocsError, match="s.md:1: exit 1"):
+    with pytest.raises(DocsError, match=r"s\.md:1: exit 1"):
         run_page(blocks, tmp_path, dict(os.environ), {})
     with pytest.raises(DocsError, match="gives no"):
         extract("<!-- docs-test: not-run -->\n```bash\nrm -rf /\n```\n", "m.md")

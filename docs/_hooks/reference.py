@@ -79,7 +79,6 @@ def worker_settings_table() -> str:
 def environment_table(module: str) -> str:
     environment: dict[str, str] = importlib.import_module(module).ENVIRONMENT
     rows = ["| Variable | Meaning |", "|---|---|"]
-    rows += [
-        f"| `{name}` | {_cell(meaning.split(' [env ')[0])} |" for name, meaning in environment.items()
-    ]
+    for name, meaning in environment.items():
+        rows.append(f"| `{name}` | {_cell(meaning.split(' [env ')[0])} |")
     return "\n".join(rows)
