@@ -211,3 +211,25 @@ async def test_an_outside_project_with_its_own_workflows_and_activities_embeds_u
     assert json.loads(result["structured"]["output_text"]) == result["summary"]
     assert set(result["summary"]) == {"title", "key_points"}
     assert fake.counts()["creates"] == 3
+
+
+def test_an_outside_project_tests_its_workflows_with_the_kit_from_the_wheel(wheel, tmp_path):
+    """Issue 27's acceptance: the outside project's own tests (`tests/outside_project/tests`),
+    run with the installed wheel's testing kit under time skipping: a 40-minute deep-research
+    pipeline polled as the policy says, the trip planner's approval answered at once (2-hour
+    deadline) or after 6 hours (12-hour deadline), and one answered after 3 hours failing
+    `DeadlineExceeded`. Each prints its wall time (`WALL`), which the test reports."""
+    project = tmp_path / "project"
+    shutil.copytree(OUTSIDE_PROJECT, project, ignore=NOT_SOURCES)
+    python = _venv_over_this_interpreter(tmp_path / "venv")
+    _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", wheel])
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    command = [str(python), "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
+    done = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+    assert done.returncode == 0, _report(command, done.returncode, done.stdout, done.stderr)
+    walls = [float(line.split()[-1]) for line in done.stdout.splitlines() if "WALL" in line]
+    assert len(walls) == 4, done.stdout
+    print(f"outside project's kit tests, wall seconds each: {walls}")
