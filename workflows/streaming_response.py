@@ -62,6 +62,9 @@ with workflow.unsafe.imports_passed_through():
 
 STREAM_READER_PATCH = "stream-reader-v1"
 """Runs from before this patch replay with the chunked engine (`read_stream_chunk`)."""
+FLEX_REFUSED_PATCH = "streaming-flex-refused-v1"
+"""Runs from before this patch accepted `flex_fallback_seconds` and ignored it; new ones refuse
+it at start (asked only when it is set, so other runs record no marker)."""
 READER_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=100),
     backoff_coefficient=2.0,
@@ -117,6 +120,18 @@ class StreamingResponseWorkflow:
                 f"background_options.completion_window {checked.discounted_window()!r} is for "
                 "polled background responses only (OpenAI refuses it with stream=true): start "
                 "a BackgroundResponseWorkflow",
+                type=ErrorType.INVALID_REQUEST,
+                non_retryable=True,
+            )
+        if (
+            checked.flex_fallback_seconds is not None
+            and checked.resume is None
+            and patched(FLEX_REFUSED_PATCH)
+        ):
+            raise ApplicationError(
+                "flex_fallback_seconds is for polled background responses only: the stream "
+                "reader creates the response on its one connection and cannot move it to "
+                "another tier; start a BackgroundResponseWorkflow, or leave it unset",
                 type=ErrorType.INVALID_REQUEST,
                 non_retryable=True,
             )
