@@ -4,6 +4,7 @@ poll minutes later; and webhooks switch on and off while a run runs (`set_webhoo
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -26,6 +27,7 @@ from durable_responses.models.webhooks import (
     WebhookSetting,
 )
 from durable_responses.workflows import BackgroundResponseWorkflow, StreamingResponseWorkflow
+from tests.test_cli import temporal
 from tests.workers import mocked_worker
 
 RESPONSE = "resp_lagging"
@@ -163,3 +165,42 @@ async def test_set_webhooks_reaches_the_streaming_runs_polling_fallback(ts_env, 
         await handle.signal(WEBHOOK_SIGNAL, WebhookEvent(response_id=RESPONSE))
         result = await handle.result()
     assert result.status == "completed" and result.output_text == "Done."
+
+
+async def test_the_temporal_cli_switches_webhooks_and_delivers_a_webhook(ts_env, task_queue):
+    """What an operator types: `temporal workflow update execute --name set_webhooks` and
+    `temporal workflow signal --name openai_webhook`."""
+    api = Lagging(webhooks=False)
+    async with mocked_worker(ts_env.client, task_queue, api.activities()):
+        handle = await _start(ts_env, BackgroundResponseWorkflow.run, task_queue)
+        code, out = await temporal(
+            ts_env,
+            "workflow",
+            "update",
+            "execute",
+            "--workflow-id",
+            handle.id,
+            "--name",
+            WEBHOOKS_UPDATE,
+            "--input",
+            '{"enabled": true}',
+        )
+        assert code == 0, out
+        assert out["result"] == {"enabled": True}
+        await ts_env.sleep(timedelta(minutes=30))
+        assert api.retrieves <= 3  # the safety net's (10 and 25 minutes), not polling's
+        api.done = True
+        code, out = await temporal(
+            ts_env,
+            "workflow",
+            "signal",
+            "--workflow-id",
+            handle.id,
+            "--name",
+            WEBHOOK_SIGNAL,
+            "--input",
+            json.dumps({"response_id": RESPONSE, "type": "response.completed"}),
+        )
+        assert code == 0, out
+        result = await handle.result()
+    assert result.status == "completed" and result.polls == api.retrieves
