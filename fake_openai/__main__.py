@@ -31,6 +31,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         models=args.model,
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
+        retrieve_lag_seconds=args.retrieve_lag,
         fault_seed=args.fault_seed,
         generation=GenerationSettings(
             tokens=args.tokens,
@@ -148,6 +149,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--webhook-secret",
         default=os.environ.get("FAKE_OPENAI_WEBHOOK_SECRET"),
         help="The whsec_... signing secret (default: one is made up; GET /_fake/config shows it).",
+    )
+    parser.add_argument(
+        "--retrieve-lag",
+        type=float,
+        default=float(_env("RETRIEVE_LAG", "0")),
+        metavar="SECONDS",
+        help="For this long after a background response ends (and its webhook is sent), "
+        "retrieve still shows it running: the provider's reads lag its webhooks.",
     )
     parser.add_argument(
         "--fault-seed",

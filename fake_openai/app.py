@@ -237,7 +237,10 @@ async def retrieve_response(request: web.Request) -> web.StreamResponse:
         job = _job(state, response_id)
         job.counts["retrieves"] += 1
         state.store.counts["retrieves"] += 1
-        return web.json_response(job.snapshot())
+        body = job.read(state.settings.retrieve_lag_seconds)
+        if body is job.before_finish:
+            state.store.counts["lagging_reads"] += 1
+        return web.json_response(body)
 
     rule = state.faults.pick(
         {"stream"}, response_id, {"error", "reset", "delay", "cut", "error_event", "expire"}

@@ -101,6 +101,7 @@ RUNTIME_FIELDS = (
     "webhook_retry_seconds",
     "webhook_max_attempts",
     "flex_unavailable_seconds",
+    "retrieve_lag_seconds",
 )
 """Server settings (beyond generation) that `/_fake/config` may change at run time."""
 
@@ -171,6 +172,13 @@ class ServerSettings(BaseModel):
         ge=0,
         description="Every `flex` create within this many seconds from when it is set gets the "
         "API's 429 Resource Unavailable (no response is made); 0 ends it.",
+    )
+    retrieve_lag_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="For this long after a background response ends (when its webhook is "
+        "sent), `GET /v1/responses/{id}` still shows it as it was just before: webhooks and "
+        "reads are not ordered at the provider (eventual consistency). 0: reads are current.",
     )
     fault_seed: int = Field(default=0, description="Seed of probabilistic fault decisions.")
     generation: GenerationSettings = Field(default_factory=GenerationSettings)

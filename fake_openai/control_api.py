@@ -53,6 +53,7 @@ async def control_stats(request: web.Request) -> web.StreamResponse:
         "creates": 0,
         "idempotent_replays": 0,
         "retrieves": 0,
+        "lagging_reads": 0,
         "stream_opens": 0,
         "cancels": 0,
         "deletes": 0,

@@ -62,6 +62,8 @@ class ResponseJob:
         self.finished_at: float | None = None
         self.on_terminal: Callable[[ResponseJob], None] | None = None
         """Told once the job reaches a terminal status (the webhook sender)."""
+        self.before_finish: dict[str, Any] | None = None
+        """The snapshot just before the terminal status: what a lagging read shows."""
         self.status = "queued"
         self.error: dict[str, Any] | None = None
         self.incomplete_details: dict[str, Any] | None = None
@@ -157,6 +159,18 @@ class ResponseJob:
             # Not a field of the SDK's Response: kept as an extra, as the API sends it.
             response["background_options"] = copy.deepcopy(p.background_options)
         return response
+
+    def read(self, lag_seconds: float) -> dict[str, Any]:
+        """The snapshot a retrieve shows when reads lag the end by `lag_seconds`."""
+        if (
+            lag_seconds > 0
+            and self.finished_at is not None
+            and self.before_finish is not None
+            and time.time() < self.finished_at + lag_seconds
+        ):
+            self.counts["lagging_reads"] += 1
+            return self.before_finish
+        return self.snapshot()
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -272,6 +286,7 @@ class ResponseJob:
             self._finish("completed")
 
     def _finish(self, status: str) -> None:
+        self.before_finish = self.snapshot()
         self.status = status
         self.finished_at = time.time()
         reasoning_tokens = self.turn.summary_tokens

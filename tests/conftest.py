@@ -109,6 +109,7 @@ def fake(fake_server: FakeOpenAIServer) -> Iterator[FakeControl]:
         webhook_retry_seconds=1.0,
         webhook_max_attempts=6,
         flex_unavailable_seconds=0.0,
+        retrieve_lag_seconds=0.0,
     )
     yield control
     control.clear_faults()

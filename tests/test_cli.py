@@ -135,7 +135,9 @@ async def test_cli_follows_a_stream_with_query_and_update(dev_env, fake, activit
         )
         assert code == 0, out
         text, offset, done = "", 0, False
+        deadline = asyncio.get_running_loop().time() + 60
         while not done:
+            assert asyncio.get_running_loop().time() < deadline, f"not done at offset {offset}"
             code, out = await temporal(
                 dev_env,
                 "workflow",

@@ -666,7 +666,9 @@ def test_cancel_mid_item_leaves_it_interrupted(quick, openai_sync, tool, status)
     created = openai_sync.responses.create(
         model="gpt-4.1", input="x", background=True, tools=[tool]
     )
+    deadline = time.monotonic() + 30
     while not openai_sync.responses.retrieve(created.id).output:
+        assert time.monotonic() < deadline, "no item after 30 s"
         time.sleep(0.02)
     cancelled = openai_sync.responses.cancel(created.id)
     Response.model_validate(cancelled.to_dict())

@@ -27,11 +27,13 @@ EVENT: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
 TERMINAL_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
 
 
-def _poll_sync(client: openai.OpenAI, response_id: str) -> Response:
+def _poll_sync(client: openai.OpenAI, response_id: str, timeout: float = 30) -> Response:
+    deadline = time.monotonic() + timeout
     while True:
         response = client.responses.retrieve(response_id)
         if response.status not in ("queued", "in_progress"):
             return response
+        assert time.monotonic() < deadline, f"{response_id} still {response.status}"
         time.sleep(0.05)
 
 
@@ -54,7 +56,9 @@ def test_background_create_then_poll_returns_canonical_text(fake, openai_sync):
 async def test_async_background_poll(fake, openai_async):
     created = await openai_async.responses.create(model="gpt-4.1", input="hi", background=True)
     seen = [created.status]
+    deadline = time.monotonic() + 30
     while seen[-1] in ("queued", "in_progress"):
+        assert time.monotonic() < deadline, f"still {seen[-1]}"
         await asyncio.sleep(0.02)
         snapshot = await openai_async.responses.retrieve(created.id)
         seen.append(snapshot.status)
@@ -67,7 +71,9 @@ async def test_async_background_poll(fake, openai_async):
 def test_running_snapshot_has_partial_output(fake, openai_sync):
     fake.configure(tokens=300, tokens_per_second=100)
     created = openai_sync.responses.create(model="gpt-4.1", input="long", background=True)
+    deadline = time.monotonic() + 30
     while (snap := openai_sync.responses.retrieve(created.id)).output_text == "":
+        assert time.monotonic() < deadline, "no text after 30 s"
         time.sleep(0.02)
     assert snap.status == "in_progress"
     assert fake.response(created.id).planned_text.startswith(snap.output_text)

@@ -524,3 +524,34 @@ def test_flex_is_for_the_models_openai_lists(fake, openai_sync, model, accepted)
         openai_sync.responses.create(**create)
     assert err.value.param == "service_tier"
     assert _message(err.value) == f"Flex processing is not available for model '{model}'."
+
+
+def test_retrieve_lags_the_webhook_by_the_configured_seconds(fake, openai_sync, hook):
+    """Eventual consistency: the event says completed, a read for `retrieve_lag_seconds` after
+    it still says in_progress (the snapshot from just before the end), then completed."""
+    fake.configure(retrieve_lag_seconds=1.5)
+    created = openai_sync.responses.create(model="gpt-4.1", input="x", background=True)
+    [delivery] = hook.receiver.wait(1)
+    assert hook.verify(delivery).type == "response.completed"
+    stale = openai_sync.responses.retrieve(created.id)
+    assert stale.status == "in_progress" and stale.usage is None
+    finished = fake.response(created.id, events=False).finished_at
+    assert finished is not None and delivery.at - finished < 1.0
+    deadline = time.monotonic() + 10
+    while (current := openai_sync.responses.retrieve(created.id)).status != "completed":
+        assert time.monotonic() < deadline, "the read never caught up"
+        time.sleep(0.1)
+    assert time.time() >= finished + 1.5
+    assert current.output_text == fake.response(created.id).text
+    assert fake.counts()["lagging_reads"] >= 1
+
+
+def test_retrieve_lag_from_the_cli_and_the_environment(monkeypatch):
+    from durable_responses.fake_openai import __main__ as fake_cli
+
+    assert fake_cli._settings(fake_cli.parse_args([])).retrieve_lag_seconds == 0
+    assert (
+        fake_cli._settings(fake_cli.parse_args(["--retrieve-lag", "5"])).retrieve_lag_seconds == 5
+    )
+    monkeypatch.setenv("FAKE_OPENAI_RETRIEVE_LAG", "2.5")
+    assert fake_cli._settings(fake_cli.parse_args([])).retrieve_lag_seconds == 2.5

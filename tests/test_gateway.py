@@ -28,6 +28,15 @@ class Gateway:
     other: openai.AsyncOpenAI
 
 
+async def _ended(client: openai.AsyncOpenAI, response: Response, timeout: float = 60) -> Response:
+    """Poll through the gateway until the response ends; fail (not hang) after `timeout`."""
+    async with asyncio.timeout(timeout):
+        while response.status in ("queued", "in_progress"):
+            await asyncio.sleep(0.1)
+            response = await client.responses.retrieve(response.id)
+    return response
+
+
 @pytest.fixture
 async def gateway(dev_env, activities, task_queue, fake) -> AsyncIterator[Gateway]:
     """A gateway in this process, a worker on its task queue, two tenants' SDK clients."""
@@ -46,10 +55,7 @@ async def gateway(dev_env, activities, task_queue, fake) -> AsyncIterator[Gatewa
 async def test_a_background_response_is_polled_to_its_end_as_from_openai(gateway, fake):
     created = await gateway.client.responses.create(model="o3", input="Hi.", background=True)
     assert created.status == "queued" and created.id.startswith("resp_")
-    response = created
-    while response.status in ("queued", "in_progress"):
-        await asyncio.sleep(0.1)
-        response = await gateway.client.responses.retrieve(created.id)
+    response = await _ended(gateway.client, created)
     (upstream,) = gateway_upstream(fake)
     assert response.status == "completed" and response.id == created.id
     assert response.output_text == upstream.text
@@ -122,10 +128,7 @@ async def test_another_tenants_id_is_not_found_and_a_bad_key_starts_nothing(gate
             assert answer.status == 400
             assert (await answer.json())["error"]["type"] == "invalid_request_error"
     await stranger.close()
-    response = created
-    while response.status in ("queued", "in_progress"):
-        await asyncio.sleep(0.1)
-        response = await gateway.client.responses.retrieve(created.id)
+    response = await _ended(gateway.client, created)
     assert response.status == "completed"  # the other tenant's cancel changed nothing
     assert len(gateway_upstream(fake)) == 1  # only the tenant's own create reached the provider
 
@@ -142,13 +145,8 @@ async def test_a_retried_create_with_the_same_key_finds_the_same_response(gatewa
         model="o3", input="Once.", background=True, extra_headers={"Idempotency-Key": "k-1"}
     )
     assert other.id != first.id  # keys are the tenant's own
-    for response in (first, other):
-        while (
-            await gateway.client.responses.retrieve(response.id)
-            if response is first
-            else await gateway.other.responses.retrieve(response.id)
-        ).status in ("queued", "in_progress"):
-            await asyncio.sleep(0.1)
+    await _ended(gateway.client, first)
+    await _ended(gateway.other, other)
     assert len(gateway_upstream(fake)) == 2
 
 
@@ -161,8 +159,9 @@ async def test_a_foreground_create_waits_for_the_answer(gateway, fake):
 async def test_cancel_stops_the_run_and_the_response_upstream(gateway, fake):
     fake.configure(tokens=2000, tokens_per_second=50)
     created = await gateway.client.responses.create(model="o3", input="Long.", background=True)
-    while not gateway_upstream(fake):
-        await asyncio.sleep(0.05)
+    async with asyncio.timeout(30):
+        while not gateway_upstream(fake):
+            await asyncio.sleep(0.05)
     cancelled = await gateway.client.responses.cancel(created.id)
     assert cancelled.status == "cancelled" and cancelled.id == created.id
     (upstream,) = gateway_upstream(fake)
@@ -207,8 +206,7 @@ async def test_a_key_reused_with_another_body_is_a_conflict_that_starts_nothing(
             model="o3", input="Twice?", background=True, extra_headers={"Idempotency-Key": "k-2"}
         )
     assert conflict.value.code == "idempotency_key_reused"
-    while (await gateway.client.responses.retrieve(first.id)).status in ("queued", "in_progress"):
-        await asyncio.sleep(0.1)
+    await _ended(gateway.client, first)
     (upstream,) = gateway_upstream(fake)
     assert upstream.request["input"] == "Once."
 

@@ -103,6 +103,7 @@ async def test_polling_with_the_same_token_goes_on_through_a_gateway_sigkill(
     assert token is not None and dict(token) == {"response_id": response_id}  # the id alone
     running: list[bool] = []  # per poll: was the run still going
     while response.continuation_token is not None:
+        assert len(running) < 60 / POLL_SECONDS, "still running after a minute of polls"
         assert response.continuation_token == token
         if len(running) == 1:
             await stack.restart_gateway()  # SIGKILL between polls

@@ -232,3 +232,16 @@ async def test_state_and_text_queries_after_completion(ts_env, task_queue):
     assert (state.text, state.text_length, state.done) == (TEXT, len(TEXT), True)
     assert (piece.offset, piece.text, piece.next_offset, piece.done) == (5, TEXT[5:15], 15, False)
     assert (past.text, past.next_offset, past.done) == ("", 10**6, True)
+
+
+async def test_flex_fallback_seconds_is_refused_at_start_not_silently_ignored(ts_env, task_queue):
+    """The reader creates the response on its one connection and cannot move it to another
+    tier: a setting the run would ignore fails it at once, before anything is created."""
+    api = ScriptedAPI(batches=script(TEXT, 2))
+    request = ResponseRequest(input="x", service_tier="flex", flex_fallback_seconds=30)
+    with pytest.raises(WorkflowFailureError) as err:
+        await _run(ts_env, api, task_queue, request)
+    assert isinstance(err.value.cause, ApplicationError)
+    assert err.value.cause.type == ErrorType.INVALID_REQUEST
+    assert "flex_fallback_seconds" in err.value.cause.message
+    assert api.creates == 0 and not api.reader_inputs

@@ -13,7 +13,12 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.activities import CreateResponseInput, ResponseSnapshot
     from durable_responses.models import Progress, ResponseParams, ResponseResult
     from durable_responses.models._carried import ResumeState
-    from durable_responses.models.webhooks import WEBHOOK_SIGNAL, WebhookEvent
+    from durable_responses.models.webhooks import (
+        WEBHOOK_SIGNAL,
+        WEBHOOKS_UPDATE,
+        WebhookEvent,
+        WebhookSetting,
+    )
 
     from . import _outcome as outcome
     from . import _state, metrics
@@ -23,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from ._size import ensure_input_fits
     from ._state import RunInput
     from ._upstream import cancelling_upstream_on_exit
+    from ._wake import Wake
     from .search_attributes import index
 
 
@@ -50,7 +56,7 @@ class BackgroundResponseWorkflow:
             id=self._state.response_id or "", status=self._state.status or ""
         )
         self._next_poll_at: datetime | None = None
-        self._ended: set[str] = set()  # responses a webhook said have ended
+        self._wake = Wake(self._state)
 
     @workflow.run
     async def run(self, request: RunInput = None, *unexpected: object) -> ResponseResult:
@@ -66,7 +72,7 @@ class BackgroundResponseWorkflow:
                     flex_fallback_seconds=checked.flex_fallback_seconds,
                 )
                 self._record(created)
-                state.webhooks = created.webhooks
+                self._wake.created(created.webhooks)
                 metrics.created(state.model)
                 workflow.logger.info("response %s created (%s)", created.id, created.status)
 
@@ -77,13 +83,14 @@ class BackgroundResponseWorkflow:
             # replay of a create whose first answer was lost), so start from what we have.
             snapshot = await poll_until_terminal(
                 state,
-                checked.poll.for_run(webhooks=state.webhooks, window=checked.discounted_window()),
+                lambda: checked.poll.for_run(
+                    webhooks=state.webhooks, window=checked.discounted_window()
+                ),
                 self._last,
                 record=self._record,
                 continue_as_new=continue_as_new,
                 next_poll=self._set_next_poll,
-                woken=lambda: state.response_id in self._ended,
-                consume_wake=lambda: self._ended.discard(state.response_id or ""),
+                wake=self._wake,
             )
         workflow.logger.info(
             "response %s %s after %d polls", snapshot.id, snapshot.status, state.polls
@@ -104,7 +111,13 @@ class BackgroundResponseWorkflow:
     def openai_webhook(self, event: WebhookEvent) -> None:
         """OpenAI says the response has ended (`durable_responses.webhooks`): poll it now,
         not at the next interval. A duplicate or a stranger's event changes nothing."""
-        self._ended.add(event.response_id)
+        self._wake.webhook(event)
+
+    @workflow.update(name=WEBHOOKS_UPDATE)
+    async def set_webhooks(self, setting: WebhookSetting) -> WebhookSetting:
+        """Switch between webhooks (polls a slow safety net) and polling on the request's
+        intervals, for this run and its continuations; the answer is the setting now."""
+        return self._wake.set(setting)
 
     @workflow.query(name="progress")
     def progress(self) -> Progress:

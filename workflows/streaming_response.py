@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.activities.stream_reader import BATCH_SIGNAL, SIGNAL_LIMIT
     from durable_responses.models import (
         ErrorType,
+        PollPolicy,
         Progress,
         ResponseResult,
         StreamPolicy,
@@ -38,7 +39,12 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.models._carried import CarriedRequest, ResumeState
     from durable_responses.models.limits import MAX_ITEM_BYTES
     from durable_responses.models.view import RunView, ViewRequest
-    from durable_responses.models.webhooks import WEBHOOK_SIGNAL, WebhookEvent
+    from durable_responses.models.webhooks import (
+        WEBHOOK_SIGNAL,
+        WEBHOOKS_UPDATE,
+        WebhookEvent,
+        WebhookSetting,
+    )
 
     from . import _chunked, _state, metrics
     from . import _deadline as deadline
@@ -51,10 +57,14 @@ with workflow.unsafe.imports_passed_through():
     from ._size import ensure_input_fits, fit_result
     from ._state import RunInput
     from ._upstream import cancelling_upstream_on_exit
+    from ._wake import Wake
     from .search_attributes import index
 
 STREAM_READER_PATCH = "stream-reader-v1"
 """Runs from before this patch replay with the chunked engine (`read_stream_chunk`)."""
+FLEX_REFUSED_PATCH = "streaming-flex-refused-v1"
+"""Runs from before this patch accepted `flex_fallback_seconds` and ignored it; new ones refuse
+it at start (asked only when it is set, so other runs record no marker)."""
 READER_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=100),
     backoff_coefficient=2.0,
@@ -99,7 +109,7 @@ class StreamingResponseWorkflow:
         self._terminal: ResponseSnapshot | None = None
         self._batches_this_run = 0
         self._reader_attempt = 0
-        self._ended: set[str] = set()  # responses a webhook said have ended
+        self._wake = Wake(self._state)
 
     @workflow.run
     async def run(self, request: RunInput = None, *unexpected: object) -> ResponseResult:
@@ -110,6 +120,18 @@ class StreamingResponseWorkflow:
                 f"background_options.completion_window {checked.discounted_window()!r} is for "
                 "polled background responses only (OpenAI refuses it with stream=true): start "
                 "a BackgroundResponseWorkflow",
+                type=ErrorType.INVALID_REQUEST,
+                non_retryable=True,
+            )
+        if (
+            checked.flex_fallback_seconds is not None
+            and checked.resume is None
+            and patched(FLEX_REFUSED_PATCH)
+        ):
+            raise ApplicationError(
+                "flex_fallback_seconds is for polled background responses only: the stream "
+                "reader creates the response on its one connection and cannot move it to "
+                "another tier; start a BackgroundResponseWorkflow, or leave it unset",
                 type=ErrorType.INVALID_REQUEST,
                 non_retryable=True,
             )
@@ -236,7 +258,13 @@ class StreamingResponseWorkflow:
     def openai_webhook(self, event: WebhookEvent) -> None:
         """OpenAI says the response has ended: a polling fallback polls it now. (The reader,
         on its one connection, needs no wake-up.)"""
-        self._ended.add(event.response_id)
+        self._wake.webhook(event)
+
+    @workflow.update(name=WEBHOOKS_UPDATE)
+    async def set_webhooks(self, setting: WebhookSetting) -> WebhookSetting:
+        """Switch a polling fallback between webhooks (polls a slow safety net) and polling on
+        the request's intervals, now and for continuations; the answer is the setting now."""
+        return self._wake.set(setting)
 
     @workflow.signal(name=BATCH_SIGNAL)
     def record_stream_batch(self, batch: StreamBatch) -> None:
@@ -310,17 +338,19 @@ class StreamingResponseWorkflow:
         async def continue_as_new() -> NoReturn:
             await self._continue_as_new(request, state.chunk_seconds)
 
-        first = await poll_once(state, request.poll, self._record_snapshot, partial_output=True)
+        def policy() -> PollPolicy:
+            return request.poll.for_run(webhooks=state.webhooks, window=None)
+
+        first = await poll_once(state, policy(), self._record_snapshot, partial_output=True)
         return await poll_until_terminal(
             state,
-            request.poll,
+            policy,
             first,
             record=self._record_snapshot,
             continue_as_new=continue_as_new,
             polls_this_run=1,
             partial_output=True,
-            woken=lambda: state.response_id in self._ended,
-            consume_wake=lambda: self._ended.discard(state.response_id or ""),
+            wake=self._wake,
         )
 
     async def _continue_as_new(

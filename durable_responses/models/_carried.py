@@ -45,6 +45,12 @@ class ResumeState(BaseModel):
     tier_fallback: bool = Field(
         default=False, description="Flex stayed unavailable: created on the default tier."
     )
+    recheck_seconds: float | None = Field(
+        default=None, description="After a webhook the poll did not confirm: the next re-poll."
+    )
+    recheck_until: datetime | None = Field(
+        default=None, description="... and when those re-polls give way to the safety net."
+    )
 
     @property
     def text_length(self) -> int:

@@ -246,6 +246,18 @@ class PollPolicy(BaseModel):
         gt=0,
         description="The longest safety-net interval: how late a lost delivery is noticed.",
     )
+    webhook_recheck_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="After a webhook whose poll still shows the response running (the "
+        "provider's reads can lag its events), poll again after this long, doubling, for up to "
+        "`webhook_recheck_window_seconds`; then the safety-net interval again.",
+    )
+    webhook_recheck_window_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long after such a webhook the short re-polls go on (0: none).",
+    )
     window_max_interval_seconds: float = Field(
         default=1800.0,
         gt=0,

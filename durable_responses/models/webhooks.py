@@ -11,6 +11,9 @@ from pydantic import BaseModel, Field
 WEBHOOK_SIGNAL = "openai_webhook"
 """The signal a workflow wakes on: its response reached a terminal status."""
 
+WEBHOOKS_UPDATE = "set_webhooks"
+"""The update that switches a running run between polling and webhooks (`WebhookSetting`)."""
+
 RESPONSE_EVENTS = frozenset(
     {"response.completed", "response.failed", "response.cancelled", "response.incomplete"}
 )
@@ -25,3 +28,13 @@ class WebhookEvent(BaseModel):
     event_id: str = Field(default="", description="The event's `id` (`evt_...`).")
     webhook_id: str = Field(default="", description="The delivery's `webhook-id` header.")
     created_at: int = Field(default=0, description="When the response reached that state.")
+
+
+class WebhookSetting(BaseModel):
+    """Whether a receiver wakes this run: the `set_webhooks` update's input and answer."""
+
+    enabled: bool = Field(
+        default=True,
+        description="True: webhooks wake the run, polls are a slow safety net; False: poll "
+        "on the request's own intervals (a webhook that comes anyway still wakes it).",
+    )

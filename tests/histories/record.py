@@ -1,13 +1,14 @@
-"""Record workflow histories for the replay test: `python -m tests.histories.record`.
+"""Record workflow histories for the replay test: `python -m tests.histories.record [NAME...]`.
 
 Run it after a change that is meant to be compatible with in-flight workflows has landed,
 never to paper over a non-determinism error: the committed files are what running workflows
-have in their history today.
+have in their history today. Names given: record only those (a new history beside the others).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -28,7 +29,12 @@ from durable_responses.fake_openai import (
 from durable_responses.models import PollPolicy, ResponseRequest, StreamPolicy
 from durable_responses.models.agent import SessionRequest
 from durable_responses.models.reaper import ReapRequest
-from durable_responses.models.webhooks import WEBHOOK_SIGNAL, WebhookEvent
+from durable_responses.models.webhooks import (
+    WEBHOOK_SIGNAL,
+    WEBHOOKS_UPDATE,
+    WebhookEvent,
+    WebhookSetting,
+)
 from durable_responses.session import AgentSession
 from durable_responses.testing import dev_server
 from durable_responses.workflows import BackgroundResponseWorkflow
@@ -39,6 +45,11 @@ HERE = Path(__file__).parent
 POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1)
 SLOW_POLL = PollPolicy(initial_interval_seconds=60)
 """Polls a minute apart: the webhook, not a poll, ends the run."""
+RECHECK_POLL = PollPolicy(initial_interval_seconds=60, webhook_recheck_seconds=0.3)
+"""... and when the webhook's poll still sees the response running, re-polls 0.3 s apart."""
+RETRIEVE_LAG = 1.0
+"""The fake's reads lag its webhook by this while `background_webhook_recheck` records."""
+ONLY: set[str] = set(sys.argv[1:])
 
 
 async def _record(
@@ -49,6 +60,8 @@ async def _record(
     task_queue: str,
     drive: Callable[[WorkflowHandle[Any, Any]], Awaitable[None]] | None = None,
 ) -> None:
+    if ONLY and name not in ONLY:
+        return
     # The file's name is the workflow id: the replay test replays it under that id, and ids
     # derived from it (an agent loop's turns) must come out the same.
     handle = await client.start_workflow(workflow, request, id=name, task_queue=task_queue)
@@ -125,6 +138,16 @@ async def main() -> None:
                     task_queue,
                     drive=lambda handle: _webhook_when_done(handle, fake),
                 )
+                fake.control.configure(retrieve_lag_seconds=RETRIEVE_LAG)
+                await _record(
+                    env.client,
+                    "background_webhook_recheck",
+                    BackgroundResponseWorkflow.__name__,
+                    ResponseRequest(input="Woken before the read agrees.", poll=RECHECK_POLL),
+                    task_queue,
+                    drive=lambda handle: _webhooks_on_then_webhook(handle, fake),
+                )
+                fake.control.configure(retrieve_lag_seconds=0)
                 await _record(
                     env.client,
                     "streaming_items",
@@ -178,6 +201,22 @@ async def _webhook_when_done(handle: WorkflowHandle[Any, Any], fake: FakeOpenAIS
 
     await wait_until(ended, timeout=60)
     await handle.signal(WEBHOOK_SIGNAL, WebhookEvent(response_id=progress["response_id"]))
+
+
+async def _webhooks_on_then_webhook(
+    handle: WorkflowHandle[Any, Any], fake: FakeOpenAIServer
+) -> None:
+    """Once the run sleeps its first interval, switch webhooks on (`set_webhooks`: the safety
+    net's intervals from now), then signal the webhook while the fake's reads still show the
+    response running."""
+
+    async def sleeping() -> bool:
+        progress = await handle.query("progress", result_type=dict)
+        return progress.get("next_poll_at") is not None
+
+    await wait_until(sleeping, timeout=60)
+    await handle.execute_update(WEBHOOKS_UPDATE, WebhookSetting(enabled=True))
+    await _webhook_when_done(handle, fake)
 
 
 async def _approve(handle: WorkflowHandle[Any, Any]) -> None:
