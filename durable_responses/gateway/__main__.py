@@ -20,6 +20,7 @@ from durable_responses import connection
 from durable_responses.models import TASK_QUEUE
 
 from .auth import Tenants, hash_key
+from .bodies import MAX_BODY_BYTES
 from .server import serve
 
 
@@ -28,7 +29,14 @@ async def _serve(args: argparse.Namespace) -> None:
     client = await connection.connect(
         address=args.address, namespace=args.namespace, profile=args.profile
     )
-    await serve(client, tenants, host=args.host, port=args.port, task_queue=args.task_queue)
+    await serve(
+        client,
+        tenants,
+        host=args.host,
+        port=args.port,
+        task_queue=args.task_queue,
+        max_body_bytes=args.max_body_bytes,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -51,6 +59,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--task-queue", default=os.environ.get("DURABLE_RESPONSES_TASK_QUEUE", TASK_QUEUE)
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=int(os.environ.get("DURABLE_RESPONSES_GATEWAY_MAX_BODY_BYTES", MAX_BODY_BYTES)),
+        help=f"largest create body taken, answered 413 past it (default {MAX_BODY_BYTES})",
     )
     parser.add_argument("--address", default=None)
     parser.add_argument("--namespace", default=None)

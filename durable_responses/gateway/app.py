@@ -14,6 +14,7 @@ that must stop cleanly when the client leaves wants the transport in hand, as th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -28,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_responses.models import ResponseRequest
 
-from . import ids, runs
+from . import bodies, ids, runs
 from .auth import Tenants
 from .errors import APIError, not_found, unauthorized
 from .events import events
@@ -39,8 +40,11 @@ log = logging.getLogger("durable_responses.gateway")
 
 POLL_SECONDS = 0.25
 """How often a stream or a waiting request reads its run again."""
-CANCEL_WAIT_SECONDS = 30.0
-"""How long a cancel waits for the run to close (the response cancelled upstream)."""
+CANCEL_WAIT_SECONDS = 2.0
+"""How long a cancel or a delete waits for the run to close (the response cancelled upstream
+by its worker, about a second); past it the answer says how the run is, the cancel recorded."""
+MAX_IDEMPOTENCY_KEY = 255
+"""Characters an `Idempotency-Key` may have."""
 RECONNECT_MS = 500
 """What browsers are told to wait before they reconnect an event stream."""
 
@@ -50,10 +54,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Gateway:
     """What every request needs: the Temporal client, the tenants, where runs go."""
 
-    def __init__(self, client: Client, tenants: Tenants, task_queue: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        tenants: Tenants,
+        task_queue: str,
+        *,
+        max_body_bytes: int = bodies.MAX_BODY_BYTES,
+    ) -> None:
         self.client = client
         self.tenants = tenants
         self.task_queue = task_queue
+        self.max_body_bytes = max_body_bytes
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
@@ -77,6 +89,15 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
             _tenant(request)  # before the body is read or any route runs
         return await handler(request)
     except APIError as err:
+        # One line, no traceback: a bad request is the client's news, not the operator's.
+        log.info(
+            "%s %s: %s %s%s",
+            request.method,
+            _printable(request.path),
+            err.status,
+            err.code or err.type,
+            f" (param {_printable(err.param)})" if err.param else "",
+        )
         return err.response()
     except web.HTTPException as err:
         if err.status == 404:
@@ -111,6 +132,11 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         ).response()
 
 
+def _printable(text: str) -> str:
+    """`text` as a log line can hold it: bytes that were not UTF-8 escaped, not raised."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _response_id(request: web.Request) -> str:
     response_id = request.match_info["response_id"]
     if not ids.is_response_id(response_id):
@@ -126,16 +152,21 @@ async def _reader(request: web.Request) -> runs.RunReader:
 async def create(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     tenant = _tenant(request)
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise APIError(
-            400, "We could not parse the JSON body of your request.", code="invalid_json"
-        ) from None
-    call = parse_create(body)
-    key = request.headers.get("Idempotency-Key")
+    key = _idempotency_key(request)
+    raw = await bodies.read_capped(request, gateway.max_body_bytes)
+    call = parse_create(await bodies.parse_json(raw))
     response_id = ids.idempotent_response_id(tenant, key) if key else ids.new_response_id()
-    started = await runs.start(gateway.client, gateway.task_queue, tenant, response_id, call)
+    try:
+        started = await runs.start(gateway.client, gateway.task_queue, tenant, response_id, call)
+    except RPCError as err:
+        if _refused_as_too_large(err):  # a retry can never succeed: no 429, no 503
+            raise APIError(
+                413,
+                "Request too large for one run: Temporal refused its input as over its "
+                "payload limit (about 2 MB as the gateway encodes it).",
+                code="request_too_large",
+            ) from None
+        raise
     if started.existing:
         log.info("create with key %r: %s again", key, response_id)
     if call.stream:
@@ -151,6 +182,40 @@ async def create(request: web.Request) -> web.StreamResponse:
     reader = await runs.RunReader.open(gateway.client, tenant, response_id)
     run = await _until_terminal(reader)
     return web.json_response(response_object(run))
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return None
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        raise APIError(
+            400,
+            "Invalid 'Idempotency-Key': expected UTF-8 text.",
+            param="Idempotency-Key",
+            code="invalid_value",
+        ) from None
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise APIError(
+            400,
+            f"Invalid 'Idempotency-Key': longer than {MAX_IDEMPOTENCY_KEY} characters.",
+            param="Idempotency-Key",
+            code="invalid_value",
+        )
+    return key
+
+
+def _refused_as_too_large(err: RPCError) -> bool:
+    """Whether Temporal refused the run's input for its size (its blob limit, or gRPC's
+    message limit), which no retry of the same request can get past."""
+    message = err.message.lower()
+    if err.status == RPCStatusCode.INVALID_ARGUMENT:
+        return "size" in message or "exceeds" in message
+    if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+        return "larger than" in message or "too large" in message
+    return False
 
 
 async def retrieve(request: web.Request) -> web.StreamResponse:
@@ -196,9 +261,10 @@ async def cancel(request: web.Request) -> web.StreamResponse:
         raise APIError(400, f"Cannot cancel a response with status '{run.status}'.")
     if not run.background:
         raise APIError(400, "Only responses created with background=true can be cancelled.")
-    await reader.handle.cancel()
-    async with asyncio.timeout(CANCEL_WAIT_SECONDS):
-        run = await _until_terminal(reader)
+    await reader.handle.cancel()  # recorded in the run's history: it ends cancelled
+    # The run as it is once closed, or after the wait (no worker to close it now): a status
+    # still queued/in_progress then, which turns cancelled when a worker takes the run.
+    run = await _settled(reader)
     return web.json_response(response_object(run))
 
 
@@ -207,8 +273,13 @@ async def delete(request: web.Request) -> web.StreamResponse:
     reader = await _reader(request)
     if not reader.run.terminal:
         await reader.handle.cancel()  # cancels upstream too
-        async with asyncio.timeout(CANCEL_WAIT_SECONDS):
-            await _until_terminal(reader)
+        if not (await _settled(reader)).terminal and reader.upstream_id:
+            # Deleting now would terminate the run and leave its response running at the
+            # provider: the cancel is recorded, the history stays until the run has closed.
+            log.info("delete of %s: cancel recorded, not closed yet", reader.run.response_id)
+            return web.json_response(
+                {"id": reader.run.response_id, "object": "response.deleted", "deleted": False}
+            )
     await gateway.client.workflow_service.delete_workflow_execution(
         DeleteWorkflowExecutionRequest(
             namespace=gateway.client.namespace,
@@ -223,10 +294,20 @@ async def delete(request: web.Request) -> web.StreamResponse:
 
 
 async def input_items(request: web.Request) -> web.StreamResponse:
+    limit = _limit(request)
+    order = request.query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise APIError(
+            400,
+            f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
+            param="order",
+            code="invalid_value",
+        )
     reader = await _reader(request)
+    converter = request.app[GATEWAY].client.data_converter
     async for event in reader.handle.fetch_history_events():
         payloads = event.workflow_execution_started_event_attributes.input.payloads
-        (started,) = await reader.handle._data_converter.decode(payloads, [ResponseRequest])
+        (started,) = await converter.decode(payloads, [ResponseRequest])
         break
     given = started.input
     items: list[dict[str, Any]] = (
@@ -241,13 +322,12 @@ async def input_items(request: web.Request) -> web.StreamResponse:
             item.setdefault("status", "completed")
             if isinstance(item.get("content"), str):
                 item["content"] = [{"type": "input_text", "text": item["content"]}]
-    if request.query.get("order", "desc") == "desc":
+    if order == "desc":
         items.reverse()
     after = request.query.get("after")
     if after is not None:
         at = next((i for i, item in enumerate(items) if item["id"] == after), len(items))
         items = items[at + 1 :]
-    limit = max(1, min(100, int(request.query.get("limit", "20"))))
     page = items[:limit]
     return web.json_response(
         {
@@ -258,6 +338,35 @@ async def input_items(request: web.Request) -> web.StreamResponse:
             "has_more": len(items) > limit,
         }
     )
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "20")
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise APIError(
+            400,
+            f"Invalid type for 'limit': expected an integer, but got '{_printable(raw)}' instead.",
+            param="limit",
+            code="invalid_type",
+        ) from None
+    if not 1 <= limit <= 100:
+        raise APIError(
+            400,
+            f"Invalid 'limit': expected a value from 1 to 100, but got {limit} instead.",
+            param="limit",
+            code="invalid_value",
+        )
+    return limit
+
+
+async def _settled(reader: runs.RunReader) -> Run:
+    """The run once closed, or as it is after `CANCEL_WAIT_SECONDS`."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(CANCEL_WAIT_SECONDS):
+            return await _until_terminal(reader)
+    return reader.run
 
 
 async def _until_terminal(reader: runs.RunReader) -> Run:
@@ -315,7 +424,7 @@ async def health(request: web.Request) -> web.StreamResponse:
 
 
 def build_app(gateway: Gateway) -> web.Application:
-    app = web.Application(middlewares=[_middleware], client_max_size=32 * 1024 * 1024)
+    app = web.Application(middlewares=[_middleware], client_max_size=gateway.max_body_bytes)
     app[GATEWAY] = gateway
     app.router.add_post("/v1/responses", create)
     app.router.add_get("/v1/responses/{response_id}", retrieve)

@@ -60,7 +60,10 @@ class Tenants:
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return None
-        digest = hash_key(key.strip())
+        try:
+            digest = hash_key(key.strip())
+        except UnicodeEncodeError:  # bytes that are not UTF-8 (aiohttp keeps them escaped)
+            return None
         for known, tenant in self._by_hash.items():
             if hmac.compare_digest(known, digest):
                 return tenant

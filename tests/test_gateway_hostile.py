@@ -1,0 +1,306 @@
+"""The gateway under hostile input: every malformed header, query and body gets an OpenAI-shaped
+4xx, starts or changes no workflow, and leaves one log line, never a traceback; bodies are
+refused by size before they are parsed; cancel and delete answer promptly with no worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from durable_responses.gateway import Tenants, start
+from durable_responses.gateway.bodies import MAX_BODY_BYTES
+from durable_responses.gateway.ids import idempotent_response_id, workflow_id
+from tests.gateways import KEY, KEYS, RawAnswer, raw_request
+
+TENANT = "acme"
+SMALL_CAP = 256 * 1024
+"""The body cap of the gateway these tests start: large bodies stay cheap to send."""
+
+
+@dataclass
+class Hostile:
+    client: Client
+    host: str
+    port: int
+    task_queue: str
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, bytes] | None = None,
+        body: bytes = b"",
+        chunked: bool = False,
+    ) -> RawAnswer:
+        given = {"Authorization": f"Bearer {KEY}".encode(), **(headers or {})}
+        if body or method == "POST":
+            given.setdefault("Content-Type", b"application/json")
+        return await raw_request(
+            self.host, self.port, method, path, headers=given, body=body, chunked=chunked
+        )
+
+
+@pytest.fixture
+async def hostile(dev_env, task_queue) -> AsyncIterator[Hostile]:
+    """A gateway in this process with no worker on its task queue: what it starts, stays."""
+    runner, _ = await start(
+        dev_env.client, Tenants.parse(KEYS), port=0, task_queue=task_queue, max_body_bytes=SMALL_CAP
+    )
+    host, port = runner.addresses[0][:2]
+    yield Hostile(dev_env.client, host, port, task_queue)
+    await runner.cleanup()
+
+
+def _body(**fields: object) -> bytes:
+    return json.dumps({"model": "o3", "input": "Hi.", "background": True, **fields}).encode()
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"model": "o3", "input": "Hi.", "metadata": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+BAD_CREATES = {
+    # name: (extra headers, body, status, code, param)
+    "non_utf8_authorization": (
+        {"Authorization": b"Bearer \xff\xfe-not-utf8"},
+        _body(),
+        401,
+        "invalid_api_key",
+        None,
+    ),
+    "non_utf8_idempotency_key": (
+        {"Idempotency-Key": b"key-\xff\xfe"},
+        _body(),
+        400,
+        "invalid_value",
+        "Idempotency-Key",
+    ),
+    "nested_past_the_interpreter": ({}, _nested(100_000), 400, "invalid_json", None),
+    "nested_past_the_cap": ({}, _nested(100), 400, "invalid_json", None),
+    "nan": ({}, b'{"model": "o3", "input": "Hi.", "temperature": NaN}', 400, "invalid_json", None),
+    "infinity": ({}, b'{"model": "o3", "input": "Hi.", "top_p": 1e999}', 400, "invalid_json", None),
+    "huge_integer": (
+        {},
+        b'{"model": "o3", "input": "Hi.", "max_output_tokens": ' + b"9" * 5000 + b"}",
+        400,
+        "invalid_json",
+        None,
+    ),
+    "not_utf8_body": ({}, b'{"model": "o3", "input": "\xff"}', 400, "invalid_json", None),
+    "previous_response_id_not_a_string": (
+        {},
+        _body(previous_response_id=5),
+        400,
+        "invalid_type",
+        "previous_response_id",
+    ),
+    "max_output_tokens_a_string": (
+        {},
+        _body(max_output_tokens="5"),
+        400,
+        "invalid_type",
+        "max_output_tokens",
+    ),
+    "temperature_hot": ({}, _body(temperature="hot"), 400, "invalid_type", "temperature"),
+    "temperature_out_of_range": ({}, _body(temperature=3), 400, "invalid_value", "temperature"),
+    "background_a_string": ({}, _body(background="yes"), 400, "invalid_type", "background"),
+    "metadata_an_array": ({}, _body(metadata=["a"]), 400, "invalid_type", "metadata"),
+    "input_a_number": ({}, _body(input=5), 400, "invalid_type", "input"),
+    "input_item_a_string": ({}, _body(input=["hi"]), 400, "invalid_type", "input[0]"),
+    "too_many_input_items": (
+        {},
+        _body(input=[{"role": "user", "content": "x"}] * 2049),
+        400,
+        "array_above_max_length",
+        "input",
+    ),
+    "body_over_the_cap": (
+        {},
+        _body(input="x" * (SMALL_CAP + 1)),
+        413,
+        "request_too_large",
+        None,
+    ),
+}
+
+
+def _assert_openai_error(answer: RawAnswer, status: int, code: str | None, param: str | None):
+    assert answer.status == status, answer
+    body = json.loads(answer.body)
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["message"]
+    assert (body["error"]["code"], body["error"]["param"]) == (code, param)
+
+
+def _assert_one_line_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+    lines = [r for r in caplog.records if r.name.startswith("durable_responses.gateway")]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+
+
+async def _assert_not_started(client: Client, key: str) -> None:
+    handle = client.get_workflow_handle(workflow_id(TENANT, idempotent_response_id(TENANT, key)))
+    with pytest.raises(RPCError) as missing:
+        await handle.describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("name", list(BAD_CREATES))
+async def test_a_bad_create_is_an_openai_4xx_that_starts_nothing_and_logs_one_line(
+    hostile, caplog, name
+):
+    headers, body, status, code, param = BAD_CREATES[name]
+    key = f"hostile-{uuid.uuid4()}"
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    answer = await hostile.send(
+        "POST", "/v1/responses", headers={"Idempotency-Key": key.encode(), **headers}, body=body
+    )
+    _assert_openai_error(answer, status, code, param)
+    _assert_one_line_no_traceback(caplog)
+    await _assert_not_started(hostile.client, key)
+
+
+async def test_a_chunked_body_over_the_cap_is_413_while_it_is_read(hostile, caplog):
+    key = f"hostile-{uuid.uuid4()}"
+    caplog.set_level(logging.INFO)
+    body = _body(input="x" * (4 * SMALL_CAP))
+    answer = await hostile.send(
+        "POST", "/v1/responses", headers={"Idempotency-Key": key.encode()}, body=body, chunked=True
+    )
+    _assert_openai_error(answer, 413, "request_too_large", None)
+    _assert_one_line_no_traceback(caplog)
+    await _assert_not_started(hostile.client, key)
+
+
+async def test_a_body_temporal_refuses_as_too_large_is_413_never_429_or_503(dev_env, task_queue):
+    """Under the gateway's cap, over Temporal's 2 MB payload limit (no codec compresses it):
+    an SDK would retry a 429 or a 503 forever."""
+    runner, _ = await start(dev_env.client, Tenants.parse(KEYS), port=0, task_queue=task_queue)
+    host, port = runner.addresses[0][:2]
+    try:
+        key = f"hostile-{uuid.uuid4()}"
+        body = _body(input=secrets.token_urlsafe(MAX_BODY_BYTES * 3 // 4 - 4096))
+        assert 2 * 1024 * 1024 < len(body) <= MAX_BODY_BYTES
+        headers = {
+            "Authorization": f"Bearer {KEY}".encode(),
+            "Content-Type": b"application/json",
+            "Idempotency-Key": key.encode(),
+        }
+        answer = await raw_request(host, port, "POST", "/v1/responses", headers=headers, body=body)
+        _assert_openai_error(answer, 413, "request_too_large", None)
+        await _assert_not_started(dev_env.client, key)
+    finally:
+        await runner.cleanup()
+
+
+async def _queued_run(hostile: Hostile) -> str:
+    """A background run no worker takes: it stays queued."""
+    answer = await hostile.send("POST", "/v1/responses", body=_body())
+    assert answer.status == 200, answer
+    return str(json.loads(answer.body)["id"])
+
+
+BAD_QUERIES = {
+    "limit_not_an_integer": ("limit=abc", "invalid_type", "limit"),
+    "limit_zero": ("limit=0", "invalid_value", "limit"),
+    "order_sideways": ("order=sideways", "invalid_value", "order"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_QUERIES))
+async def test_a_bad_input_items_query_is_an_openai_400_with_one_line(hostile, caplog, name):
+    query, code, param = BAD_QUERIES[name]
+    response_id = await _queued_run(hostile)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    answer = await hostile.send("GET", f"/v1/responses/{response_id}/input_items?{query}")
+    _assert_openai_error(answer, 400, code, param)
+    _assert_one_line_no_traceback(caplog)
+
+
+async def test_a_workflow_the_gateway_did_not_start_is_not_a_response(hostile, caplog):
+    """A workflow under a gateway id, started by something else: 404 on every route, as an
+    id the tenant never had."""
+    response_id = "resp_" + secrets.token_hex(24)
+    await hostile.client.start_workflow(
+        "SomethingElseWorkflow",
+        "not a response request",
+        id=workflow_id(TENANT, response_id),
+        task_queue=hostile.task_queue,
+    )
+    caplog.set_level(logging.INFO)
+    for method, path in (
+        ("GET", f"/v1/responses/{response_id}/input_items"),
+        ("GET", f"/v1/responses/{response_id}"),
+    ):
+        caplog.clear()
+        answer = await hostile.send(method, path)
+        _assert_openai_error(answer, 404, None, "response_id")
+        _assert_one_line_no_traceback(caplog)
+
+
+async def test_cancel_and_delete_answer_promptly_with_no_worker(hostile, caplog):
+    """The cancel is recorded (the run ends cancelled once a worker takes it); the answer
+    does not wait for a worker that is not there."""
+    response_id = await _queued_run(hostile)
+    handle = hostile.client.get_workflow_handle(workflow_id(TENANT, response_id))
+    caplog.set_level(logging.INFO)
+    began = time.monotonic()
+    answer = await hostile.send("POST", f"/v1/responses/{response_id}/cancel")
+    assert time.monotonic() - began < 5
+    assert answer.status == 200, answer
+    cancelled = json.loads(answer.body)
+    assert cancelled["id"] == response_id and cancelled["status"] == "queued"
+    kinds = [event.event_type async for event in handle.fetch_history_events()]
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED in kinds
+
+    began = time.monotonic()
+    answer = await hostile.send("DELETE", f"/v1/responses/{response_id}")
+    assert time.monotonic() - began < 5
+    assert answer.status == 200, answer
+    assert json.loads(answer.body) == {
+        "id": response_id,
+        "object": "response.deleted",
+        "deleted": True,  # nothing upstream to cancel first: the run had not reached a worker
+    }
+    try:
+        status = (await handle.describe()).status
+    except RPCError as err:  # deleted already
+        assert err.status == RPCStatusCode.NOT_FOUND
+    else:
+        assert status == WorkflowExecutionStatus.TERMINATED
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_body_over_the_cap_is_refused_before_it_is_sent_whole(hostile):
+    """Content-Length over the cap: 413 at once, without waiting for (or reading) the body."""
+    reader, writer = await asyncio.open_connection(hostile.host, hostile.port)
+    try:
+        writer.write(
+            b"POST /v1/responses HTTP/1.1\r\nHost: gateway\r\n"
+            + f"Authorization: Bearer {KEY}\r\n".encode()
+            + b"Content-Type: application/json\r\n"
+            + f"Content-Length: {15 * 1024 * 1024}\r\n\r\n".encode()
+            + b'{"model": "o3", "input": "'
+        )
+        await writer.drain()
+        async with asyncio.timeout(5):
+            status_line = await reader.readline()
+        assert status_line.split()[1] == b"413"
+    finally:
+        writer.close()
