@@ -7,21 +7,32 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from unittest import mock
 
+import openai
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_responses.gateway import Tenants, start
+from durable_responses.gateway import Tenants, hash_key, start
 from durable_responses.gateway.bodies import MAX_BODY_BYTES
 from durable_responses.gateway.ids import idempotent_response_id, workflow_id
+from durable_responses.webhooks import OwnerLookup, Receiver, Verifier
+from durable_responses.webhooks import build_app as build_receiver_app
+from durable_responses.webhooks import start as start_receiver
+from durable_responses.webhooks.app import STATS_TOKEN_VARIABLE
 from tests.gateways import KEY, KEYS, RawAnswer, raw_request
+from tests.tcp_proxy import TcpProxy
 
 TENANT = "acme"
 SMALL_CAP = 256 * 1024
@@ -304,3 +315,156 @@ async def test_a_body_over_the_cap_is_refused_before_it_is_sent_whole(hostile):
         assert status_line.split()[1] == b"413"
     finally:
         writer.close()
+
+
+# ---- Operable: readiness, access log, models, stats, keys file, hash-key ------------------------
+
+
+async def _get(host: str, port: int, path: str, key: str | None = KEY) -> RawAnswer:
+    headers = {"Authorization": f"Bearer {key}".encode()} if key else {}
+    return await raw_request(host, port, "GET", path, headers=headers)
+
+
+async def _until_status(host: str, port: int, path: str, status: int, seconds: float) -> float:
+    """Seconds until `path` answers `status`; each answer must come within a second."""
+    began = time.monotonic()
+    while True:
+        asked = time.monotonic()
+        answer = await _get(host, port, path, key=None)
+        assert time.monotonic() - asked < 1.0, "a readiness answer took a second or more"
+        if answer.status == status:
+            return time.monotonic() - began
+        assert time.monotonic() - began < seconds, f"{path} still {answer.status}"
+        await asyncio.sleep(0.05)
+
+
+async def test_readyz_is_503_within_a_second_while_temporal_is_down_and_200_once_back(dev_env):
+    """The gateway and the webhook receiver, each reaching Temporal through a proxy that
+    drops everything for a while; /livez stays 200 throughout."""
+    address = dev_env.client.service_client.config.target_host
+    async with TcpProxy(address) as proxy:
+        client = await Client.connect(proxy.address, data_converter=dev_env.client.data_converter)
+        gateway, _ = await start(client, Tenants.parse(KEYS), port=0)
+        receiver, _, _ = await start_receiver(client, ["whsec_" + "A" * 32], port=0)
+        servers = [runner.addresses[0][:2] for runner in (gateway, receiver)]
+        try:
+            for host, port in servers:
+                await _until_status(host, port, "/readyz", 200, 10)
+            outage = asyncio.create_task(proxy.outage(4))
+            for host, port in servers:
+                assert await _until_status(host, port, "/readyz", 503, 3) < 1.5
+                assert (await _get(host, port, "/livez", key=None)).status == 200
+            await outage
+            for host, port in servers:
+                await _until_status(host, port, "/readyz", 200, 20)
+        finally:
+            await gateway.cleanup()
+            await receiver.cleanup()
+
+
+async def test_each_request_has_one_access_line_with_tenant_route_status_and_no_key(
+    hostile, caplog
+):
+    caplog.set_level(logging.INFO)
+    response_id = await _queued_run(hostile)
+    caplog.clear()
+    await hostile.send("GET", f"/v1/responses/{response_id}")
+    await hostile.send("POST", "/v1/responses", body=_body(temperature="hot"))
+    await _get(hostile.host, hostile.port, f"/runs/{response_id}?key={KEY}", key=None)
+    await _get(hostile.host, hostile.port, "/v1/models", key="not-a-key")
+    lines = [r.getMessage() for r in caplog.records if r.name == "durable_responses.gateway.access"]
+    assert len(lines) == 4, lines
+    assert lines[0].startswith("tenant=acme GET /v1/responses/{response_id} 200 ")
+    assert lines[1].startswith("tenant=acme POST /v1/responses 400 ")
+    assert lines[1].endswith(" error=invalid_type param=temperature")
+    assert lines[2].startswith("tenant=acme GET /runs/{response_id} 200 ")
+    assert lines[3].startswith("tenant=- GET /v1/models 401 ")
+    assert not [line for line in lines if KEY in line or "not-a-key" in line or "key=" in line]
+    assert all(float(line.split()[4].removesuffix("ms")) >= 0 for line in lines)
+
+
+async def test_models_are_the_configured_ones_for_the_sdk(dev_env, task_queue):
+    runner, url = await start(dev_env.client, Tenants.parse(KEYS), port=0, models=["o3", "gpt-4.1"])
+    try:
+        async with openai.AsyncOpenAI(base_url=url, api_key=KEY, max_retries=0) as client:
+            assert [model.id async for model in client.models.list()] == ["o3", "gpt-4.1"]
+            assert (await client.models.retrieve("o3")).owned_by == "durable-responses"
+            with pytest.raises(openai.NotFoundError) as missing:
+                await client.models.retrieve("o4")
+            assert missing.value.code == "model_not_found"
+        async with openai.AsyncOpenAI(base_url=url, api_key="nope", max_retries=0) as stranger:
+            with pytest.raises(openai.AuthenticationError):
+                await stranger.models.list()
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("peer", "token", "sent", "status"),
+    [
+        ("127.0.0.1", None, None, 200),
+        ("::1", None, None, 200),
+        ("203.0.113.7", None, None, 403),
+        ("203.0.113.7", "stats-token", "stats-token", 200),
+        ("203.0.113.7", "stats-token", "wrong", 403),
+    ],
+)
+async def test_webhook_stats_answer_loopback_or_the_token_only(
+    dev_env, monkeypatch, peer, token, sent, status
+):
+    """The counts say how busy an account is: not for anyone who reaches the port."""
+    if token:
+        monkeypatch.setenv(STATS_TOKEN_VARIABLE, token)
+    else:
+        monkeypatch.delenv(STATS_TOKEN_VARIABLE, raising=False)
+    receiver = Receiver(
+        dev_env.client, Verifier(["whsec_" + "A" * 32]), OwnerLookup(dev_env.client, None)
+    )
+    app = build_receiver_app(receiver)
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (
+        (peer, 40000) if name == "peername" else default
+    )
+    headers = {"Authorization": f"Bearer {sent}"} if sent else {}
+    request = make_mocked_request(
+        "GET", "/webhooks/stats", headers=headers, app=app, transport=transport
+    )
+    match = await app.router.resolve(request)
+    answer = await match.handler(request)
+    assert answer.status == status
+
+
+def _gateway_command(
+    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "durable_responses.gateway", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:1", **(env or {})},
+    )
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_keys_file_others_can_read_is_refused_at_start_in_one_line(tmp_path, mode):
+    keys = tmp_path / "gateway_keys"
+    keys.write_text(KEYS.replace(",", "\n"))
+    keys.chmod(mode)
+    done = _gateway_command("--port", "0", env={"DURABLE_RESPONSES_GATEWAY_KEYS_FILE": str(keys)})
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "chmod 600" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_hash_key_reads_the_key_from_standard_input_never_the_command_line():
+    done = _gateway_command("hash-key", stdin=f"{KEY}\n")
+    assert done.returncode == 0 and done.stdout.strip() == hash_key(KEY)
+    helped = _gateway_command("hash-key", "--help")
+    assert helped.returncode == 0 and "standard input" in helped.stdout
+    assert hash_key("--help") not in helped.stdout
+    refused = _gateway_command("hash-key", KEY)
+    assert refused.returncode == 1 and KEY not in refused.stderr + refused.stdout
+    assert hash_key(KEY) not in refused.stdout

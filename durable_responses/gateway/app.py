@@ -5,7 +5,12 @@
     POST   /v1/responses/{id}/cancel         cancel the run and its response upstream
     DELETE /v1/responses/{id}                cancel, then forget it
     GET    /v1/responses/{id}/input_items    what it was asked
+    GET    /v1/models[/{model}]              the models the operator configured
     GET    /runs/{id}                        the watch page (?key=...)
+    GET    /livez, /readyz (/healthz)        alive; ready (Temporal reachable)
+
+One access log line per request (`durable_responses.gateway.access`): tenant, method, route,
+status, milliseconds, and an error's code and param; never a key, a query or a body.
 
 aiohttp, not an ASGI stack: the project already depends on it, and a long-lived SSE answer
 that must stop cleanly when the client leaves wants the transport in hand, as the fake does.
@@ -17,7 +22,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -29,7 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_responses.models import ResponseRequest
 
-from . import bodies, ids, runs
+from . import bodies, health, ids, runs
 from .auth import Tenants
 from .errors import APIError, not_found, unauthorized
 from .events import events
@@ -37,6 +43,7 @@ from .objects import Run, response_object
 from .requests import parse_create
 
 log = logging.getLogger("durable_responses.gateway")
+access_log = logging.getLogger("durable_responses.gateway.access")
 
 POLL_SECONDS = 0.25
 """How often a stream or a waiting request reads its run again."""
@@ -61,14 +68,20 @@ class Gateway:
         task_queue: str,
         *,
         max_body_bytes: int = bodies.MAX_BODY_BYTES,
+        models: Sequence[str] = (),
     ) -> None:
         self.client = client
         self.tenants = tenants
         self.task_queue = task_queue
         self.max_body_bytes = max_body_bytes
+        self.models = list(models)
+        """What `GET /v1/models` lists: the operator's choice, not a provider's catalogue."""
+        self.started_at = int(time.time())
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+_TENANT: web.RequestKey[str] = web.RequestKey("tenant", str)
+_ERROR: web.RequestKey[APIError] = web.RequestKey("error", APIError)
 
 
 def _tenant(request: web.Request) -> str:
@@ -79,25 +92,52 @@ def _tenant(request: web.Request) -> str:
     tenant = request.app[GATEWAY].tenants.tenant(key)
     if tenant is None:
         raise unauthorized()
+    request[_TENANT] = tenant
     return tenant
 
 
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    began = time.perf_counter()
+    status = 499  # the client left before the answer (nginx's code for it)
+    try:
+        answer = await _answer(request, handler)
+        status = answer.status
+        return answer
+    except web.HTTPException as err:
+        status = err.status
+        raise
+    finally:
+        _access(request, status, time.perf_counter() - began)
+
+
+def _access(request: web.Request, status: int, seconds: float) -> None:
+    """The request's access line; a bad request's only line (its error's code and param),
+    no traceback: it is the client's news, not the operator's."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else _printable(request.path)
+    error: APIError | None = request.get(_ERROR)
+    access_log.info(
+        "tenant=%s %s %s %s %.1fms%s",
+        request.get(_TENANT, "-"),
+        request.method,
+        route,
+        status,
+        seconds * 1000,
+        f" error={error.code or error.type}"
+        + (f" param={_printable(error.param)}" if error.param else "")
+        if error is not None
+        else "",
+    )
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if request.path.startswith(("/v1/", "/runs/")):
             _tenant(request)  # before the body is read or any route runs
         return await handler(request)
     except APIError as err:
-        # One line, no traceback: a bad request is the client's news, not the operator's.
-        log.info(
-            "%s %s: %s %s%s",
-            request.method,
-            _printable(request.path),
-            err.status,
-            err.code or err.type,
-            f" (param {_printable(err.param)})" if err.param else "",
-        )
+        request[_ERROR] = err
         return err.response()
     except web.HTTPException as err:
         if err.status == 404:
@@ -419,8 +459,33 @@ async def watch_page(request: web.Request) -> web.StreamResponse:
     return web.Response(text=page, content_type="text/html", headers=headers)
 
 
-async def health(request: web.Request) -> web.StreamResponse:
-    return web.json_response({"ok": True})
+def _model(gateway: Gateway, name: str) -> dict[str, Any]:
+    return {
+        "id": name,
+        "object": "model",
+        "created": gateway.started_at,
+        "owned_by": "durable-responses",
+    }
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    return web.json_response(
+        {"object": "list", "data": [_model(gateway, name) for name in gateway.models]}
+    )
+
+
+async def retrieve_model(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    name = request.match_info["model"]
+    if name not in gateway.models:
+        raise APIError(
+            404,
+            f"The model '{_printable(name)}' does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    return web.json_response(_model(gateway, name))
 
 
 def build_app(gateway: Gateway) -> web.Application:
@@ -431,6 +496,8 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_post("/v1/responses/{response_id}/cancel", cancel)
     app.router.add_delete("/v1/responses/{response_id}", delete)
     app.router.add_get("/v1/responses/{response_id}/input_items", input_items)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model}", retrieve_model)
     app.router.add_get("/runs/{response_id}", watch_page)
-    app.router.add_get("/healthz", health)
+    health.add_routes(app, gateway.client)
     return app

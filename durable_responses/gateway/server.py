@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 
 from aiohttp import web
 from temporalio.client import Client
@@ -27,10 +28,13 @@ async def start(
     port: int = 8000,
     task_queue: str = TASK_QUEUE,
     max_body_bytes: int = MAX_BODY_BYTES,
+    models: Sequence[str] = (),
 ) -> tuple[web.AppRunner, str]:
     """Serve on `host:port` (0: any free port); the runner (to `cleanup()`) and the base URL
     clients take (`.../v1`)."""
-    app = build_app(Gateway(client, tenants, task_queue, max_body_bytes=max_body_bytes))
+    app = build_app(
+        Gateway(client, tenants, task_queue, max_body_bytes=max_body_bytes, models=models)
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
@@ -46,6 +50,7 @@ async def serve(
     port: int,
     task_queue: str,
     max_body_bytes: int = MAX_BODY_BYTES,
+    models: Sequence[str] = (),
 ) -> None:
     """Serve until SIGINT/SIGTERM."""
     runner, url = await start(
@@ -55,6 +60,7 @@ async def serve(
         port=port,
         task_queue=task_queue,
         max_body_bytes=max_body_bytes,
+        models=models,
     )
     log.info("gateway at %s (runs on task queue %r)", url, task_queue)
     print(f"gateway at {url}", flush=True)
