@@ -27,11 +27,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from durable_responses.gateway import Tenants, hash_key, start
 from durable_responses.gateway.bodies import MAX_BODY_BYTES
 from durable_responses.gateway.ids import idempotent_response_id, workflow_id
+from durable_responses.gateway.limits import RUNS_RETRY_AFTER_SECONDS, TenantLimits
 from durable_responses.webhooks import OwnerLookup, Receiver, Verifier
 from durable_responses.webhooks import build_app as build_receiver_app
 from durable_responses.webhooks import start as start_receiver
 from durable_responses.webhooks.app import STATS_TOKEN_VARIABLE
-from tests.gateways import KEY, KEYS, RawAnswer, raw_request
+from tests.gateways import KEY, KEYS, OTHER_KEY, RawAnswer, raw_request
 from tests.tcp_proxy import TcpProxy
 
 TENANT = "acme"
@@ -147,12 +148,18 @@ BAD_CREATES = {
 }
 
 
-def _assert_openai_error(answer: RawAnswer, status: int, code: str | None, param: str | None):
+def _assert_openai_error(
+    answer: RawAnswer,
+    status: int,
+    code: str | None,
+    param: str | None,
+    type_: str = "invalid_request_error",
+) -> None:
     assert answer.status == status, answer
     body = json.loads(answer.body)
     assert set(body) == {"error"}
     assert set(body["error"]) == {"message", "type", "param", "code"}
-    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["type"] == type_
     assert body["error"]["message"]
     assert (body["error"]["code"], body["error"]["param"]) == (code, param)
 
@@ -468,3 +475,58 @@ def test_hash_key_reads_the_key_from_standard_input_never_the_command_line():
     refused = _gateway_command("hash-key", KEY)
     assert refused.returncode == 1 and KEY not in refused.stderr + refused.stdout
     assert hash_key(KEY) not in refused.stdout
+
+
+async def test_a_tenant_over_its_requests_per_second_gets_429_with_retry_after(dev_env):
+    limits = TenantLimits(requests_per_second=2)
+    runner, _ = await start(dev_env.client, Tenants.parse(KEYS), port=0, limits=limits)
+    host, port = runner.addresses[0][:2]
+    try:
+        answers = [await _get(host, port, "/v1/models") for _ in range(3)]
+        assert [a.status for a in answers] == [200, 200, 429]
+        _assert_openai_error(answers[2], 429, "rate_limit_exceeded", None, type_="requests")
+        wait = int(answers[2].headers["retry-after"])
+        assert wait == 1
+        assert (await _get(host, port, "/v1/models", key=OTHER_KEY)).status == 200  # its own
+        await asyncio.sleep(wait)
+        assert (await _get(host, port, "/v1/models")).status == 200
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_tenant_at_its_runs_in_flight_gets_429_and_starts_nothing(dev_env, task_queue):
+    """Counted by Temporal: the same limit on every replica. No worker: the runs stay queued."""
+    tenant, key = f"t{uuid.uuid4().hex[:12]}", f"key-{uuid.uuid4()}"
+    tenants = Tenants.parse(f"{tenant}:{hash_key(key)},{KEYS}")
+    limits = TenantLimits(runs_in_flight=1)
+    runner, _ = await start(dev_env.client, tenants, port=0, task_queue=task_queue, limits=limits)
+    host, port = runner.addresses[0][:2]
+    headers = {"Authorization": f"Bearer {key}".encode(), "Content-Type": b"application/json"}
+    try:
+        first = await raw_request(
+            host, port, "POST", "/v1/responses", headers=headers, body=_body()
+        )
+        assert first.status == 200, first
+        query = f"WorkflowId STARTS_WITH 'gateway/{tenant}/'"
+        deadline = time.monotonic() + 10
+        while (await dev_env.client.count_workflows(query)).count < 1:  # visibility's lag
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        again = f"hostile-{uuid.uuid4()}"
+        second = await raw_request(
+            host,
+            port,
+            "POST",
+            "/v1/responses",
+            headers={**headers, "Idempotency-Key": again.encode()},
+            body=_body(),
+        )
+        _assert_openai_error(second, 429, "rate_limit_exceeded", None, type_="requests")
+        assert second.headers["retry-after"] == str(RUNS_RETRY_AFTER_SECONDS)
+        handle = dev_env.client.get_workflow_handle(
+            workflow_id(tenant, idempotent_response_id(tenant, again))
+        )
+        with pytest.raises(RPCError):
+            await handle.describe()
+    finally:
+        await runner.cleanup()

@@ -25,6 +25,7 @@ from durable_responses.models import TASK_QUEUE
 
 from .auth import Tenants, hash_key
 from .bodies import MAX_BODY_BYTES
+from .limits import TenantLimits
 from .server import serve
 
 
@@ -40,6 +41,10 @@ async def _serve(args: argparse.Namespace, tenants: Tenants) -> None:
         task_queue=args.task_queue,
         max_body_bytes=args.max_body_bytes,
         models=args.models,
+        limits=TenantLimits(
+            requests_per_second=args.tenant_requests_per_second,
+            runs_in_flight=args.tenant_runs_in_flight,
+        ),
     )
 
 
@@ -96,6 +101,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=os.environ.get("DURABLE_RESPONSES_GATEWAY_MODELS", ""),
         help="models GET /v1/models lists, comma-separated (the operator's choice: the "
         "gateway does not ask the provider)",
+    )
+    parser.add_argument(
+        "--tenant-requests-per-second",
+        type=float,
+        default=float(os.environ.get("DURABLE_RESPONSES_GATEWAY_TENANT_RPS", "0")),
+        help="requests a tenant may send per second to this replica, 429 past it (0: no limit)",
+    )
+    parser.add_argument(
+        "--tenant-runs-in-flight",
+        type=int,
+        default=int(os.environ.get("DURABLE_RESPONSES_GATEWAY_TENANT_RUNS", "0")),
+        help="runs a tenant may have running at once, 429 past it (0: no limit)",
     )
     parser.add_argument("--address", default=None)
     parser.add_argument("--namespace", default=None)

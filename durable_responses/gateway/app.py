@@ -39,6 +39,7 @@ from . import bodies, health, ids, runs
 from .auth import Tenants
 from .errors import APIError, not_found, unauthorized
 from .events import events
+from .limits import TenantLimits
 from .objects import Run, response_object
 from .requests import parse_create
 
@@ -69,6 +70,7 @@ class Gateway:
         *,
         max_body_bytes: int = bodies.MAX_BODY_BYTES,
         models: Sequence[str] = (),
+        limits: TenantLimits | None = None,
     ) -> None:
         self.client = client
         self.tenants = tenants
@@ -77,6 +79,7 @@ class Gateway:
         self.models = list(models)
         """What `GET /v1/models` lists: the operator's choice, not a provider's catalogue."""
         self.started_at = int(time.time())
+        self.limits = limits or TenantLimits()
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
@@ -134,7 +137,8 @@ def _access(request: web.Request, status: int, seconds: float) -> None:
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if request.path.startswith(("/v1/", "/runs/")):
-            _tenant(request)  # before the body is read or any route runs
+            tenant = _tenant(request)  # before the body is read or any route runs
+            request.app[GATEWAY].limits.take_request(tenant)
         return await handler(request)
     except APIError as err:
         request[_ERROR] = err
@@ -195,6 +199,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     key = _idempotency_key(request)
     raw = await bodies.read_capped(request, gateway.max_body_bytes)
     call = parse_create(await bodies.parse_json(raw))
+    await gateway.limits.check_runs(gateway.client, tenant)
     response_id = ids.idempotent_response_id(tenant, key) if key else ids.new_response_id()
     try:
         started = await runs.start(gateway.client, gateway.task_queue, tenant, response_id, call)

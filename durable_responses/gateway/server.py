@@ -16,6 +16,7 @@ from durable_responses.models import TASK_QUEUE
 from .app import Gateway, build_app
 from .auth import Tenants
 from .bodies import MAX_BODY_BYTES
+from .limits import TenantLimits
 
 log = logging.getLogger("durable_responses.gateway")
 
@@ -29,12 +30,19 @@ async def start(
     task_queue: str = TASK_QUEUE,
     max_body_bytes: int = MAX_BODY_BYTES,
     models: Sequence[str] = (),
+    limits: TenantLimits | None = None,
 ) -> tuple[web.AppRunner, str]:
     """Serve on `host:port` (0: any free port); the runner (to `cleanup()`) and the base URL
     clients take (`.../v1`)."""
-    app = build_app(
-        Gateway(client, tenants, task_queue, max_body_bytes=max_body_bytes, models=models)
+    gateway = Gateway(
+        client,
+        tenants,
+        task_queue,
+        max_body_bytes=max_body_bytes,
+        models=models,
+        limits=limits,
     )
+    app = build_app(gateway)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
@@ -51,6 +59,7 @@ async def serve(
     task_queue: str,
     max_body_bytes: int = MAX_BODY_BYTES,
     models: Sequence[str] = (),
+    limits: TenantLimits | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM."""
     runner, url = await start(
@@ -61,6 +70,7 @@ async def serve(
         task_queue=task_queue,
         max_body_bytes=max_body_bytes,
         models=models,
+        limits=limits,
     )
     log.info("gateway at %s (runs on task queue %r)", url, task_queue)
     print(f"gateway at {url}", flush=True)
