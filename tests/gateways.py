@@ -83,6 +83,65 @@ def text_of(events: Iterable[dict[str, Any]]) -> str:
     return "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
 
 
+@dataclass
+class RawAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+async def raw_request(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, bytes],
+    body: bytes = b"",
+    chunked: bool = False,
+    timeout: float = 30.0,
+) -> RawAnswer:
+    """One HTTP/1.1 request written byte for byte (headers no client library would send:
+    bytes that are not UTF-8), the connection closed after the answer. A `chunked` body goes
+    in 64 KiB chunks while the answer is read: a server may answer before it has all."""
+    reader, writer = await asyncio.open_connection(host, port)
+    head = [f"{method} {path} HTTP/1.1".encode(), b"Host: gateway", b"Connection: close"]
+    head += [name.encode() + b": " + value for name, value in headers.items()]
+    head.append(b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % len(body))
+    writer.write(b"\r\n".join(head) + b"\r\n\r\n")
+
+    async def send_body() -> None:
+        with contextlib.suppress(ConnectionError):
+            if not chunked:
+                writer.write(body)
+            else:
+                for at in range(0, len(body), 65536):
+                    piece = body[at : at + 65536]
+                    writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    await writer.drain()
+                writer.write(b"0\r\n\r\n")
+            await writer.drain()
+
+    sending = asyncio.create_task(send_body())
+    try:
+        async with asyncio.timeout(timeout):
+            status_line = await reader.readline()
+            answer_headers: dict[str, str] = {}
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                answer_headers[name.strip().lower()] = value.strip()
+            if "content-length" in answer_headers:
+                data = await reader.readexactly(int(answer_headers["content-length"]))
+            else:
+                data = await reader.read()
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+        writer.close()
+    return RawAnswer(int(status_line.split()[1]), answer_headers, data)
+
+
 def gateway_upstream(fake: FakeControl) -> list[Any]:
     """The provider's responses that the gateway's runs created."""
     return [

@@ -5,7 +5,12 @@
     POST   /v1/responses/{id}/cancel         cancel the run and its response upstream
     DELETE /v1/responses/{id}                cancel, then forget it
     GET    /v1/responses/{id}/input_items    what it was asked
+    GET    /v1/models[/{model}]              the models the operator configured
     GET    /runs/{id}                        the watch page (?key=...)
+    GET    /livez, /readyz (/healthz)        alive; ready (Temporal reachable)
+
+One access log line per request (`durable_responses.gateway.access`): tenant, method, route,
+status, milliseconds, and an error's code and param; never a key, a query or a body.
 
 aiohttp, not an ASGI stack: the project already depends on it, and a long-lived SSE answer
 that must stop cleanly when the client leaves wants the transport in hand, as the fake does.
@@ -14,9 +19,11 @@ that must stop cleanly when the client leaves wants the transport in hand, as th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -28,19 +35,24 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_responses.models import ResponseRequest
 
-from . import ids, runs
+from . import bodies, health, ids, runs
 from .auth import Tenants
 from .errors import APIError, not_found, unauthorized
 from .events import events
+from .limits import TenantLimits
 from .objects import Run, response_object
 from .requests import parse_create
 
 log = logging.getLogger("durable_responses.gateway")
+access_log = logging.getLogger("durable_responses.gateway.access")
 
 POLL_SECONDS = 0.25
 """How often a stream or a waiting request reads its run again."""
-CANCEL_WAIT_SECONDS = 30.0
-"""How long a cancel waits for the run to close (the response cancelled upstream)."""
+CANCEL_WAIT_SECONDS = 2.0
+"""How long a cancel or a delete waits for the run to close (the response cancelled upstream
+by its worker, about a second); past it the answer says how the run is, the cancel recorded."""
+MAX_IDEMPOTENCY_KEY = 255
+"""Characters an `Idempotency-Key` may have."""
 RECONNECT_MS = 500
 """What browsers are told to wait before they reconnect an event stream."""
 
@@ -50,13 +62,29 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Gateway:
     """What every request needs: the Temporal client, the tenants, where runs go."""
 
-    def __init__(self, client: Client, tenants: Tenants, task_queue: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        tenants: Tenants,
+        task_queue: str,
+        *,
+        max_body_bytes: int = bodies.MAX_BODY_BYTES,
+        models: Sequence[str] = (),
+        limits: TenantLimits | None = None,
+    ) -> None:
         self.client = client
         self.tenants = tenants
         self.task_queue = task_queue
+        self.max_body_bytes = max_body_bytes
+        self.models = list(models)
+        """What `GET /v1/models` lists: the operator's choice, not a provider's catalogue."""
+        self.started_at = int(time.time())
+        self.limits = limits or TenantLimits()
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+_TENANT: web.RequestKey[str] = web.RequestKey("tenant", str)
+_ERROR: web.RequestKey[APIError] = web.RequestKey("error", APIError)
 
 
 def _tenant(request: web.Request) -> str:
@@ -67,16 +95,53 @@ def _tenant(request: web.Request) -> str:
     tenant = request.app[GATEWAY].tenants.tenant(key)
     if tenant is None:
         raise unauthorized()
+    request[_TENANT] = tenant
     return tenant
 
 
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    began = time.perf_counter()
+    status = 499  # the client left before the answer (nginx's code for it)
+    try:
+        answer = await _answer(request, handler)
+        status = answer.status
+        return answer
+    except web.HTTPException as err:
+        status = err.status
+        raise
+    finally:
+        _access(request, status, time.perf_counter() - began)
+
+
+def _access(request: web.Request, status: int, seconds: float) -> None:
+    """The request's access line; a bad request's only line (its error's code and param),
+    no traceback: it is the client's news, not the operator's."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else _printable(request.path)
+    error: APIError | None = request.get(_ERROR)
+    access_log.info(
+        "tenant=%s %s %s %s %.1fms%s",
+        request.get(_TENANT, "-"),
+        request.method,
+        route,
+        status,
+        seconds * 1000,
+        f" error={error.code or error.type}"
+        + (f" param={_printable(error.param)}" if error.param else "")
+        if error is not None
+        else "",
+    )
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if request.path.startswith(("/v1/", "/runs/")):
-            _tenant(request)  # before the body is read or any route runs
+            tenant = _tenant(request)  # before the body is read or any route runs
+            request.app[GATEWAY].limits.take_request(tenant)
         return await handler(request)
     except APIError as err:
+        request[_ERROR] = err
         return err.response()
     except web.HTTPException as err:
         if err.status == 404:
@@ -111,6 +176,11 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         ).response()
 
 
+def _printable(text: str) -> str:
+    """`text` as a log line can hold it: bytes that were not UTF-8 escaped, not raised."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _response_id(request: web.Request) -> str:
     response_id = request.match_info["response_id"]
     if not ids.is_response_id(response_id):
@@ -126,16 +196,22 @@ async def _reader(request: web.Request) -> runs.RunReader:
 async def create(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     tenant = _tenant(request)
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise APIError(
-            400, "We could not parse the JSON body of your request.", code="invalid_json"
-        ) from None
-    call = parse_create(body)
-    key = request.headers.get("Idempotency-Key")
+    key = _idempotency_key(request)
+    raw = await bodies.read_capped(request, gateway.max_body_bytes)
+    call = parse_create(await bodies.parse_json(raw))
+    await gateway.limits.check_runs(gateway.client, tenant)
     response_id = ids.idempotent_response_id(tenant, key) if key else ids.new_response_id()
-    started = await runs.start(gateway.client, gateway.task_queue, tenant, response_id, call)
+    try:
+        started = await runs.start(gateway.client, gateway.task_queue, tenant, response_id, call)
+    except RPCError as err:
+        if _refused_as_too_large(err):  # a retry can never succeed: no 429, no 503
+            raise APIError(
+                413,
+                "Request too large for one run: Temporal refused its input as over its "
+                "payload limit (about 2 MB as the gateway encodes it).",
+                code="request_too_large",
+            ) from None
+        raise
     if started.existing:
         log.info("create with key %r: %s again", key, response_id)
     if call.stream:
@@ -151,6 +227,40 @@ async def create(request: web.Request) -> web.StreamResponse:
     reader = await runs.RunReader.open(gateway.client, tenant, response_id)
     run = await _until_terminal(reader)
     return web.json_response(response_object(run))
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return None
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        raise APIError(
+            400,
+            "Invalid 'Idempotency-Key': expected UTF-8 text.",
+            param="Idempotency-Key",
+            code="invalid_value",
+        ) from None
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise APIError(
+            400,
+            f"Invalid 'Idempotency-Key': longer than {MAX_IDEMPOTENCY_KEY} characters.",
+            param="Idempotency-Key",
+            code="invalid_value",
+        )
+    return key
+
+
+def _refused_as_too_large(err: RPCError) -> bool:
+    """Whether Temporal refused the run's input for its size (its blob limit, or gRPC's
+    message limit), which no retry of the same request can get past."""
+    message = err.message.lower()
+    if err.status == RPCStatusCode.INVALID_ARGUMENT:
+        return "size" in message or "exceeds" in message
+    if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+        return "larger than" in message or "too large" in message
+    return False
 
 
 async def retrieve(request: web.Request) -> web.StreamResponse:
@@ -196,9 +306,10 @@ async def cancel(request: web.Request) -> web.StreamResponse:
         raise APIError(400, f"Cannot cancel a response with status '{run.status}'.")
     if not run.background:
         raise APIError(400, "Only responses created with background=true can be cancelled.")
-    await reader.handle.cancel()
-    async with asyncio.timeout(CANCEL_WAIT_SECONDS):
-        run = await _until_terminal(reader)
+    await reader.handle.cancel()  # recorded in the run's history: it ends cancelled
+    # The run as it is once closed, or after the wait (no worker to close it now): a status
+    # still queued/in_progress then, which turns cancelled when a worker takes the run.
+    run = await _settled(reader)
     return web.json_response(response_object(run))
 
 
@@ -207,8 +318,13 @@ async def delete(request: web.Request) -> web.StreamResponse:
     reader = await _reader(request)
     if not reader.run.terminal:
         await reader.handle.cancel()  # cancels upstream too
-        async with asyncio.timeout(CANCEL_WAIT_SECONDS):
-            await _until_terminal(reader)
+        if not (await _settled(reader)).terminal and reader.upstream_id:
+            # Deleting now would terminate the run and leave its response running at the
+            # provider: the cancel is recorded, the history stays until the run has closed.
+            log.info("delete of %s: cancel recorded, not closed yet", reader.run.response_id)
+            return web.json_response(
+                {"id": reader.run.response_id, "object": "response.deleted", "deleted": False}
+            )
     await gateway.client.workflow_service.delete_workflow_execution(
         DeleteWorkflowExecutionRequest(
             namespace=gateway.client.namespace,
@@ -223,10 +339,20 @@ async def delete(request: web.Request) -> web.StreamResponse:
 
 
 async def input_items(request: web.Request) -> web.StreamResponse:
+    limit = _limit(request)
+    order = request.query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise APIError(
+            400,
+            f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
+            param="order",
+            code="invalid_value",
+        )
     reader = await _reader(request)
+    converter = request.app[GATEWAY].client.data_converter
     async for event in reader.handle.fetch_history_events():
         payloads = event.workflow_execution_started_event_attributes.input.payloads
-        (started,) = await reader.handle._data_converter.decode(payloads, [ResponseRequest])
+        (started,) = await converter.decode(payloads, [ResponseRequest])
         break
     given = started.input
     items: list[dict[str, Any]] = (
@@ -241,13 +367,12 @@ async def input_items(request: web.Request) -> web.StreamResponse:
             item.setdefault("status", "completed")
             if isinstance(item.get("content"), str):
                 item["content"] = [{"type": "input_text", "text": item["content"]}]
-    if request.query.get("order", "desc") == "desc":
+    if order == "desc":
         items.reverse()
     after = request.query.get("after")
     if after is not None:
         at = next((i for i, item in enumerate(items) if item["id"] == after), len(items))
         items = items[at + 1 :]
-    limit = max(1, min(100, int(request.query.get("limit", "20"))))
     page = items[:limit]
     return web.json_response(
         {
@@ -258,6 +383,35 @@ async def input_items(request: web.Request) -> web.StreamResponse:
             "has_more": len(items) > limit,
         }
     )
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "20")
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise APIError(
+            400,
+            f"Invalid type for 'limit': expected an integer, but got '{_printable(raw)}' instead.",
+            param="limit",
+            code="invalid_type",
+        ) from None
+    if not 1 <= limit <= 100:
+        raise APIError(
+            400,
+            f"Invalid 'limit': expected a value from 1 to 100, but got {limit} instead.",
+            param="limit",
+            code="invalid_value",
+        )
+    return limit
+
+
+async def _settled(reader: runs.RunReader) -> Run:
+    """The run once closed, or as it is after `CANCEL_WAIT_SECONDS`."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(CANCEL_WAIT_SECONDS):
+            return await _until_terminal(reader)
+    return reader.run
 
 
 async def _until_terminal(reader: runs.RunReader) -> Run:
@@ -310,18 +464,45 @@ async def watch_page(request: web.Request) -> web.StreamResponse:
     return web.Response(text=page, content_type="text/html", headers=headers)
 
 
-async def health(request: web.Request) -> web.StreamResponse:
-    return web.json_response({"ok": True})
+def _model(gateway: Gateway, name: str) -> dict[str, Any]:
+    return {
+        "id": name,
+        "object": "model",
+        "created": gateway.started_at,
+        "owned_by": "durable-responses",
+    }
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    return web.json_response(
+        {"object": "list", "data": [_model(gateway, name) for name in gateway.models]}
+    )
+
+
+async def retrieve_model(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    name = request.match_info["model"]
+    if name not in gateway.models:
+        raise APIError(
+            404,
+            f"The model '{_printable(name)}' does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    return web.json_response(_model(gateway, name))
 
 
 def build_app(gateway: Gateway) -> web.Application:
-    app = web.Application(middlewares=[_middleware], client_max_size=32 * 1024 * 1024)
+    app = web.Application(middlewares=[_middleware], client_max_size=gateway.max_body_bytes)
     app[GATEWAY] = gateway
     app.router.add_post("/v1/responses", create)
     app.router.add_get("/v1/responses/{response_id}", retrieve)
     app.router.add_post("/v1/responses/{response_id}/cancel", cancel)
     app.router.add_delete("/v1/responses/{response_id}", delete)
     app.router.add_get("/v1/responses/{response_id}/input_items", input_items)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model}", retrieve_model)
     app.router.add_get("/runs/{response_id}", watch_page)
-    app.router.add_get("/healthz", health)
+    health.add_routes(app, gateway.client)
     return app

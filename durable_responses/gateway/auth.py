@@ -1,8 +1,10 @@
 """Gateway keys: each client key belongs to one tenant; only their SHA-256 is configured.
 
 `DURABLE_RESPONSES_GATEWAY_KEYS` (or `..._KEYS_FILE`) holds entries `tenant:sha256-hex`,
-separated by commas or new lines; `durable-responses-gateway hash-key KEY` prints an entry's
-hash. The upstream OpenAI key is the workers' alone: it never reaches the gateway.
+separated by commas or new lines; `durable-responses-gateway hash-key` prints the hash of the
+key on its standard input. A keys file that its group or others can read is refused, as ssh
+refuses a private key they can read. The upstream OpenAI key is the workers' alone: it never
+reaches the gateway.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import hmac
 import os
 import re
+import stat
 from collections.abc import Mapping
 
 KEYS_VARIABLE = "DURABLE_RESPONSES_GATEWAY_KEYS"
@@ -52,6 +55,12 @@ class Tenants:
         path = env.get(KEYS_FILE_VARIABLE)
         if path:
             with open(path) as keys:
+                mode = os.fstat(keys.fileno()).st_mode
+                if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                    raise PermissionError(
+                        f"{KEYS_FILE_VARIABLE} {path} is open to its group or others (mode "
+                        f"{stat.S_IMODE(mode):o}): chmod 600 it, owned by the gateway's user"
+                    )
                 return cls.parse(keys.read())
         return cls.parse(env.get(KEYS_VARIABLE, ""))
 
@@ -60,7 +69,10 @@ class Tenants:
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return None
-        digest = hash_key(key.strip())
+        try:
+            digest = hash_key(key.strip())
+        except UnicodeEncodeError:  # bytes that are not UTF-8 (aiohttp keeps them escaped)
+            return None
         for known, tenant in self._by_hash.items():
             if hmac.compare_digest(known, digest):
                 return tenant

@@ -13,12 +13,126 @@ from pydantic import ValidationError
 
 from durable_responses.models import ResponseRequest
 
+from .bodies import MAX_INPUT_ITEMS
 from .errors import APIError
 
 KNOWN = frozenset(get_type_hints(response_create_params.ResponseCreateParamsBase)) | {"stream"}
 """The create parameters of the installed SDK: anything else is refused, as the API does."""
 OURS = frozenset({"background", "stream", "store", "stream_options"})
 """Parameters the gateway decides itself: every run is a stored background response."""
+
+
+_BOOLEAN, _INTEGER, _NUMBER, _STRING, _OBJECT, _ARRAY = (
+    "a boolean",
+    "an integer",
+    "a number",
+    "a string",
+    "an object",
+    "an array",
+)
+TYPES: dict[str, tuple[str, ...]] = {
+    "model": (_STRING,),
+    "input": (_STRING, _ARRAY),
+    "instructions": (_STRING,),
+    "previous_response_id": (_STRING,),
+    "conversation": (_STRING, _OBJECT),
+    "background": (_BOOLEAN,),
+    "stream": (_BOOLEAN,),
+    "store": (_BOOLEAN,),
+    "parallel_tool_calls": (_BOOLEAN,),
+    "max_output_tokens": (_INTEGER,),
+    "max_tool_calls": (_INTEGER,),
+    "top_logprobs": (_INTEGER,),
+    "temperature": (_NUMBER,),
+    "top_p": (_NUMBER,),
+    "metadata": (_OBJECT,),
+    "reasoning": (_OBJECT,),
+    "text": (_OBJECT,),
+    "prompt": (_OBJECT,),
+    "stream_options": (_OBJECT,),
+    "background_options": (_OBJECT,),
+    "tools": (_ARRAY,),
+    "include": (_ARRAY,),
+    "tool_choice": (_STRING, _OBJECT),
+    "truncation": (_STRING,),
+    "user": (_STRING,),
+    "service_tier": (_STRING,),
+    "prompt_cache_key": (_STRING,),
+    "prompt_cache_retention": (_STRING,),
+    "safety_identifier": (_STRING,),
+}
+"""The JSON type of each known parameter, as the API checks it: no coercion ("5" is not 5)."""
+RANGES: dict[str, tuple[float, float]] = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "top_logprobs": (0, 20),
+    "max_output_tokens": (1, 2**31 - 1),
+    "max_tool_calls": (1, 2**31 - 1),
+}
+"""Inclusive bounds of the numeric parameters."""
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return _BOOLEAN
+    if isinstance(value, int):
+        return _INTEGER
+    if isinstance(value, float):
+        return _NUMBER
+    if isinstance(value, str):
+        return _STRING
+    if isinstance(value, list):
+        return _ARRAY
+    return _OBJECT
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    """400 `invalid_type`/`invalid_value` with its `param`, for the first parameter of the
+    wrong JSON type or out of its range (null means unset, as the API takes it)."""
+    for name, expected in TYPES.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        got = _json_type(value)
+        if got not in expected and not (got == _INTEGER and _NUMBER in expected):
+            raise APIError(
+                400,
+                f"Invalid type for '{name}': expected {' or '.join(expected)}, but got {got} "
+                "instead.",
+                param=name,
+                code="invalid_type",
+            )
+        if name in RANGES:
+            low, high = RANGES[name]
+            if not low <= value <= high:
+                raise APIError(
+                    400,
+                    f"Invalid '{name}': expected a value from {low} to {high}, but got {value} "
+                    "instead.",
+                    param=name,
+                    code="invalid_value",
+                )
+    given = body.get("input")
+    if isinstance(given, list):
+        if len(given) > MAX_INPUT_ITEMS:
+            raise APIError(
+                400,
+                f"Invalid 'input': array too long. Expected an array with at most "
+                f"{MAX_INPUT_ITEMS} items, but got {len(given)} instead.",
+                param="input",
+                code="array_above_max_length",
+            )
+        for n, item in enumerate(given):
+            if not isinstance(item, dict):
+                raise APIError(
+                    400,
+                    f"Invalid type for 'input[{n}]': expected an object, but got "
+                    f"{_json_type(item)} instead.",
+                    param=f"input[{n}]",
+                    code="invalid_type",
+                )
 
 
 @dataclass(frozen=True)
@@ -50,14 +164,7 @@ def parse_create(body: object) -> CreateCall:
             param="model",
             code="missing_required_parameter",
         )
-    for name in ("stream", "background", "store"):
-        if name in body and body[name] is not None and not isinstance(body[name], bool):
-            raise APIError(
-                400,
-                f"Invalid type for '{name}': expected a boolean.",
-                param=name,
-                code="invalid_type",
-            )
+    _check_types(body)
     if body.get("store") is False:
         raise APIError(
             400,
@@ -87,7 +194,7 @@ def parse_create(body: object) -> CreateCall:
         request=request,
         stream=stream,
         background=bool(body.get("background")),
-        previous_response_id=previous if isinstance(previous, str) else None,
+        previous_response_id=previous,
         fingerprint=hashlib.sha256(
             json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest(),

@@ -28,7 +28,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from durable_responses.models import ErrorType, ResponseResult, StreamTail
 from durable_responses.models.items import inflate_message_text
 from durable_responses.models.view import RunView, ViewRequest
-from durable_responses.workflows.search_attributes import OPENAI_RESPONSE_STATUS
+from durable_responses.workflows.search_attributes import (
+    OPENAI_RESPONSE_ID,
+    OPENAI_RESPONSE_STATUS,
+)
 
 from .errors import APIError, not_found
 from .ids import workflow_id
@@ -132,6 +135,8 @@ class RunReader:
         self._history_length = 0  # the run's history when last queried: no growth, no news
         self.memo: dict[str, Any] = {}
         """What the gateway stored with the run when it started it."""
+        self.upstream_id: str | None = None
+        """The provider's id of the run's response, once the run has recorded it."""
 
     @classmethod
     def started(cls, client: Client, tenant: str, run: Run) -> RunReader:
@@ -156,7 +161,10 @@ class RunReader:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise _not_found(response_id, param) from None
             raise
-        memo = (await description.memo()).get(MEMO_KEY) or {}
+        memo = (await description.memo()).get(MEMO_KEY)
+        if not isinstance(memo, dict) or not memo:
+            # Under a gateway id, but not started by a gateway: no response of the tenant's.
+            raise _not_found(response_id, param)
         run = Run(
             response_id=response_id,
             stream=bool(memo.get("stream")),
@@ -177,6 +185,7 @@ class RunReader:
         return self.run
 
     async def _update(self, description: Any) -> None:
+        self.upstream_id = description.typed_search_attributes.get(OPENAI_RESPONSE_ID)
         status = description.status
         if status == WorkflowExecutionStatus.RUNNING:
             if self.run.stream:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 
 from aiohttp import web
 from temporalio.client import Client
@@ -14,6 +15,8 @@ from durable_responses.models import TASK_QUEUE
 
 from .app import Gateway, build_app
 from .auth import Tenants
+from .bodies import MAX_BODY_BYTES
+from .limits import TenantLimits
 
 log = logging.getLogger("durable_responses.gateway")
 
@@ -25,10 +28,21 @@ async def start(
     host: str = "127.0.0.1",
     port: int = 8000,
     task_queue: str = TASK_QUEUE,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    models: Sequence[str] = (),
+    limits: TenantLimits | None = None,
 ) -> tuple[web.AppRunner, str]:
     """Serve on `host:port` (0: any free port); the runner (to `cleanup()`) and the base URL
     clients take (`.../v1`)."""
-    app = build_app(Gateway(client, tenants, task_queue))
+    gateway = Gateway(
+        client,
+        tenants,
+        task_queue,
+        max_body_bytes=max_body_bytes,
+        models=models,
+        limits=limits,
+    )
+    app = build_app(gateway)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
@@ -36,9 +50,28 @@ async def start(
     return runner, f"http://{host}:{bound}/v1"
 
 
-async def serve(client: Client, tenants: Tenants, *, host: str, port: int, task_queue: str) -> None:
+async def serve(
+    client: Client,
+    tenants: Tenants,
+    *,
+    host: str,
+    port: int,
+    task_queue: str,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    models: Sequence[str] = (),
+    limits: TenantLimits | None = None,
+) -> None:
     """Serve until SIGINT/SIGTERM."""
-    runner, url = await start(client, tenants, host=host, port=port, task_queue=task_queue)
+    runner, url = await start(
+        client,
+        tenants,
+        host=host,
+        port=port,
+        task_queue=task_queue,
+        max_body_bytes=max_body_bytes,
+        models=models,
+        limits=limits,
+    )
     log.info("gateway at %s (runs on task queue %r)", url, task_queue)
     print(f"gateway at {url}", flush=True)
     stop = asyncio.Event()

@@ -5,11 +5,17 @@ It answers fast and every retry of OpenAI's is harmless: a delivery seen before 
 nothing anyway (the workflow retrieves once and ignores the rest). Bad signatures and stale
 timestamps get 400 and signal nothing; a response no workflow owns gets 200 and a log line;
 a Temporal server out of reach gets 503, so OpenAI delivers it again later.
+
+`GET /webhooks/stats` answers loopback callers only, or a caller with the bearer token in
+`DURABLE_RESPONSES_WEBHOOKS_STATS_TOKEN`: its counts say how busy an account is. `GET /livez`
+and `GET /readyz` (Temporal reachable) as the gateway's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
+import ipaddress
 import logging
 import os
 from collections import Counter, OrderedDict
@@ -20,6 +26,7 @@ from aiohttp import web
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from durable_responses.gateway import health
 from durable_responses.models.webhooks import RESPONSE_EVENTS, WEBHOOK_SIGNAL
 
 from .owners import OwnerLookup
@@ -28,6 +35,7 @@ from .verify import Rejected, Verifier, parse_secrets
 log = logging.getLogger("durable_responses.webhooks")
 
 DEFAULT_PATH = "/webhooks/openai"
+STATS_TOKEN_VARIABLE = "DURABLE_RESPONSES_WEBHOOKS_STATS_TOKEN"
 REMEMBERED_DELIVERIES = 100_000
 """`webhook-id`s kept to acknowledge a redelivery without signalling again."""
 
@@ -38,7 +46,7 @@ class Receiver:
     """What the endpoint does with one delivery; `counts` says what it did with all of them."""
 
     def __init__(self, client: Client, verifier: Verifier, lookup: OwnerLookup) -> None:
-        self._client = client
+        self.client = client
         self._verifier = verifier
         self.lookup = lookup
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -67,7 +75,7 @@ class Receiver:
                 log.info("%s for %s: no workflow owns it", event.type, event.response_id)
                 self._remember(event.webhook_id)
                 return 200, {"unknown": event.response_id}
-            await self._client.get_workflow_handle(owner).signal(WEBHOOK_SIGNAL, event)
+            await self.client.get_workflow_handle(owner).signal(WEBHOOK_SIGNAL, event)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:  # the run has ended already
                 self.counts["late"] += 1
@@ -96,7 +104,29 @@ async def _delivery(request: web.Request) -> web.Response:
     return web.json_response(body, status=status)
 
 
+def _may_read_stats(request: web.Request) -> bool:
+    """A loopback caller, or one with the stats token (compared in constant time)."""
+    token = os.environ.get(STATS_TOKEN_VARIABLE)
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        with contextlib.suppress(UnicodeEncodeError):
+            if hmac.compare_digest(given.encode(), token.encode()):
+                return True
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:  # a Unix socket, or no peer at all
+        return False
+
+
 async def _stats(request: web.Request) -> web.Response:
+    if not _may_read_stats(request):
+        return web.json_response(
+            {
+                "error": "forbidden",
+                "message": f"stats are for loopback callers or {STATS_TOKEN_VARIABLE}'s bearer",
+            },
+            status=403,
+        )
     receiver = request.app[RECEIVER]
     counts = dict(receiver.counts)
     counts["owner_by_visibility"] = receiver.lookup.by_visibility
@@ -104,17 +134,13 @@ async def _stats(request: web.Request) -> web.Response:
     return web.json_response(counts)
 
 
-async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
-
-
 def build_app(receiver: Receiver, path: str = DEFAULT_PATH) -> web.Application:
-    """The endpoint (`POST path`), `GET /webhooks/stats` and `GET /healthz`."""
+    """The endpoint (`POST path`), `GET /webhooks/stats`, `/livez`, `/readyz` and `/healthz`."""
     app = web.Application()
     app[RECEIVER] = receiver
     app.router.add_post(path, _delivery)
     app.router.add_get("/webhooks/stats", _stats)
-    app.router.add_get("/healthz", _health)
+    health.add_routes(app, receiver.client)
     return app
 
 
