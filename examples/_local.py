@@ -33,7 +33,10 @@ async def example_client(
         if os.environ.get("OPENAI_API_KEY"):
             plugin = DurableResponsesPlugin()
         else:
-            server = stack.enter_context(FakeOpenAIServer(fake or ServerSettings()))
+            # As in the test suite, the fake ignores `Idempotency-Key` (OpenAI does not
+            # document honouring it): a duplicate create shows instead of being hidden.
+            settings = fake or ServerSettings(honour_idempotency_key=False)
+            server = stack.enter_context(FakeOpenAIServer(settings))
             print(
                 f"[no OPENAI_API_KEY: the fake Responses API at {server.base_url}]", file=sys.stderr
             )

@@ -26,6 +26,7 @@ import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 from temporalio import activity, workflow
@@ -35,6 +36,9 @@ with workflow.unsafe.imports_passed_through():
     import durable_responses.workflow as durable
     from durable_responses import PollPolicy, ResponseRequest
     from durable_responses.models.agent import AgentResult
+
+if TYPE_CHECKING:
+    from durable_responses.fake_openai import ServerSettings
 
 TASK_QUEUE = "agent-example"
 LOG_VARIABLE = "AGENT_EXAMPLE_TOOL_LOG"
@@ -122,16 +126,26 @@ class TripPlannerWorkflow:
         )
 
 
+def local_fake() -> ServerSettings:
+    """The fake this example talks to without an `OPENAI_API_KEY`: short answers, and, as in
+    the test suite, `Idempotency-Key` ignored (OpenAI does not document honouring it), so a
+    create the run made twice would show as two responses instead of being hidden."""
+    from durable_responses.fake_openai import GenerationSettings, ServerSettings
+
+    return ServerSettings(
+        generation=GenerationSettings(tokens=80, tokens_per_second=100),
+        honour_idempotency_key=False,
+    )
+
+
 async def main(question: str) -> AgentResult:
     """Run the pipeline on a worker of our own, approve the report when it is asked for."""
     from temporalio.worker import Worker
 
-    from durable_responses.fake_openai import GenerationSettings, ServerSettings
     from examples._local import example_client
 
-    fake = ServerSettings(generation=GenerationSettings(tokens=80, tokens_per_second=100))
     async with (
-        example_client(fake) as (client, _),
+        example_client(local_fake()) as (client, _),
         Worker(
             client,
             task_queue=TASK_QUEUE,

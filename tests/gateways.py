@@ -142,6 +142,16 @@ async def raw_request(
     return RawAnswer(int(status_line.split()[1]), answer_headers, data)
 
 
+def assert_same_as_provider(whole: list[dict[str, Any]], stored: Any) -> None:
+    """The replayed events carry the provider's text and every item it made (a replay is
+    rebuilt from the same durable state as the stream, so comparing the two alone would not
+    notice an item lost in a crash)."""
+    assert text_of(whole) == stored.text
+    done = [e["item"] for e in whole if e["type"] == "response.output_item.done"]
+    assert done == stored.output
+    assert whole[-1]["response"]["output"] == stored.output
+
+
 def gateway_upstream(fake: FakeControl) -> list[Any]:
     """The provider's responses that the gateway's runs created."""
     return [

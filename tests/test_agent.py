@@ -12,12 +12,13 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import openai
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
 import durable_responses.workflow as durable
-from durable_responses.fake_openai import FakeControl
+from durable_responses.fake_openai import FakeControl, FakeOpenAIServer
 from durable_responses.models import ErrorType, PollPolicy, ResponseRequest
 from durable_responses.models.agent import SessionRequest
 from durable_responses.session import AgentSession
@@ -28,6 +29,7 @@ from examples.agent import (
     TripRequest,
     compile_report,
     get_weather,
+    local_fake,
 )
 from tests.agent_workflows import McpAgentWorkflow
 from tests.workers import ROOT, address_of, build_worker, wait_until, worker_process
@@ -312,3 +314,22 @@ async def test_the_example_runs_on_a_fresh_machine(tmp_path):
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert "3 turns" in out.decode() and "approval needed: compile_report" in err.decode()
+
+
+def test_the_examples_fake_ignores_the_idempotency_key_like_the_suites():
+    """Two creates with one key make two responses there, as against the suite's fake: a
+    duplicate create by the example would show, not be hidden by the fake."""
+    with (
+        FakeOpenAIServer(local_fake()) as server,
+        openai.OpenAI(base_url=server.base_url, api_key="sk-fake", max_retries=0) as api,
+    ):
+        created = [
+            api.responses.create(
+                model="gpt-4.1",
+                input="x",
+                background=True,
+                extra_headers={"Idempotency-Key": "the-same-key"},
+            )
+            for _ in range(2)
+        ]
+    assert created[0].id != created[1].id

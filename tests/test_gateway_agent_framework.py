@@ -34,7 +34,14 @@ from agent_framework.exceptions import ChatClientException
 from agent_framework.openai import OpenAIChatClient, OpenAIChatOptions, OpenAIContinuationToken
 
 from durable_responses.fake_openai import FakeControl
-from tests.gateways import KEY, Stack, gateway_stack, gateway_upstream, text_of, valid_events
+from tests.gateways import (
+    KEY,
+    Stack,
+    assert_same_as_provider,
+    gateway_stack,
+    gateway_upstream,
+    valid_events,
+)
 
 POLL_SECONDS = 0.2
 """The seed polls every 2 s; the fake's responses here last about 3 s."""
@@ -84,9 +91,23 @@ def _shown(update: AgentResponseUpdate) -> str:
     )
 
 
-def _canonical(fake: FakeControl) -> str:
+def _provider(fake: FakeControl) -> Any:
     (upstream,) = gateway_upstream(fake)  # one create, whatever crashed
-    return fake.response(upstream.id, events=False).text
+    return fake.response(upstream.id, events=False)
+
+
+def _canonical(fake: FakeControl) -> str:
+    return str(_provider(fake).text)
+
+
+def _output(response: Any) -> list[dict[str, Any]]:
+    """The Responses API output items under an agent's response (AF wraps the SDK's
+    `Response` in a `ChatResponse` in an `AgentResponse`), as JSON."""
+    raw = response
+    while raw is not None and not hasattr(raw, "output"):
+        raw = getattr(raw, "raw_representation", None)
+    assert raw is not None, "no Responses API object under the agent's response"
+    return [item.model_dump(mode="json", exclude_unset=True) for item in raw.output]
 
 
 async def test_polling_with_the_same_token_goes_on_through_a_gateway_sigkill(
@@ -113,6 +134,7 @@ async def test_polling_with_the_same_token_goes_on_through_a_gateway_sigkill(
     assert running[:2] == [True, True]  # running on both sides of the restart
     assert response.response_id == response_id
     assert response.text == _canonical(fake)
+    assert _output(response) == _provider(fake).output  # every item, not only the text
 
 
 async def test_stream_resumes_exactly_through_a_gateway_and_a_worker_sigkill(
@@ -153,7 +175,7 @@ async def test_stream_resumes_exactly_through_a_gateway_and_a_worker_sigkill(
     assert events[0]["sequence_number"] == 0
     assert events[-1]["type"] == "response.completed"
     canonical = _canonical(fake)
-    assert text_of(events) == canonical
+    assert_same_as_provider(events, _provider(fake))  # text and every item
     assert "".join(_shown(u) for u in first + rest) == canonical  # what the user saw
     # AF alone (the token, no cursor) replays from 0; what follows the cursor is the same.
     replay = [

@@ -16,9 +16,9 @@ from durable_responses.fake_openai import FakeControl
 from tests.gateways import (
     KEY,
     Stack,
+    assert_same_as_provider,
     gateway_stack,
     gateway_upstream,
-    text_of,
     valid_events,
 )
 from tests.workers import wait_until
@@ -45,16 +45,6 @@ async def _replay(client: openai.AsyncOpenAI, response_id: str) -> list[dict[str
     return valid_events(
         [e async for e in await client.responses.retrieve(response_id, stream=True)]
     )
-
-
-def assert_same_as_provider(whole: list[dict[str, Any]], stored: Any) -> None:
-    """The replayed events carry the provider's text and every item it made (a replay is
-    rebuilt from the same durable state as the stream, so comparing the two alone would not
-    notice an item lost in a crash)."""
-    assert text_of(whole) == stored.text
-    done = [e["item"] for e in whole if e["type"] == "response.output_item.done"]
-    assert done == stored.output
-    assert whole[-1]["response"]["output"] == stored.output
 
 
 def _only_upstream(fake: FakeControl) -> Any:

@@ -24,7 +24,14 @@ import openai
 import pytest
 
 from durable_responses.fake_openai import FakeControl
-from tests.gateways import KEY, Stack, gateway_stack, gateway_upstream, text_of, valid_events
+from tests.gateways import (
+    KEY,
+    Stack,
+    assert_same_as_provider,
+    gateway_stack,
+    gateway_upstream,
+    valid_events,
+)
 
 NODE_DIR = Path(__file__).parent / "node"
 SCRIPT = NODE_DIR / "resume_stream.mjs"
@@ -138,5 +145,6 @@ async def test_the_node_sdk_resumes_a_stream_after_the_providers_replay_window_h
     assert time.monotonic() - started > 3 * RETENTION
     whole = valid_events(await _node_events(node, stack, "retrieve", response_id))
     assert valid_events(first + resumed) == whole  # each event once, in order
-    assert text_of(whole) == fake.response(_only_upstream(fake).id, events=False).text
+    # text and every item, as the provider made them (not only the text)
+    assert_same_as_provider(whole, fake.response(_only_upstream(fake).id, events=False))
     assert whole[-1]["type"] == "response.completed"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -18,7 +19,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import openai
 import pytest
+from aiohttp import web
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from durable_responses import webhooks
@@ -26,7 +29,7 @@ from durable_responses.activities import ResponsesActivities
 from durable_responses.models import METADATA_WORKFLOW_KEY, PollPolicy, ResponseRequest
 from durable_responses.workflows import BackgroundResponseWorkflow
 from tests.agent_workflows import WebhookWaiter
-from tests.workers import address_of, build_worker, free_port, worker_process
+from tests.workers import address_of, build_worker, free_port, wait_until, worker_process
 
 SECRET = "whsec_" + base64.b64encode(b"durable-responses-test-secret-32b").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"the-secret-before-the-rotation!!").decode()
@@ -205,3 +208,170 @@ async def test_the_worker_receives_webhooks_beside_its_task_queue(
     finally:
         worker.kill()
     assert result.status == "completed" and result.polls == 1
+
+
+# ---- duplicates and late deliveries against live runs ------------------------------------------
+
+FORWARDED = ("webhook-id", "webhook-timestamp", "webhook-signature", "content-type")
+
+
+@contextlib.asynccontextmanager
+async def _forwarder(
+    targets: list[str],
+) -> AsyncIterator[tuple[list[tuple[bytes, dict[str, str]]], str]]:
+    """A load balancer that hands each delivery to every target in turn (as two replicas each
+    get a copy when OpenAI retries through another one), answering with the first's status.
+    Yields the deliveries it saw (to send again, as a redelivery would) and its URL."""
+    captured: list[tuple[bytes, dict[str, str]]] = []
+    http = aiohttp.ClientSession()
+
+    async def forward(request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = {k: request.headers[k] for k in FORWARDED if k in request.headers}
+        captured.append((body, headers))
+        statuses = []
+        for url in list(targets):
+            async with http.post(url, data=body, headers=headers) as answer:
+                statuses.append(answer.status)
+        return web.Response(status=statuses[0])
+
+    app = web.Application()
+    app.router.add_post("/", forward)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    own = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    try:
+        yield captured, own
+    finally:
+        await runner.cleanup()
+        await http.close()
+
+
+async def _replica(dev_env, api: openai.AsyncOpenAI, port: int = 0):
+    return await webhooks.start(dev_env.client, [SECRET], port=port, openai_client=api)
+
+
+async def _post(url: str, delivery: tuple[bytes, dict[str, str]]) -> tuple[int, dict]:
+    body, headers = delivery
+    async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as got:
+        return got.status, await got.json()
+
+
+async def test_two_receiver_replicas_each_signal_a_live_run_which_ends_once(
+    dev_env, fake, fake_server, webhook_activities, task_queue
+):
+    """Both replicas get the delivery and neither knows the other signalled: the run takes
+    two signals, still retrieves a few times only, and ends once with the provider's text. The
+    provider's reads lag its webhook by a second, so both signals find the run live."""
+    api = openai.AsyncOpenAI(base_url=fake_server.base_url, api_key="sk-test", max_retries=0)
+    (runner_a, a, url_a), (runner_b, b, url_b) = (
+        await _replica(dev_env, api),
+        await _replica(dev_env, api),
+    )
+    try:
+        async with _forwarder([url_a, url_b]) as (captured, url):
+            fake.configure(
+                tokens=100,
+                tokens_per_second=100,
+                webhook_url=url,
+                webhook_secret=SECRET,
+                retrieve_lag_seconds=1.0,
+            )
+            async with build_worker(dev_env.client, webhook_activities, task_queue=task_queue):
+                handle = await dev_env.client.start_workflow(
+                    BackgroundResponseWorkflow.run,
+                    ResponseRequest(input="Two replicas.", poll=SAFETY_NET),
+                    id=f"hook-replicas-{uuid.uuid4()}",
+                    task_queue=task_queue,
+                )
+                result = await asyncio.wait_for(handle.result(), timeout=60)
+    finally:
+        await runner_a.cleanup()
+        await runner_b.cleanup()
+        await api.close()
+    assert len(captured) == 1  # one delivery, handed to both
+    assert a.counts["signalled"] == b.counts["signalled"] == 1
+    assert _signals((await handle.fetch_history()).events) == 2
+    record = fake.response(result.response_id)
+    assert result.status == "completed" and result.output_text == record.text
+    assert [r.id for r in fake.responses()] == [result.response_id]  # one create
+    assert result.polls <= 4  # one per signal and a re-poll or two, no interval passed
+    done = (await handle.describe()).close_time
+    assert done is not None and record.finished_at is not None
+    assert done.timestamp() - record.finished_at < 1.0 + 4.0  # the lag, then a re-poll
+
+
+async def test_a_redelivery_after_a_receiver_restart_signals_a_live_run_again_and_a_late_one_is_counted(  # noqa: E501
+    dev_env, fake, fake_server, webhook_activities, task_queue
+):
+    """The receiver's memory of deliveries is its process's: restarted on its port, it
+    signals a redelivery again. The live run takes it (one retrieve more); once the run has
+    ended, the same redelivery is a duplicate to that receiver and late to a fresh one (200,
+    counted, no signal)."""
+    api = openai.AsyncOpenAI(base_url=fake_server.base_url, api_key="sk-test", max_retries=0)
+    port = free_port()
+    runner, first, url = await _replica(dev_env, api, port)
+    try:
+        async with _forwarder([url]) as (captured, forwarder_url):
+            fake.configure(
+                tokens=100,
+                tokens_per_second=100,
+                webhook_url=forwarder_url,
+                webhook_secret=SECRET,
+                retrieve_lag_seconds=3.0,  # the run stays live for seconds after the webhook
+            )
+            async with build_worker(dev_env.client, webhook_activities, task_queue=task_queue):
+                handle = await dev_env.client.start_workflow(
+                    BackgroundResponseWorkflow.run,
+                    ResponseRequest(input="Restarted receiver.", poll=SAFETY_NET),
+                    id=f"hook-restart-{uuid.uuid4()}",
+                    task_queue=task_queue,
+                )
+
+                async def signalled() -> bool:
+                    return first.counts["signalled"] == 1
+
+                await wait_until(signalled, timeout=60)
+                await runner.cleanup()
+                runner, restarted, _ = await _replica(dev_env, api, port)
+                assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+                status, answer = await _post(url, captured[0])  # OpenAI's retry of it
+                assert (status, answer) == (200, {"signalled": handle.id})
+                result = await asyncio.wait_for(handle.result(), timeout=60)
+        assert await _post(url, captured[0]) == (200, {"duplicate": True})
+        await runner.cleanup()
+        runner, fresh, _ = await _replica(dev_env, api, port)
+        status, answer = await _post(url, captured[0])
+        assert (status, answer) == (200, {"late": result.response_id})
+    finally:
+        await runner.cleanup()
+        await api.close()
+    assert restarted.counts["signalled"] == 1 and restarted.counts["duplicates"] == 1
+    assert fresh.counts["late"] == 1 and fresh.counts["signalled"] == 0
+    assert _signals((await handle.fetch_history()).events) == 2  # the late one changed nothing
+    assert result.status == "completed"
+    assert result.output_text == fake.response(result.response_id).text
+    assert [r.id for r in fake.responses()] == [result.response_id]
+
+
+async def test_a_late_webhook_for_an_ended_run_is_acknowledged_counted_and_ignored(
+    dev_env, fake, receiver, activities, task_queue
+):
+    """The run ended by polling before its webhook came: 200 (or OpenAI retries it for
+    days), counted as late, and nothing reaches the closed run."""
+    counter, url = receiver
+    async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        handle = await dev_env.client.start_workflow(
+            BackgroundResponseWorkflow.run,
+            ResponseRequest(input="x", poll=PollPolicy(initial_interval_seconds=0.2)),
+            id=f"hook-late-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        result = await asyncio.wait_for(handle.result(), timeout=60)
+    body = _event(result.response_id)
+    status, answer = await _post(url, (body, _signed(body, SECRET, "wh_late", int(time.time()))))
+    assert (status, answer) == (200, {"late": result.response_id})
+    assert counter.counts["late"] == 1 and counter.counts["signalled"] == 0
+    assert counter.lookup.by_visibility == 1  # found, closed: not an unknown response
+    assert _signals((await handle.fetch_history()).events) == 0
