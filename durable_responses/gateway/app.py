@@ -55,6 +55,9 @@ MAX_IDEMPOTENCY_KEY = 255
 """Characters an `Idempotency-Key` may have."""
 RECONNECT_MS = 500
 """What browsers are told to wait before they reconnect an event stream."""
+KEEPALIVE_SECONDS = 15.0
+"""Silence after which an open stream gets a `: keepalive` comment line: proxies cut idle
+connections (60 s is a common timeout), and a deep-research run can stay queued for minutes."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -71,6 +74,7 @@ class Gateway:
         max_body_bytes: int = bodies.MAX_BODY_BYTES,
         models: Sequence[str] = (),
         limits: TenantLimits | None = None,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
     ) -> None:
         self.client = client
         self.tenants = tenants
@@ -80,6 +84,7 @@ class Gateway:
         """What `GET /v1/models` lists: the operator's choice, not a provider's catalogue."""
         self.started_at = int(time.time())
         self.limits = limits or TenantLimits()
+        self.keepalive_seconds = keepalive_seconds
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
@@ -223,9 +228,9 @@ async def create(request: web.Request) -> web.StreamResponse:
         return await _stream(request, reader, starting_after=-1)
     if call.background:
         return web.json_response(response_object(started.run))
-    # Foreground: wait for the end; a client that leaves does not stop the run.
+    # Foreground: wait for the end; a client that leaves does not stop the run, only the wait.
     reader = await runs.RunReader.open(gateway.client, tenant, response_id)
-    run = await _until_terminal(reader)
+    run = await _until_terminal(reader, request)
     return web.json_response(response_object(run))
 
 
@@ -414,12 +419,22 @@ async def _settled(reader: runs.RunReader) -> Run:
     return reader.run
 
 
-async def _until_terminal(reader: runs.RunReader) -> Run:
+async def _until_terminal(reader: runs.RunReader, request: web.Request | None = None) -> Run:
+    """The run once closed; as it is if `request`'s client leaves first."""
     run = reader.run
     while not run.terminal:
         await asyncio.sleep(POLL_SECONDS)
+        if request is not None and _gone(request):
+            break
         run = await reader.refresh()
     return run
+
+
+def _gone(request: web.Request) -> bool:
+    """Whether the client has closed its connection: aiohttp does not cancel the handler, so
+    a handler that only waits would go on reading Temporal for nobody."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 async def _stream(
@@ -432,6 +447,8 @@ async def _stream(
     await answer.prepare(request)
     sent = starting_after + 1
     retry = f"retry: {RECONNECT_MS}\n"  # with the first event: a frame of its own is no event
+    keepalive = request.app[GATEWAY].keepalive_seconds
+    written = time.monotonic()
     try:
         run = reader.run
         while True:
@@ -443,11 +460,25 @@ async def _stream(
                     f"data: {frame}\n\n".encode()
                 )
                 retry = ""
+                written = time.monotonic()
             sent = max(sent, len(listed))
             if run.terminal:
                 break
             await asyncio.sleep(POLL_SECONDS)
-            run = await reader.refresh()
+            # A read can take long (a query waits for a worker, and none may run): the
+            # comment line goes out meanwhile, and a client gone stops the read.
+            refreshing = asyncio.ensure_future(reader.refresh())
+            try:
+                while not refreshing.done():
+                    if _gone(request):
+                        return answer  # the client left: no more reads; the run goes on
+                    if time.monotonic() - written >= keepalive:
+                        await answer.write(b": keepalive\n\n")  # a comment: no event
+                        written = time.monotonic()
+                    await asyncio.wait({refreshing}, timeout=min(POLL_SECONDS, keepalive))
+                run = refreshing.result()
+            finally:
+                refreshing.cancel()  # nothing when done
         await answer.write_eof()
     except (ConnectionError, RuntimeError):
         pass  # the client left; the run goes on

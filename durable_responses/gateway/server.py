@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from durable_responses.models import TASK_QUEUE
 
-from .app import Gateway, build_app
+from .app import KEEPALIVE_SECONDS, Gateway, build_app
 from .auth import Tenants
 from .bodies import MAX_BODY_BYTES
 from .limits import TenantLimits
@@ -31,6 +31,7 @@ async def start(
     max_body_bytes: int = MAX_BODY_BYTES,
     models: Sequence[str] = (),
     limits: TenantLimits | None = None,
+    keepalive_seconds: float = KEEPALIVE_SECONDS,
 ) -> tuple[web.AppRunner, str]:
     """Serve on `host:port` (0: any free port); the runner (to `cleanup()`) and the base URL
     clients take (`.../v1`)."""
@@ -41,6 +42,7 @@ async def start(
         max_body_bytes=max_body_bytes,
         models=models,
         limits=limits,
+        keepalive_seconds=keepalive_seconds,
     )
     app = build_app(gateway)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
