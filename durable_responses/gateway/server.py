@@ -13,10 +13,11 @@ from temporalio.client import Client
 
 from durable_responses.models import TASK_QUEUE
 
-from .app import KEEPALIVE_SECONDS, Gateway, build_app
+from .app import Gateway, build_app
 from .auth import Tenants
 from .bodies import MAX_BODY_BYTES
 from .limits import TenantLimits
+from .streams import KEEPALIVE_SECONDS
 
 log = logging.getLogger("durable_responses.gateway")
 
