@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from unittest import mock
 
+import aiohttp
 import openai
 import pytest
 from aiohttp.test_utils import make_mocked_request
@@ -24,7 +25,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_responses.gateway import Tenants, hash_key, start
+from durable_responses.gateway import Tenants, hash_key, runs, start
 from durable_responses.gateway.bodies import MAX_BODY_BYTES
 from durable_responses.gateway.ids import idempotent_response_id, workflow_id
 from durable_responses.gateway.limits import RUNS_RETRY_AFTER_SECONDS, TenantLimits
@@ -32,8 +33,9 @@ from durable_responses.webhooks import OwnerLookup, Receiver, Verifier
 from durable_responses.webhooks import build_app as build_receiver_app
 from durable_responses.webhooks import start as start_receiver
 from durable_responses.webhooks.app import STATS_TOKEN_VARIABLE
-from tests.gateways import KEY, KEYS, OTHER_KEY, RawAnswer, raw_request
+from tests.gateways import KEY, KEYS, OTHER_KEY, RawAnswer, gateway_upstream, raw_request
 from tests.tcp_proxy import TcpProxy
+from tests.workers import build_worker
 
 TENANT = "acme"
 SMALL_CAP = 256 * 1024
@@ -530,3 +532,80 @@ async def test_a_tenant_at_its_runs_in_flight_gets_429_and_starts_nothing(dev_en
             await handle.describe()
     finally:
         await runner.cleanup()
+
+
+# ---- Streams sized to their clients ------------------------------------------------------------
+
+
+async def test_an_open_stream_gets_a_keepalive_comment_while_the_run_is_queued(dev_env, task_queue):
+    """No worker: the run stays queued, nothing to send, and a proxy's idle timeout would cut
+    the stream without the comment lines."""
+    runner, url = await start(
+        dev_env.client, Tenants.parse(KEYS), port=0, task_queue=task_queue, keepalive_seconds=0.3
+    )
+    headers = {"Authorization": f"Bearer {KEY}"}
+    body = {"model": "o3", "input": "Hi.", "background": True, "stream": True}
+    lines: list[bytes] = []
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{url}/responses", json=body, headers=headers) as answer,
+        ):
+            async with asyncio.timeout(10):
+                async for line in answer.content:
+                    lines.append(line)
+                    if lines.count(b": keepalive\n") == 2:
+                        break
+    finally:
+        await runner.cleanup()
+    events = [line for line in lines if line.startswith(b"event:")]
+    assert events == [b"event: response.created\n", b"event: response.queued\n"]
+
+
+async def test_streams_whose_clients_left_stop_reading_temporal(
+    dev_env, activities, fake, task_queue, monkeypatch
+):
+    """10 streams of runs the provider keeps queued, each closed by its client after its
+    first events: within a poll interval the gateway reads none of them again (it read each
+    four times a second until the run's next event)."""
+    fake.configure(queued_seconds=60)
+    reads = 0
+    refresh = runs.RunReader.refresh
+
+    async def counted(self: runs.RunReader) -> object:
+        nonlocal reads
+        reads += 1
+        return await refresh(self)
+
+    monkeypatch.setattr(runs.RunReader, "refresh", counted)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    body = {"model": "o3", "input": "Hi.", "background": True, "stream": True}
+    ids: list[str] = []
+
+    async def follow_then_leave(url: str) -> None:
+        async with aiohttp.ClientSession() as http:
+            answer = await http.post(f"{url}/responses", json=body, headers=headers)
+            async for line in answer.content:
+                if line.startswith(b"data:"):
+                    ids.append(json.loads(line[5:])["response"]["id"])
+                    break
+            answer.close()  # the connection is dropped, as a closed browser tab drops it
+
+    async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        runner, url = await start(
+            dev_env.client, Tenants.parse(KEYS), port=0, task_queue=task_queue
+        )
+        try:
+            await asyncio.gather(*(follow_then_leave(url) for _ in range(10)))
+            deadline = time.monotonic() + 10
+            while len(gateway_upstream(fake)) < 10:  # every run has reached the provider
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)  # a few poll intervals for the handlers to notice
+            before = reads
+            await asyncio.sleep(1.0)
+            assert reads == before, f"{reads - before} reads for streams nobody follows"
+        finally:
+            async with openai.AsyncOpenAI(base_url=url, api_key=KEY, max_retries=0) as client:
+                await asyncio.gather(*(client.responses.cancel(i) for i in ids))
+            await runner.cleanup()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,28 +34,26 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_responses.models import ResponseRequest
 
-from . import bodies, health, ids, runs
+from . import bodies, health, ids, runs, streams
 from .auth import Tenants
-from .errors import APIError, not_found, unauthorized
-from .events import events
+from .errors import APIError, not_found, printable, unauthorized
 from .limits import TenantLimits
 from .objects import Run, response_object
-from .requests import parse_create
+from .requests import (
+    idempotency_key,
+    page_limit,
+    parse_create,
+    refused_as_too_large,
+    starting_after,
+)
 
 log = logging.getLogger("durable_responses.gateway")
 access_log = logging.getLogger("durable_responses.gateway.access")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-POLL_SECONDS = 0.25
-"""How often a stream or a waiting request reads its run again."""
 CANCEL_WAIT_SECONDS = 2.0
 """How long a cancel or a delete waits for the run to close (the response cancelled upstream
 by its worker, about a second); past it the answer says how the run is, the cancel recorded."""
-MAX_IDEMPOTENCY_KEY = 255
-"""Characters an `Idempotency-Key` may have."""
-RECONNECT_MS = 500
-"""What browsers are told to wait before they reconnect an event stream."""
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Gateway:
@@ -71,6 +68,7 @@ class Gateway:
         max_body_bytes: int = bodies.MAX_BODY_BYTES,
         models: Sequence[str] = (),
         limits: TenantLimits | None = None,
+        keepalive_seconds: float = streams.KEEPALIVE_SECONDS,
     ) -> None:
         self.client = client
         self.tenants = tenants
@@ -80,6 +78,7 @@ class Gateway:
         """What `GET /v1/models` lists: the operator's choice, not a provider's catalogue."""
         self.started_at = int(time.time())
         self.limits = limits or TenantLimits()
+        self.keepalive_seconds = keepalive_seconds
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
@@ -118,7 +117,7 @@ def _access(request: web.Request, status: int, seconds: float) -> None:
     """The request's access line; a bad request's only line (its error's code and param),
     no traceback: it is the client's news, not the operator's."""
     resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else _printable(request.path)
+    route = resource.canonical if resource is not None else printable(request.path)
     error: APIError | None = request.get(_ERROR)
     access_log.info(
         "tenant=%s %s %s %s %.1fms%s",
@@ -128,7 +127,7 @@ def _access(request: web.Request, status: int, seconds: float) -> None:
         status,
         seconds * 1000,
         f" error={error.code or error.type}"
-        + (f" param={_printable(error.param)}" if error.param else "")
+        + (f" param={printable(error.param)}" if error.param else "")
         if error is not None
         else "",
     )
@@ -176,11 +175,6 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         ).response()
 
 
-def _printable(text: str) -> str:
-    """`text` as a log line can hold it: bytes that were not UTF-8 escaped, not raised."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _response_id(request: web.Request) -> str:
     response_id = request.match_info["response_id"]
     if not ids.is_response_id(response_id):
@@ -196,7 +190,7 @@ async def _reader(request: web.Request) -> runs.RunReader:
 async def create(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     tenant = _tenant(request)
-    key = _idempotency_key(request)
+    key = idempotency_key(request)
     raw = await bodies.read_capped(request, gateway.max_body_bytes)
     call = parse_create(await bodies.parse_json(raw))
     await gateway.limits.check_runs(gateway.client, tenant)
@@ -204,7 +198,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     try:
         started = await runs.start(gateway.client, gateway.task_queue, tenant, response_id, call)
     except RPCError as err:
-        if _refused_as_too_large(err):  # a retry can never succeed: no 429, no 503
+        if refused_as_too_large(err):  # a retry can never succeed: no 429, no 503
             raise APIError(
                 413,
                 "Request too large for one run: Temporal refused its input as over its "
@@ -223,44 +217,10 @@ async def create(request: web.Request) -> web.StreamResponse:
         return await _stream(request, reader, starting_after=-1)
     if call.background:
         return web.json_response(response_object(started.run))
-    # Foreground: wait for the end; a client that leaves does not stop the run.
+    # Foreground: wait for the end; a client that leaves does not stop the run, only the wait.
     reader = await runs.RunReader.open(gateway.client, tenant, response_id)
-    run = await _until_terminal(reader)
+    run = await streams.until_terminal(reader, request)
     return web.json_response(response_object(run))
-
-
-def _idempotency_key(request: web.Request) -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if not key:
-        return None
-    try:
-        key.encode()
-    except UnicodeEncodeError:
-        raise APIError(
-            400,
-            "Invalid 'Idempotency-Key': expected UTF-8 text.",
-            param="Idempotency-Key",
-            code="invalid_value",
-        ) from None
-    if len(key) > MAX_IDEMPOTENCY_KEY:
-        raise APIError(
-            400,
-            f"Invalid 'Idempotency-Key': longer than {MAX_IDEMPOTENCY_KEY} characters.",
-            param="Idempotency-Key",
-            code="invalid_value",
-        )
-    return key
-
-
-def _refused_as_too_large(err: RPCError) -> bool:
-    """Whether Temporal refused the run's input for its size (its blob limit, or gRPC's
-    message limit), which no retry of the same request can get past."""
-    message = err.message.lower()
-    if err.status == RPCStatusCode.INVALID_ARGUMENT:
-        return "size" in message or "exceeds" in message
-    if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:
-        return "larger than" in message or "too large" in message
-    return False
 
 
 async def retrieve(request: web.Request) -> web.StreamResponse:
@@ -272,29 +232,8 @@ async def retrieve(request: web.Request) -> web.StreamResponse:
                 "This response was created without stream=true and cannot be streamed.",
                 param="stream",
             )
-        return await _stream(request, reader, starting_after=_starting_after(request))
+        return await _stream(request, reader, starting_after=starting_after(request))
     return web.json_response(response_object(reader.run))
-
-
-def _starting_after(request: web.Request) -> int:
-    """`starting_after`, or the last event a reconnecting browser saw (`Last-Event-ID`)."""
-    # A browser reconnects to the URL it first opened: its Last-Event-ID is newer than the
-    # URL's starting_after, so the header wins.
-    raw = request.headers.get("Last-Event-ID") or request.query.get("starting_after")
-    if raw is None or raw == "":
-        return -1
-    try:
-        value = int(raw)
-    except ValueError:
-        raise APIError(
-            400,
-            f"Invalid type for 'starting_after': expected an integer, but got '{raw}' instead.",
-            param="starting_after",
-            code="invalid_type",
-        ) from None
-    if value < 0:
-        raise APIError(400, "Invalid 'starting_after': below 0.", param="starting_after")
-    return value
 
 
 async def cancel(request: web.Request) -> web.StreamResponse:
@@ -339,7 +278,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
 
 
 async def input_items(request: web.Request) -> web.StreamResponse:
-    limit = _limit(request)
+    limit = page_limit(request)
     order = request.query.get("order", "desc")
     if order not in ("asc", "desc"):
         raise APIError(
@@ -385,75 +324,21 @@ async def input_items(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "20")
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise APIError(
-            400,
-            f"Invalid type for 'limit': expected an integer, but got '{_printable(raw)}' instead.",
-            param="limit",
-            code="invalid_type",
-        ) from None
-    if not 1 <= limit <= 100:
-        raise APIError(
-            400,
-            f"Invalid 'limit': expected a value from 1 to 100, but got {limit} instead.",
-            param="limit",
-            code="invalid_value",
-        )
-    return limit
-
-
 async def _settled(reader: runs.RunReader) -> Run:
     """The run once closed, or as it is after `CANCEL_WAIT_SECONDS`."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(CANCEL_WAIT_SECONDS):
-            return await _until_terminal(reader)
+            return await streams.until_terminal(reader)
     return reader.run
-
-
-async def _until_terminal(reader: runs.RunReader) -> Run:
-    run = reader.run
-    while not run.terminal:
-        await asyncio.sleep(POLL_SECONDS)
-        run = await reader.refresh()
-    return run
 
 
 async def _stream(
     request: web.Request, reader: runs.RunReader, *, starting_after: int
 ) -> web.StreamResponse:
-    """The run's events after `starting_after`, live to its end (`events.py`)."""
-    answer = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+    keepalive = request.app[GATEWAY].keepalive_seconds
+    return await streams.stream(
+        request, reader, starting_after=starting_after, keepalive_seconds=keepalive
     )
-    await answer.prepare(request)
-    sent = starting_after + 1
-    retry = f"retry: {RECONNECT_MS}\n"  # with the first event: a frame of its own is no event
-    try:
-        run = reader.run
-        while True:
-            listed = events(run)
-            for event in listed[sent:]:
-                frame = json.dumps(event, ensure_ascii=False)
-                await answer.write(
-                    f"{retry}event: {event['type']}\nid: {event['sequence_number']}\n"
-                    f"data: {frame}\n\n".encode()
-                )
-                retry = ""
-            sent = max(sent, len(listed))
-            if run.terminal:
-                break
-            await asyncio.sleep(POLL_SECONDS)
-            run = await reader.refresh()
-        await answer.write_eof()
-    except (ConnectionError, RuntimeError):
-        pass  # the client left; the run goes on
-    except RPCError as err:  # Temporal unreachable mid-stream: the client resumes after the last
-        log.warning("stream of %s cut: Temporal answered %s", reader.run.response_id, err)
-    return answer
 
 
 async def watch_page(request: web.Request) -> web.StreamResponse:
@@ -486,7 +371,7 @@ async def retrieve_model(request: web.Request) -> web.StreamResponse:
     if name not in gateway.models:
         raise APIError(
             404,
-            f"The model '{_printable(name)}' does not exist or you do not have access to it.",
+            f"The model '{printable(name)}' does not exist or you do not have access to it.",
             param="model",
             code="model_not_found",
         )

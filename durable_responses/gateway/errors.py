@@ -44,3 +44,8 @@ def unauthorized() -> APIError:
         "(Authorization: Bearer <key>).",
         code="invalid_api_key",
     )
+
+
+def printable(text: str) -> str:
+    """`text` as a log line can hold it: bytes that were not UTF-8 escaped, not raised."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

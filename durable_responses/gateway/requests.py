@@ -1,5 +1,6 @@
 """A `POST /v1/responses` body, checked as the API checks it, into the workflow request it
-starts: `StreamingResponseWorkflow` for `stream: true`, `BackgroundResponseWorkflow` else."""
+starts: `StreamingResponseWorkflow` for `stream: true`, `BackgroundResponseWorkflow` else; and
+the headers and query parameters of the other routes, checked the same way."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import json
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
+from aiohttp import web
 from openai.types.responses import response_create_params
 from pydantic import ValidationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from durable_responses.models import ResponseRequest
 
 from .bodies import MAX_INPUT_ITEMS
-from .errors import APIError
+from .errors import APIError, printable
 
 KNOWN = frozenset(get_type_hints(response_create_params.ResponseCreateParamsBase)) | {"stream"}
 """The create parameters of the installed SDK: anything else is refused, as the API does."""
@@ -199,3 +202,83 @@ def parse_create(body: object) -> CreateCall:
             json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest(),
     )
+
+
+MAX_IDEMPOTENCY_KEY = 255
+"""Characters an `Idempotency-Key` may have."""
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return None
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        raise APIError(
+            400,
+            "Invalid 'Idempotency-Key': expected UTF-8 text.",
+            param="Idempotency-Key",
+            code="invalid_value",
+        ) from None
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise APIError(
+            400,
+            f"Invalid 'Idempotency-Key': longer than {MAX_IDEMPOTENCY_KEY} characters.",
+            param="Idempotency-Key",
+            code="invalid_value",
+        )
+    return key
+
+
+def refused_as_too_large(err: RPCError) -> bool:
+    """Whether Temporal refused the run's input for its size (its blob limit, or gRPC's
+    message limit), which no retry of the same request can get past."""
+    message = err.message.lower()
+    if err.status == RPCStatusCode.INVALID_ARGUMENT:
+        return "size" in message or "exceeds" in message
+    if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+        return "larger than" in message or "too large" in message
+    return False
+
+
+def starting_after(request: web.Request) -> int:
+    """`starting_after`, or the last event a reconnecting browser saw (`Last-Event-ID`)."""
+    # A browser reconnects to the URL it first opened: its Last-Event-ID is newer than the
+    # URL's starting_after, so the header wins.
+    raw = request.headers.get("Last-Event-ID") or request.query.get("starting_after")
+    if raw is None or raw == "":
+        return -1
+    try:
+        value = int(raw)
+    except ValueError:
+        raise APIError(
+            400,
+            f"Invalid type for 'starting_after': expected an integer, but got '{raw}' instead.",
+            param="starting_after",
+            code="invalid_type",
+        ) from None
+    if value < 0:
+        raise APIError(400, "Invalid 'starting_after': below 0.", param="starting_after")
+    return value
+
+
+def page_limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "20")
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise APIError(
+            400,
+            f"Invalid type for 'limit': expected an integer, but got '{printable(raw)}' instead.",
+            param="limit",
+            code="invalid_type",
+        ) from None
+    if not 1 <= limit <= 100:
+        raise APIError(
+            400,
+            f"Invalid 'limit': expected a value from 1 to 100, but got {limit} instead.",
+            param="limit",
+            code="invalid_value",
+        )
+    return limit

@@ -17,6 +17,7 @@ from .app import Gateway, build_app
 from .auth import Tenants
 from .bodies import MAX_BODY_BYTES
 from .limits import TenantLimits
+from .streams import KEEPALIVE_SECONDS
 
 log = logging.getLogger("durable_responses.gateway")
 
@@ -31,6 +32,7 @@ async def start(
     max_body_bytes: int = MAX_BODY_BYTES,
     models: Sequence[str] = (),
     limits: TenantLimits | None = None,
+    keepalive_seconds: float = KEEPALIVE_SECONDS,
 ) -> tuple[web.AppRunner, str]:
     """Serve on `host:port` (0: any free port); the runner (to `cleanup()`) and the base URL
     clients take (`.../v1`)."""
@@ -41,6 +43,7 @@ async def start(
         max_body_bytes=max_body_bytes,
         models=models,
         limits=limits,
+        keepalive_seconds=keepalive_seconds,
     )
     app = build_app(gateway)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
