@@ -4,6 +4,7 @@ provider time take milliseconds and are polled exactly as the poll policy says."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -18,7 +19,17 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import durable_responses.workflow as durable
-from durable_responses.models import ErrorType, PollPolicy, ResponseRequest, ResponseResult
+from durable_responses.follow import follow
+from durable_responses.models import (
+    TASK_QUEUE,
+    ErrorType,
+    PollPolicy,
+    ResponseRequest,
+    ResponseResult,
+)
+from durable_responses.models.agent import SessionRequest
+from durable_responses.models.webhooks import WEBHOOK_SIGNAL, WebhookEvent
+from durable_responses.session import AgentSession
 from durable_responses.testing import (
     SCRIPT_UNSUPPORTED,
     ScriptedProvider,
@@ -289,3 +300,59 @@ async def test_a_streamed_reply_that_takes_workflow_time_is_refused_not_ignored(
         cause = cause.__cause__
     assert isinstance(cause, ApplicationError) and cause.type == SCRIPT_UNSUPPORTED
     assert provider.cancelled == list(provider.responses)  # the orphan rule held
+
+
+async def test_followers_read_a_scripted_stream_whole(env, provider):
+    text = "Every piece once, in order. " * 30
+    provider.script = [reply(text, items=[items.web_search("order")])]
+    async with Worker(env.client, task_queue="follow"):
+        handle = await env.client.start_workflow(
+            "StreamingResponseWorkflow",
+            ResponseRequest(input="Follow me."),
+            id=f"follow-{uuid.uuid4()}",
+            task_queue="follow",
+            result_type=ResponseResult,
+        )
+        async with asyncio.timeout(60):
+            followed = "".join([piece.text async for piece in follow(handle)])
+        result = await handle.result()
+    assert followed == result.output_text == text
+
+
+async def test_a_session_answers_each_message_with_the_chain(env, provider):
+    async with Worker(env.client, task_queue=TASK_QUEUE):
+        session = await AgentSession.start(
+            env.client, SessionRequest(request=ResponseRequest(input="-", model="o3"))
+        )
+        first = await session.send("Hello.")
+        second = await session.send("Again.")
+        await session.close()
+    assert (first.output_text, second.output_text) == ("Hello.", "Again.")
+    assert provider.requests[1].previous_response_id == "resp_scripted0001"
+
+
+async def test_a_webhook_wakes_a_run_before_its_safety_net_poll():
+    provider = ScriptedProvider([reply("Woken.", takes=timedelta(hours=1))], webhooks=True)
+    async with time_skipping_env(provider) as env, Worker(env.client, task_queue="hooks"):
+        handle = await env.client.start_workflow(
+            "BackgroundResponseWorkflow",
+            ResponseRequest(input="Wake me."),
+            id=f"hook-{uuid.uuid4()}",
+            task_queue="hooks",
+            result_type=ResponseResult,
+        )
+
+        async def created() -> bool:
+            return provider.creates == 1
+
+        await skip_until(env, created, step=timedelta(seconds=1))
+        await env.sleep(timedelta(hours=1))  # the response ends; its webhook comes
+        (response_id,) = provider.responses
+        await handle.signal(
+            WEBHOOK_SIGNAL, WebhookEvent(response_id=response_id, type="response.completed")
+        )
+        result = await handle.result()
+    assert result.output_text == "Woken."
+    assert result.finished_at is not None and result.started_at is not None
+    # The safety net alone would have seen it at 77.5 minutes (polls at 10, 25, 47.5, 77.5).
+    assert result.finished_at - result.started_at < timedelta(minutes=62)
