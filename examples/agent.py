@@ -93,6 +93,9 @@ class TripRequest(BaseModel):
     stream: bool = False
     approval_timeout_seconds: float | None = None
     poll_seconds: float = Field(default=2.0, gt=0, description="First poll of each turn.")
+    deadline_seconds: float | None = Field(
+        default=None, gt=0, description="The whole loop's time, approvals included."
+    )
 
 
 @workflow.defn(name="TripPlannerWorkflow")
@@ -101,7 +104,7 @@ class TripPlannerWorkflow:
 
     @workflow.run
     async def run(self, request: TripRequest) -> AgentResult:
-        timeout = request.approval_timeout_seconds
+        timeout, deadline = request.approval_timeout_seconds, request.deadline_seconds
         return await durable.run_agent(
             ResponseRequest(
                 input=request.question,
@@ -123,6 +126,7 @@ class TripPlannerWorkflow:
             stream=request.stream,
             max_turns=6,
             approval_timeout=None if timeout is None else timedelta(seconds=timeout),
+            deadline=None if deadline is None else timedelta(seconds=deadline),
         )
 
 

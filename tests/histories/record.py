@@ -16,7 +16,7 @@ from typing import Any
 
 import openai
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 import durable_responses.workflow as durable
 from durable_responses.activities import ResponsesActivities
@@ -59,6 +59,7 @@ async def _record(
     request: BaseModel,
     task_queue: str,
     drive: Callable[[WorkflowHandle[Any, Any]], Awaitable[None]] | None = None,
+    fails: bool = False,
 ) -> None:
     if ONLY and name not in ONLY:
         return
@@ -67,7 +68,11 @@ async def _record(
     handle = await client.start_workflow(workflow, request, id=name, task_queue=task_queue)
     if drive is not None:
         await drive(handle)
-    await handle.result()
+    try:
+        await handle.result()
+    except WorkflowFailureError:
+        if not fails:
+            raise
     history = await client.get_workflow_handle(
         handle.id, run_id=handle.first_execution_run_id
     ).fetch_history()
@@ -171,6 +176,15 @@ async def main() -> None:
                 )
                 await _record(
                     env.client,
+                    "agent_approval_deadline",
+                    "TripPlannerWorkflow",
+                    TripRequest(poll_seconds=0.2, deadline_seconds=8),
+                    task_queue,
+                    drive=_asked,
+                    fails=True,  # DeadlineExceeded while the report waits for its approval
+                )
+                await _record(
+                    env.client,
                     "agent_session",
                     "AgentSessionWorkflow",
                     SessionRequest(
@@ -217,6 +231,15 @@ async def _webhooks_on_then_webhook(
     await wait_until(sleeping, timeout=60)
     await handle.execute_update(WEBHOOKS_UPDATE, WebhookSetting(enabled=True))
     await _webhook_when_done(handle, fake)
+
+
+async def _asked(handle: WorkflowHandle[Any, Any]) -> None:
+    """Wait until the loop asks for an approval, and give none."""
+
+    async def asked() -> bool:
+        return bool(await handle.query(durable.PENDING_QUERY, result_type=list))
+
+    await wait_until(asked, timeout=60)
 
 
 async def _approve(handle: WorkflowHandle[Any, Any]) -> None:
