@@ -28,6 +28,9 @@ from durable_responses.testing import dev_server
 from durable_responses.workflows import StreamingResponseWorkflow
 from tests.workers import address_of, build_worker, wait_until, worker_process
 
+MAX_LIVE_GAP = StreamPolicy().max_batch_seconds / 2
+"""Seconds a live follower may wait for text: half of what batches alone could make it wait."""
+
 LIMITS = {
     "history.maxInFlightUpdates": 2,
     "history.maxTotalUpdates": 10,
@@ -88,7 +91,11 @@ async def test_one_connection_keeps_twenty_followers_live_past_the_window(
     for text, times in seen:
         assert text == record.text
         gaps = [b - a for a, b in itertools.pairwise(times)]
-        assert max(gaps) <= 2.0, f"a follower waited {max(gaps):.2f}s for text"
+        # Live: the reader's heartbeat tail shows text every half second or so. Recorded
+        # batches alone would leave gaps of up to max_batch_seconds (10 s). The bound sits
+        # between the two, so a busy machine (a heartbeat late by a second) does not fail it
+        # (2.26 s seen in a fresh clone with two other test runs on the cores).
+        assert max(gaps) <= MAX_LIVE_GAP, f"a follower waited {max(gaps):.2f}s for text"
     assert _created_for(fake, handle.id) == 1
     assert record.counts["stream_opens"] == 1  # one connection for 60 s, window 3 s
     kinds = await _events(handle)
