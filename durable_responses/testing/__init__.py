@@ -17,14 +17,12 @@ from __future__ import annotations
 from . import items
 from ._environments import skip_until, time_skipping_env
 from ._processes import GatewayProcess, WorkerProcess
-from ._scripted import (
+from ._replies import (
     SCRIPT_EXHAUSTED,
     SCRIPT_UNSUPPORTED,
     ProviderError,
     Reply,
     Script,
-    ScriptedProvider,
-    ScriptedResponse,
     echo,
     failed,
     incomplete,
@@ -33,7 +31,9 @@ from ._scripted import (
     refused,
     reply,
 )
+from ._scripted import ScriptedProvider
 from ._servers import DEV_DB, STARTUP_TIMEOUT, dev_server, find_binary
+from ._upstream import ScriptedResponse
 
 __all__ = [
     "DEV_DB",

@@ -13,18 +13,14 @@ translator, the real stream reader), so workflows see what production would show
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, cast
 
-import httpx2
-import openai
 from google.protobuf import empty_pb2
 from openai._models import construct_type
 from openai.types.responses import Response, ResponseStreamEvent
-from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -41,309 +37,10 @@ from durable_responses.activities import (
 from durable_responses.activities.errors import translated_errors
 from durable_responses.activities.sizing import fit_snapshot
 from durable_responses.activities.stream_reader import StreamReader
-from durable_responses.models import DEFAULT_MODEL, PollPolicy, ResponseParams, is_terminal
+from durable_responses.models import DEFAULT_MODEL, ResponseParams, is_terminal
 
-from . import items as _items
-
-SCRIPT_EXHAUSTED = "ScriptExhausted"
-"""`ApplicationError.type` of a create the script has no reply for (non-retryable)."""
-SCRIPT_UNSUPPORTED = "ScriptUnsupported"
-"""`ApplicationError.type` of a scripted reply the kit cannot play as asked (non-retryable)."""
-
-
-class ProviderError(BaseModel):
-    """An HTTP error the provider answers a create with, as the API sends it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    status: int = Field(description="HTTP status: 400, 404, 429, 500...")
-    message: str = "scripted error"
-    code: str | None = None
-    param: str | None = None
-    retry_after_seconds: float | None = Field(
-        default=None, description="The `retry-after` header (429, 503)."
-    )
-
-
-class Reply(BaseModel):
-    """What the provider answers one create with, and how long the response takes.
-
-    `takes` is workflow time from the create to the terminal status: polls before then see
-    `in_progress`. `refusals` are errors the create answers first, in order (each retry of
-    the same create gets the next one): a 429 is retried by the workflow, a 400 ends it.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    text: str = Field(default="", description="The answer: one assistant message, last.")
-    items: list[dict[str, Any]] = Field(
-        default_factory=list, description="Output items before the message (API JSON)."
-    )
-    reasoning: str | None = Field(default=None, description="A reasoning summary, first.")
-    takes: timedelta = timedelta(0)
-    status: Literal["completed", "failed", "incomplete"] = "completed"
-    error_code: str = "server_error"
-    error_message: str = "The model failed to answer."
-    incomplete_reason: str = "max_output_tokens"
-    refusals: list[ProviderError] = Field(default_factory=list)
-    input_tokens: int = 10
-    output_tokens: int | None = Field(default=None, description="Default: words of the text.")
-
-    def output(self) -> list[dict[str, Any]]:
-        """The output items of the finished response, as the API lists them."""
-        out: list[dict[str, Any]] = []
-        if self.reasoning is not None:
-            out.append(_items.reasoning(self.reasoning))
-        out.extend(self.items)
-        if self.text or not out:
-            out.append(_items.message(self.text))
-        return out
-
-
-def reply(
-    text: str = "",
-    *,
-    items: Sequence[dict[str, Any]] = (),
-    reasoning: str | None = None,
-    takes: timedelta = timedelta(0),
-) -> Reply:
-    """A response that completes after `takes` of workflow time with these items and text."""
-    return Reply(text=text, items=list(items), reasoning=reasoning, takes=takes)
-
-
-def failed(
-    message: str = "The model failed to answer.",
-    *,
-    code: str = "server_error",
-    takes: timedelta = timedelta(0),
-) -> Reply:
-    """A response that ends `failed` (the workflow fails with `ResponseFailed`)."""
-    return Reply(status="failed", error_code=code, error_message=message, takes=takes)
-
-
-def incomplete(
-    text: str = "", *, reason: str = "max_output_tokens", takes: timedelta = timedelta(0)
-) -> Reply:
-    """A response that ends `incomplete` with what it wrote so far."""
-    return Reply(status="incomplete", text=text, incomplete_reason=reason, takes=takes)
-
-
-def refused(
-    status: int,
-    message: str = "scripted error",
-    *,
-    code: str | None = None,
-    param: str | None = None,
-) -> Reply:
-    """A create the provider refuses (400, 401, 404...): nothing is created upstream."""
-    return Reply(refusals=[ProviderError(status=status, message=message, code=code, param=param)])
-
-
-def rate_limited(
-    then: Reply, *, times: int = 1, retry_after: timedelta = timedelta(seconds=30)
-) -> Reply:
-    """`then`, after `times` answers of 429 with `retry-after` (waited in workflow time)."""
-    limit = ProviderError(
-        status=429,
-        message="Rate limit reached for requests",
-        code="rate_limit_exceeded",
-        retry_after_seconds=retry_after.total_seconds(),
-    )
-    return then.model_copy(update={"refusals": [limit] * times + list(then.refusals)})
-
-
-def polls_for(takes: timedelta, policy: PollPolicy | None = None) -> int:
-    """How many polls a run makes of a response that takes `takes`: the first poll whose
-    growing sleeps add up to `takes` sees it finished (none when the create already does)."""
-    policy = policy or PollPolicy()
-    if takes <= timedelta(0):
-        return 0
-    polls, slept, interval = 0, 0.0, policy.initial_interval_seconds
-    while slept < takes.total_seconds():
-        polls += 1
-        slept += interval
-        interval = policy.next_interval(interval)
-    return polls
-
-
-Script = Sequence[Reply] | Callable[[ResponseParams], Reply] | Literal["echo"]
-"""Replies in the order of the creates; a function of each create's request (like Pydantic
-AI's `FunctionModel`); or `"echo"`: every response answers its input's text."""
-
-
-def echo(params: ResponseParams) -> Reply:
-    """The reply of the `"echo"` script: the text of the request's last user input."""
-    if isinstance(params.input, str):
-        return reply(params.input)
-    for entry in reversed(params.input):
-        if entry.get("role", "user") != "user" or "content" not in entry:
-            continue
-        content = entry["content"]
-        if isinstance(content, str):
-            return reply(content)
-        return reply("".join(str(part.get("text", "")) for part in content))
-    return reply("")
-
-
-_STATUS_ERRORS: dict[int, type[openai.APIStatusError]] = {
-    400: openai.BadRequestError,
-    401: openai.AuthenticationError,
-    403: openai.PermissionDeniedError,
-    404: openai.NotFoundError,
-    409: openai.ConflictError,
-    422: openai.UnprocessableEntityError,
-    429: openai.RateLimitError,
-}
-
-
-def _sdk_error(error: ProviderError) -> openai.APIStatusError:
-    """The SDK's exception for this HTTP error, as the real client would raise it."""
-    headers = {}
-    if error.retry_after_seconds is not None:
-        headers["retry-after"] = f"{error.retry_after_seconds:g}"
-    body = {
-        "error": {
-            "message": error.message,
-            "type": "invalid_request_error" if error.status < 500 else "server_error",
-            "param": error.param,
-            "code": error.code,
-        }
-    }
-    request = httpx2.Request("POST", "https://scripted.invalid/v1/responses")
-    response = httpx2.Response(error.status, headers=headers, json=body, request=request)
-    cls = _STATUS_ERRORS.get(error.status)
-    if cls is None:
-        cls = openai.InternalServerError if error.status >= 500 else openai.APIStatusError
-    return cls(error.message, response=response, body=body["error"])
-
-
-@dataclasses.dataclass
-class ScriptedResponse:
-    """One response the provider created: what was asked, what it answers, and when."""
-
-    id: str
-    params: ResponseParams
-    reply: Reply
-    model: str
-    created_at: datetime
-    workflow_id: str
-    polls: int = 0
-    cancelled_at: datetime | None = None
-
-    def status_at(self, now: datetime) -> str:
-        if self.cancelled_at is not None:
-            return "cancelled"
-        if now - self.created_at >= self.reply.takes:
-            return self.reply.status
-        return "in_progress"
-
-    def body(self, status: str, output: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """The Response object as `GET /v1/responses/{id}` returns it with this status."""
-        p = self.params
-        finished = is_terminal(status)
-        if output is None:
-            output = self.reply.output() if finished and status != "cancelled" else []
-        words = sum(len(str(part.get("text", "")).split()) for part in _texts(output))
-        out_tokens = self.reply.output_tokens if self.reply.output_tokens is not None else words
-        usage = None
-        if finished:
-            usage = {
-                "input_tokens": self.reply.input_tokens,
-                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-                "output_tokens": out_tokens,
-                "output_tokens_details": {"reasoning_tokens": 0},
-                "total_tokens": self.reply.input_tokens + out_tokens,
-            }
-        return {
-            "id": self.id,
-            "object": "response",
-            "created_at": self.created_at.timestamp(),
-            "status": status,
-            "background": True,
-            "completed_at": self.created_at.timestamp() + self.reply.takes.total_seconds()
-            if status == "completed"
-            else None,
-            "error": {"code": self.reply.error_code, "message": self.reply.error_message}
-            if status == "failed"
-            else None,
-            "incomplete_details": {"reason": self.reply.incomplete_reason}
-            if status == "incomplete"
-            else None,
-            "instructions": p.instructions,
-            "max_output_tokens": p.max_output_tokens,
-            "metadata": dict(p.metadata),
-            "model": self.model,
-            "output": output,
-            "parallel_tool_calls": True if p.parallel_tool_calls is None else p.parallel_tool_calls,
-            "previous_response_id": p.previous_response_id,
-            "reasoning": None,
-            "service_tier": "default" if p.service_tier in (None, "auto") else p.service_tier,
-            "store": True,
-            "temperature": 1.0,
-            "text": {"format": {"type": "text"}},
-            "tool_choice": p.tool_choice or "auto",
-            "tools": list(p.tools or []),
-            "top_p": 1.0,
-            "truncation": "disabled",
-            "usage": usage,
-            "user": None,
-        }
-
-    def events(self) -> list[dict[str, Any]]:
-        """The response's stream, as `stream=true` sends it (sequence numbers from 0)."""
-        events: list[dict[str, Any]] = []
-
-        def emit(type_: str, **fields: Any) -> None:
-            events.append({"type": type_, "sequence_number": len(events), **fields})
-
-        emit("response.created", response=self.body("queued"))
-        emit("response.in_progress", response=self.body("in_progress"))
-        output = self.reply.output() if self.reply.status != "failed" else []
-        for index, item in enumerate(output):
-            opened = {**item, "status": "in_progress"} if "status" in item else dict(item)
-            if item["type"] == "message":
-                opened["content"] = []
-            elif item["type"] == "reasoning":
-                opened["summary"] = []
-            emit("response.output_item.added", output_index=index, item=opened)
-            if item["type"] == "message":
-                for part_index, part in enumerate(item["content"]):
-                    for chunk in _chunks(str(part.get("text", ""))):
-                        emit(
-                            "response.output_text.delta",
-                            item_id=item["id"],
-                            output_index=index,
-                            content_index=part_index,
-                            delta=chunk,
-                            logprobs=[],
-                        )
-            elif item["type"] == "reasoning":
-                for summary_index, part in enumerate(item["summary"]):
-                    emit(
-                        "response.reasoning_summary_text.delta",
-                        item_id=item["id"],
-                        output_index=index,
-                        summary_index=summary_index,
-                        delta=part["text"],
-                    )
-            emit("response.output_item.done", output_index=index, item=item)
-        status = self.reply.status
-        emit(f"response.{status}", response=self.body(status, output))
-        return events
-
-
-def _texts(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        part
-        for item in output
-        if item.get("type") == "message"
-        for part in item.get("content", [])
-        if part.get("type") == "output_text"
-    ]
-
-
-def _chunks(text: str, size: int = 64) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)] or []
+from ._replies import SCRIPT_EXHAUSTED, SCRIPT_UNSUPPORTED, ProviderError, Reply, Script, echo
+from ._upstream import ScriptedResponse, sdk_error
 
 
 def _event(value: dict[str, Any]) -> ResponseStreamEvent:
@@ -496,7 +193,7 @@ class ScriptedProvider:
         chosen, refusals = self._by_call[call]
         if refusals < len(chosen.refusals):
             self._by_call[call] = (chosen, refusals + 1)
-            raise _sdk_error(chosen.refusals[refusals])
+            raise sdk_error(chosen.refusals[refusals])
         response = ScriptedResponse(
             id=f"resp_scripted{next(self._ids):04d}",
             params=params,
@@ -512,7 +209,7 @@ class ScriptedProvider:
     def _get(self, response_id: str) -> ScriptedResponse:
         response = self.responses.get(response_id)
         if response is None:
-            raise _sdk_error(
+            raise sdk_error(
                 ProviderError(
                     status=404, message=f"No response with id '{response_id}'.", param="id"
                 )
