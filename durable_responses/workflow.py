@@ -23,23 +23,19 @@ the answer comes back validated as `ParsedResult[SomeModel]`, as `responses.pars
 `run_agent` runs a tool loop the same way: each model turn a durable response, each function
 call one of your activities (`activity_tool`) or a workflow-side function (`function_tool`),
 approvals waited for durably (`approve` update), until the model answers.
+
+This module only re-exports: the code is deterministic workflow code, so it lives in
+`workflows/` (`_children.py`, `_run_agent.py`, `_tools.py`), where the determinism checks see it.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TypeVar, overload
-
-from pydantic import BaseModel
-from temporalio.workflow import ParentClosePolicy
-
-from durable_responses.agents import activity_tool, function_tool, run_agent
-from durable_responses.models import ParsedResult, ResponseRequest, ResponseResult
+from durable_responses.models import ParsedResult
 from durable_responses.models.agent import AgentResult, AgentTool, ParsedAgentResult
 from durable_responses.workflows._agent import APPROVE_UPDATE, PENDING_QUERY, LoopTool, agent_tool
-from durable_responses.workflows._children import run_child
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
+from durable_responses.workflows._children import run_response, stream_response
+from durable_responses.workflows._run_agent import run_agent
+from durable_responses.workflows._tools import activity_tool, function_tool
 
 __all__ = [
     "APPROVE_UPDATE",
@@ -56,111 +52,3 @@ __all__ = [
     "run_response",
     "stream_response",
 ]
-
-
-@overload
-async def run_response(
-    request: ResponseRequest | str,
-    *,
-    text_format: None = None,
-    id: str | None = None,
-    task_queue: str | None = None,
-    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
-    execution_timeout: timedelta | None = None,
-) -> ResponseResult: ...
-
-
-@overload
-async def run_response(
-    request: ResponseRequest | str,
-    *,
-    text_format: type[ModelT],
-    id: str | None = None,
-    task_queue: str | None = None,
-    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
-    execution_timeout: timedelta | None = None,
-) -> ParsedResult[ModelT]: ...
-
-
-async def run_response(
-    request: ResponseRequest | str,
-    *,
-    text_format: type[ModelT] | None = None,
-    id: str | None = None,
-    task_queue: str | None = None,
-    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
-    execution_timeout: timedelta | None = None,
-) -> ResponseResult | ParsedResult[ModelT]:
-    """Run one background response (polled with durable sleeps) as a child workflow.
-
-    Args:
-        request: The request, or just the prompt.
-        text_format: A pydantic model: ask for JSON of its schema and validate the answer
-            into it (`ParsedResult.output_parsed`); invalid JSON fails with
-            `ErrorType.OUTPUT_INVALID`.
-        id: The child's workflow id (default: `<parent id>/response-<deterministic uuid>`).
-        task_queue: Default: the parent's task queue.
-        parent_close_policy: Default `REQUEST_CANCEL`: a parent that ends any way cancels
-            the child, which cancels the response upstream.
-        execution_timeout: Bound on the child (prefer `ResponseRequest.deadline_seconds`,
-            which also cancels upstream).
-
-    Raises:
-        temporalio.exceptions.ChildWorkflowError: The child failed; its `cause` is the typed
-            `ApplicationError` (`ErrorType`).
-    """
-    return await run_child(
-        "BackgroundResponseWorkflow",
-        request,
-        text_format=text_format,
-        id=id,
-        task_queue=task_queue,
-        parent_close_policy=parent_close_policy,
-        execution_timeout=execution_timeout,
-    )
-
-
-@overload
-async def stream_response(
-    request: ResponseRequest | str,
-    *,
-    text_format: None = None,
-    id: str | None = None,
-    task_queue: str | None = None,
-    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
-    execution_timeout: timedelta | None = None,
-) -> ResponseResult: ...
-
-
-@overload
-async def stream_response(
-    request: ResponseRequest | str,
-    *,
-    text_format: type[ModelT],
-    id: str | None = None,
-    task_queue: str | None = None,
-    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
-    execution_timeout: timedelta | None = None,
-) -> ParsedResult[ModelT]: ...
-
-
-async def stream_response(
-    request: ResponseRequest | str,
-    *,
-    text_format: type[ModelT] | None = None,
-    id: str | None = None,
-    task_queue: str | None = None,
-    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
-    execution_timeout: timedelta | None = None,
-) -> ResponseResult | ParsedResult[ModelT]:
-    """Like `run_response`, but streamed: while it runs, clients can follow the child's text
-    by offset (`durable-responses-follow <child id>`). Arguments as for `run_response`."""
-    return await run_child(
-        "StreamingResponseWorkflow",
-        request,
-        text_format=text_format,
-        id=id,
-        task_queue=task_queue,
-        parent_close_policy=parent_close_policy,
-        execution_timeout=execution_timeout,
-    )

@@ -40,10 +40,10 @@ with workflow.unsafe.imports_passed_through():
     from ._patches import patched
 
 APPROVE_UPDATE = "approve"
+"""The update that answers a pending approval: `{"id": "mcpr_…", "approve": true}`."""
 APPROVAL_DEADLINE_PATCH = "agent-approval-deadline-v1"
 """Runs from before this patch waited for an approval past the loop's deadline (for ever,
 without an `approval_timeout`); new ones fail `DeadlineExceeded` when the deadline passes."""
-"""The update that answers a pending approval: `{"id": "mcpr_…", "approve": true}`."""
 PENDING_QUERY = "pending_approvals"
 """The query that lists the approvals a run waits on."""
 

@@ -1,10 +1,12 @@
-"""Running one of our workflows as a child of the caller's: the call both `run_response` and
-the agent loop's turns make, and structured output on top of it."""
+"""Our workflows as children of the caller's: `run_response` and `stream_response` (the public
+API, re-exported by `durable_responses.workflow`), the turn runner of agent loops and sessions,
+and structured output on top of them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
@@ -18,6 +20,13 @@ from durable_responses.models import (
     ResponseResult,
     text_format_param,
 )
+from durable_responses.models.names import (
+    BACKGROUND_RESPONSE_WORKFLOW,
+    STREAMING_RESPONSE_WORKFLOW,
+    response_workflow,
+)
+
+from ._agent import RunTurn
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -36,7 +45,7 @@ async def run_child(
         request = ResponseRequest(input=request)
     if text_format is not None:
         request = with_text_format(request, text_format)
-    kind = "stream" if workflow_type == "StreamingResponseWorkflow" else "response"
+    kind = "stream" if workflow_type == STREAMING_RESPONSE_WORKFLOW else "response"
     result: ResponseResult = await workflow.execute_child_workflow(
         workflow_type,
         request,
@@ -49,6 +58,141 @@ async def run_child(
     if text_format is None:
         return result
     return parsed(result, text_format)
+
+
+@overload
+async def run_response(
+    request: ResponseRequest | str,
+    *,
+    text_format: None = None,
+    id: str | None = None,
+    task_queue: str | None = None,
+    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
+    execution_timeout: timedelta | None = None,
+) -> ResponseResult: ...
+
+
+@overload
+async def run_response(
+    request: ResponseRequest | str,
+    *,
+    text_format: type[ModelT],
+    id: str | None = None,
+    task_queue: str | None = None,
+    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
+    execution_timeout: timedelta | None = None,
+) -> ParsedResult[ModelT]: ...
+
+
+async def run_response(
+    request: ResponseRequest | str,
+    *,
+    text_format: type[ModelT] | None = None,
+    id: str | None = None,
+    task_queue: str | None = None,
+    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
+    execution_timeout: timedelta | None = None,
+) -> ResponseResult | ParsedResult[ModelT]:
+    """Run one background response (polled with durable sleeps) as a child workflow.
+
+    Args:
+        request: The request, or just the prompt.
+        text_format: A pydantic model: ask for JSON of its schema and validate the answer
+            into it (`ParsedResult.output_parsed`); invalid JSON fails with
+            `ErrorType.OUTPUT_INVALID`.
+        id: The child's workflow id (default: `<parent id>/response-<deterministic uuid>`).
+        task_queue: Default: the parent's task queue.
+        parent_close_policy: Default `REQUEST_CANCEL`: a parent that ends any way cancels
+            the child, which cancels the response upstream.
+        execution_timeout: Bound on the child (prefer `ResponseRequest.deadline_seconds`,
+            which also cancels upstream).
+
+    Raises:
+        temporalio.exceptions.ChildWorkflowError: The child failed; its `cause` is the typed
+            `ApplicationError` (`ErrorType`).
+    """
+    return await run_child(
+        BACKGROUND_RESPONSE_WORKFLOW,
+        request,
+        text_format=text_format,
+        id=id,
+        task_queue=task_queue,
+        parent_close_policy=parent_close_policy,
+        execution_timeout=execution_timeout,
+    )
+
+
+@overload
+async def stream_response(
+    request: ResponseRequest | str,
+    *,
+    text_format: None = None,
+    id: str | None = None,
+    task_queue: str | None = None,
+    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
+    execution_timeout: timedelta | None = None,
+) -> ResponseResult: ...
+
+
+@overload
+async def stream_response(
+    request: ResponseRequest | str,
+    *,
+    text_format: type[ModelT],
+    id: str | None = None,
+    task_queue: str | None = None,
+    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
+    execution_timeout: timedelta | None = None,
+) -> ParsedResult[ModelT]: ...
+
+
+async def stream_response(
+    request: ResponseRequest | str,
+    *,
+    text_format: type[ModelT] | None = None,
+    id: str | None = None,
+    task_queue: str | None = None,
+    parent_close_policy: ParentClosePolicy = ParentClosePolicy.REQUEST_CANCEL,
+    execution_timeout: timedelta | None = None,
+) -> ResponseResult | ParsedResult[ModelT]:
+    """Like `run_response`, but streamed: while it runs, clients can follow the child's text
+    by offset (`durable-responses-follow <child id>`). Arguments as for `run_response`."""
+    return await run_child(
+        STREAMING_RESPONSE_WORKFLOW,
+        request,
+        text_format=text_format,
+        id=id,
+        task_queue=task_queue,
+        parent_close_policy=parent_close_policy,
+        execution_timeout=execution_timeout,
+    )
+
+
+def turn_runner(
+    *,
+    stream: bool,
+    task_queue: str | None = None,
+    started: Callable[[str], None] = lambda _: None,
+) -> RunTurn:
+    """The one way an agent loop (`run_agent`, a session's message) runs a turn: a child
+    response workflow, streamed or polled, cancelled with its parent. `started` hears each
+    turn's workflow id as it starts (a session shows it to followers)."""
+    workflow_type = response_workflow(stream=stream)
+
+    async def run_turn(turn: ResponseRequest, turn_id: str) -> ResponseResult:
+        started(turn_id)
+        result: ResponseResult = await run_child(
+            workflow_type,
+            turn,
+            text_format=None,
+            id=turn_id,
+            task_queue=task_queue,
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            execution_timeout=None,
+        )
+        return result
+
+    return run_turn
 
 
 def with_text_format(request: ResponseRequest, model: type[BaseModel]) -> ResponseRequest:

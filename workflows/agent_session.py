@@ -14,10 +14,9 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from durable_responses.models import ErrorType, ResponseRequest, ResponseResult
+    from durable_responses.models import ErrorType
     from durable_responses.models.agent import (
         AgentResult,
         ApprovalDecision,
@@ -27,16 +26,17 @@ with workflow.unsafe.imports_passed_through():
         SessionRequest,
         SessionState,
     )
+    from durable_responses.models.names import AGENT_SESSION_WORKFLOW
 
     from ._agent import Approvals, Loop, agent_tool
-    from ._children import run_child
+    from ._children import turn_runner
     from ._sandbox import SANDBOXED
 
 MAX_HISTORY_EVENTS = 10_000
 """Continue-as-new (between messages) past this history length, whatever the message count."""
 
 
-@workflow.defn(name="AgentSessionWorkflow", sandboxed=SANDBOXED)
+@workflow.defn(name=AGENT_SESSION_WORKFLOW, sandboxed=SANDBOXED)
 class AgentSessionWorkflow:
     """A conversation: `send` (an update) answers one message with an agent loop whose turns
     are durable background responses; `approve` answers its approvals; `close` ends it.
@@ -118,20 +118,10 @@ class AgentSessionWorkflow:
 
     async def _answer(self, message: SessionMessage, number: int) -> AgentResult:
         request = self._request
-        kind = "StreamingResponseWorkflow" if request.streaming else "BackgroundResponseWorkflow"
         prefix = f"{workflow.info().workflow_id}/message-{number}"
 
-        async def run_turn(turn: ResponseRequest, turn_id: str) -> ResponseResult:
+        def started(turn_id: str) -> None:
             self._current = turn_id
-            return await run_child(
-                kind,
-                turn,
-                text_format=None,
-                id=turn_id,
-                task_queue=None,
-                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-                execution_timeout=None,
-            )
 
         timeout = request.approval_timeout_seconds
         loop = Loop(
@@ -139,7 +129,7 @@ class AgentSessionWorkflow:
                 update={"input": message.input, "previous_response_id": self._previous}
             ),
             [agent_tool(tool) for tool in request.tools],
-            run_turn,
+            turn_runner(stream=request.streaming, started=started),
             turn_id=lambda n: f"{prefix}/turn-{n}",
             max_turns=request.max_turns,
             approval_timeout=None if timeout is None else timedelta(seconds=timeout),

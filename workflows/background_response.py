@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.activities import CreateResponseInput, ResponseSnapshot
     from durable_responses.models import Progress, ResponseParams, ResponseResult
     from durable_responses.models._carried import ResumeState
+    from durable_responses.models.names import BACKGROUND_RESPONSE_WORKFLOW
     from durable_responses.models.webhooks import (
         WEBHOOK_SIGNAL,
         WEBHOOKS_UPDATE,
@@ -33,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 @workflow.defn(
-    name="BackgroundResponseWorkflow",
+    name=BACKGROUND_RESPONSE_WORKFLOW,
     failure_exception_types=[ValidationError],
     sandboxed=SANDBOXED,
 )

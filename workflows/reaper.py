@@ -9,6 +9,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from durable_responses.activities.responses import ResponsesActivities
+    from durable_responses.models.names import REAP_WORKFLOW
     from durable_responses.models.reaper import ReapReport, ReapRequest
 
     from ._sandbox import SANDBOXED
@@ -16,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
 REAP_TIMEOUT = timedelta(minutes=10)
 
 
-@workflow.defn(name="ReapOrphanedResponsesWorkflow", sandboxed=SANDBOXED)
+@workflow.defn(name=REAP_WORKFLOW, sandboxed=SANDBOXED)
 class ReapOrphanedResponsesWorkflow:
     """Cancel the responses that closed runs (terminated, timed out) left running upstream.
 

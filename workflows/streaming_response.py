@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.models import items as _items
     from durable_responses.models._carried import CarriedRequest, ResumeState
     from durable_responses.models.limits import MAX_ITEM_BYTES
+    from durable_responses.models.names import STREAMING_RESPONSE_WORKFLOW
     from durable_responses.models.view import RunView, ViewRequest
     from durable_responses.models.webhooks import (
         WEBHOOK_SIGNAL,
@@ -81,7 +82,7 @@ MAX_HISTORY_BYTES = 20 * 1024 * 1024
 
 
 @workflow.defn(
-    name="StreamingResponseWorkflow", failure_exception_types=[ValidationError], sandboxed=SANDBOXED
+    name=STREAMING_RESPONSE_WORKFLOW, failure_exception_types=[ValidationError], sandboxed=SANDBOXED
 )
 class StreamingResponseWorkflow:
     """Stream one background response into workflow state, exactly once, across crashes.
