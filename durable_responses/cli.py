@@ -338,7 +338,7 @@ def _run(
     argv: Sequence[str] | None,
     also: tuple[type[Exception], ...],
 ) -> int:
-    prog = settings_cls.prog()
+    prog = settings_cls.prog().removeprefix("durable-responses-")  # errors say `reap: ...`
     try:
         settings = settings_cls.from_args(sys.argv[1:] if argv is None else argv)
     except ValidationError as err:

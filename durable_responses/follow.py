@@ -1,6 +1,7 @@
-"""Follow a `StreamingResponseWorkflow`'s text by offset, through Temporal, across crashes.
+"""Follow a run through Temporal, across crashes: a `StreamingResponseWorkflow`'s text by
+offset, a `BackgroundResponseWorkflow`'s progress (status, polls, what it is doing).
 
-    durable-responses-follow WORKFLOW_ID [--from N] [--no-items]
+    durable-responses-follow WORKFLOW_ID [--from N] [--no-items] [--json]
     (or python -m durable_responses.follow)
 
 Each step asks the workflow's `text` query for the recorded text after offset N, and the
@@ -13,25 +14,35 @@ never import it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import math
+import json
 import random
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
+from typing import Any, ClassVar
 
+from pydantic import Field
+from pydantic_settings import CliPositionalArg, CliToggleFlag, SettingsConfigDict
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_responses import connection
-from durable_responses.models import ResponseResult, StreamTail, TextRequest, TextSlice, items
+from durable_responses import cli
+from durable_responses.models import (
+    Progress,
+    ResponseResult,
+    StreamTail,
+    TextRequest,
+    TextSlice,
+    items,
+)
 from durable_responses.workflows import StreamingResponseWorkflow
 
 READER_ACTIVITY = "stream_background_response"
@@ -176,7 +187,7 @@ async def _text(
 
 
 async def _describe(
-    handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult],
+    handle: WorkflowHandle[Any, ResponseResult],
 ) -> WorkflowExecutionDescription | None:
     """The run's description; None while the server does not answer. `LookupError` if the
     workflow does not exist (the server's answer to `describe` is authoritative)."""
@@ -188,9 +199,7 @@ async def _describe(
         return None  # briefly unreachable or rate limited: ask again at the next step
 
 
-async def _result(
-    handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult], backoff: _Backoff
-) -> ResponseResult:
+async def _result(handle: WorkflowHandle[Any, ResponseResult], backoff: _Backoff) -> ResponseResult:
     """The workflow's result, waiting out a server that does not answer; raises
     `WorkflowFailureError` for a failed, cancelled, terminated or timed-out workflow."""
     while True:
@@ -223,18 +232,148 @@ async def _tail(
     return None
 
 
-async def _main(args: argparse.Namespace) -> int:
-    client = await connection.connect(
-        address=args.address, namespace=args.namespace, profile=args.profile
+async def follow_progress(
+    handle: WorkflowHandle[Any, ResponseResult],
+    *,
+    poll_seconds: float = 0.5,
+    retry_seconds: float = 0.5,
+) -> AsyncIterator[Progress | ResponseResult]:
+    """Yield a polling run's `progress` whenever it changes, then its result.
+
+    Changes are of status, polls, items or the latest item (`activity`, e.g.
+    `searching: "…"`); waits between them are `poll_seconds`. Fails as `follow` does:
+    `WorkflowFailureError` for a run that did not complete, `LookupError` for no such run;
+    a query the busy or restarting worker cannot answer now is asked again.
+    """
+    backoff = _Backoff(retry_seconds)
+    last: tuple[object, ...] | None = None
+    while True:
+        description = await _describe(handle)
+        if description is None:
+            await backoff.wait()
+            continue
+        backoff.reset()
+        running = description.status == WorkflowExecutionStatus.RUNNING
+        progress = await _progress(handle)
+        if progress is not None:
+            key = (progress.status, progress.polls, progress.items, progress.activity)
+            if key != last:
+                last = key
+                yield progress
+        if not running:
+            yield await _result(handle, backoff)
+            return
+        await asyncio.sleep(poll_seconds)
+
+
+async def _progress(handle: WorkflowHandle[Any, ResponseResult]) -> Progress | None:
+    """The run's `progress` query; None when it cannot be answered now."""
+    try:
+        progress: Progress = await handle.query(
+            "progress", result_type=Progress, rpc_timeout=QUERY_TIMEOUT
+        )
+        return progress
+    except (WorkflowQueryFailedError, RPCError):
+        return None
+
+
+class FollowSettings(cli.TemporalSettings):
+    """Follow a run: a StreamingResponseWorkflow's text as it grows, from any offset, or a
+    BackgroundResponseWorkflow's progress (status, polls, searches, tool calls)."""
+
+    model_config = SettingsConfigDict(cli_prog_name="durable-responses-follow")
+    VARIABLES: ClassVar[dict[str, str]] = {
+        "from_offset": "DURABLE_RESPONSES_FOLLOW_FROM",
+        "poll": "DURABLE_RESPONSES_FOLLOW_POLL",
+        "no_items": "DURABLE_RESPONSES_FOLLOW_NO_ITEMS",
+        "as_json": "DURABLE_RESPONSES_FOLLOW_JSON",
+    }
+
+    workflow_id: CliPositionalArg[str] = Field(description="the run's workflow id")
+    from_offset: int = Field(
+        default=0, ge=0, alias="from", description="absolute character offset to start from"
     )
-    handle = client.get_workflow_handle_for(StreamingResponseWorkflow.run, args.workflow_id)
-    offset = args.from_offset
+    poll: float = Field(
+        default=0.2, gt=0, allow_inf_nan=False, description="seconds between two reads"
+    )
+    no_items: CliToggleFlag[bool] = Field(
+        default=False, description="do not print output items (searches, tool calls...)"
+    )
+    as_json: CliToggleFlag[bool] = Field(
+        default=False,
+        alias="json",
+        description="one JSON object per line on stdout (type: text, progress or result)",
+    )
+
+
+async def run(settings: FollowSettings) -> int:
+    """Follow the run whatever its kind; a run that did not complete is exit 1."""
+    client = await cli.connect(settings)
+    handle = client.get_workflow_handle(settings.workflow_id, result_type=ResponseResult)
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise cli.CommandError(f"workflow {settings.workflow_id!r} not found") from None
+        raise
+    try:
+        if description.workflow_type == "BackgroundResponseWorkflow":
+            await _print_progress(handle, settings)
+        else:
+            await _print_text(handle, settings)
+    except (LookupError, TypeError) as err:
+        raise cli.CommandError(str(err)) from None
+    except WorkflowFailureError as err:
+        cause = err.cause
+        raise cli.CommandError(
+            f"workflow {settings.workflow_id!r} did not complete: {cause or err}"
+        ) from None
+    return 0
+
+
+def _emit(kind: str, fields: dict[str, Any]) -> None:
+    print(json.dumps({"type": kind, **fields}, default=str), flush=True)
+
+
+async def _print_progress(
+    handle: WorkflowHandle[Any, ResponseResult], settings: FollowSettings
+) -> None:
+    """A polling run: progress lines to stderr, the text to stdout at the end."""
+    async for event in follow_progress(handle, poll_seconds=max(settings.poll, 0.5)):
+        if isinstance(event, Progress):
+            if settings.as_json:
+                _emit("progress", event.model_dump(mode="json"))
+                continue
+            line = f"[{event.status}, {event.polls} poll(s), {event.elapsed_seconds:.1f}s]"
+            if event.activity and not settings.no_items:
+                line += f" {event.activity}"
+            print(line, file=sys.stderr, flush=True)
+        elif settings.as_json:
+            _emit("result", event.model_dump(mode="json", include=_RESULT_FIELDS))
+        else:
+            print(event.output_text, flush=True)
+            print(
+                f"[{event.status} after {event.polls} poll(s); response {event.response_id}]",
+                file=sys.stderr,
+            )
+
+
+_RESULT_FIELDS = {"response_id", "status", "output_text", "polls", "usage", "error"}
+
+
+async def _print_text(
+    handle: WorkflowHandle[Any, ResponseResult], settings: FollowSettings
+) -> None:
+    """A streaming run: its text to stdout as it grows, items and notes to stderr."""
+    offset = start = settings.from_offset
     last: TextSlice | None = None
     line_start = True  # whether the text printed so far ends a line
-    items_from = None if args.no_items else 0
-    async for piece in follow(
-        handle, args.from_offset, poll_seconds=args.poll, items_from=items_from
-    ):
+    items_from = None if settings.no_items else 0
+    async for piece in follow(handle, start, poll_seconds=settings.poll, items_from=items_from):
+        offset, last = piece.next_offset, piece
+        if settings.as_json:
+            _emit("text", piece.model_dump(mode="json"))
+            continue
         if piece.truncated:
             print(f"\n[text before offset {piece.offset} is no longer kept]", file=sys.stderr)
         # What the response does beside its text goes to stderr, so stdout is the text alone.
@@ -249,75 +388,18 @@ async def _main(args: argparse.Namespace) -> int:
             sys.stdout.write(piece.text)
             sys.stdout.flush()
             line_start = piece.text.endswith("\n")
-        offset, last = piece.next_offset, piece
     status = last.status if last is not None else "unknown"
-    print(
-        f"\n[{status}; {offset - args.from_offset} characters from offset "
-        f"{args.from_offset}; resume with --from {offset}]",
-        file=sys.stderr,
-    )
-    return 0
+    if not settings.as_json:
+        print(
+            f"\n[{status}; {offset - start} characters from offset {start}; "
+            f"resume with --from {offset}]",
+            file=sys.stderr,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `durable-responses-follow`."""
-    connection.exit_after(lambda: _cli(argv))
-
-
-def _cli(argv: Sequence[str] | None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="durable-responses-follow",
-        description="Print a StreamingResponseWorkflow's text as it grows, from any offset.",
-    )
-    parser.add_argument("workflow_id")
-    parser.add_argument(
-        "--from",
-        dest="from_offset",
-        type=_offset,
-        default=0,
-        help="absolute character offset to start from (default 0)",
-    )
-    parser.add_argument(
-        "--poll", type=_seconds, default=0.2, help="seconds between two reads (default 0.2)"
-    )
-    parser.add_argument(
-        "--no-items",
-        action="store_true",
-        help="do not print output items (searches, tool calls...) to stderr",
-    )
-    # Unset: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_PROFILE, as for the worker.
-    parser.add_argument("--address", default=None)
-    parser.add_argument("--namespace", default=None)
-    parser.add_argument("--profile", default=None)
-    args = parser.parse_args(argv)
-    try:
-        sys.exit(asyncio.run(_main(args)))
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as err:  # a failed workflow, a bad offset, no server: say it plainly
-        sys.exit(f"follow: {type(err).__name__}: {err}")
-
-
-def _offset(text: str) -> int:
-    """`--from`: an absolute character offset, refused before connecting when negative."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative: offsets count from 0")
-    return value
-
-
-def _seconds(text: str) -> float:
-    """`--poll`: positive and finite (0 or less reads in a busy loop, infinity only once)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"{text} is not a positive, finite number of seconds")
-    return value
+    cli.run(FollowSettings, run, argv)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def metrics_runtime(
                 bind_address=f"{host}:{port}",
                 durations_as_seconds=True,
                 histogram_bucket_overrides={metrics.COMPLETION_LAG: LAG_BUCKETS},
-            )
+            ),
         )
     )
 
