@@ -115,6 +115,16 @@ async def follow(
                 items=notes,
             )
             return
+        if items_from is not None and description is not None:
+            note = retrying(description)
+            if note is not None and note != activity:
+                activity = note
+                yield TextSlice(
+                    offset=offset,
+                    next_offset=offset,
+                    status=piece.status if piece is not None else "in_progress",
+                    activity=note,
+                )
         if live_tail and description is not None:
             tail = await _tail(handle, description)
             text = ""
@@ -237,22 +247,27 @@ async def follow_progress(
     *,
     poll_seconds: float = 0.5,
     retry_seconds: float = 0.5,
-) -> AsyncIterator[Progress | ResponseResult]:
+) -> AsyncIterator[Progress | ResponseResult | str]:
     """Yield a polling run's `progress` whenever it changes, then its result.
 
     Changes are of status, polls, items or the latest item (`activity`, e.g.
-    `searching: "…"`); waits between them are `poll_seconds`. Fails as `follow` does:
+    `searching: "…"`); waits between them are `poll_seconds`. A `str` is a new retry note
+    (`retrying`): an activity fails and Temporal retries it. Fails as `follow` does:
     `WorkflowFailureError` for a run that did not complete, `LookupError` for no such run;
     a query the busy or restarting worker cannot answer now is asked again.
     """
     backoff = _Backoff(retry_seconds)
     last: tuple[object, ...] | None = None
+    note: str | None = None
     while True:
         description = await _describe(handle)
         if description is None:
             await backoff.wait()
             continue
         backoff.reset()
+        if (news := retrying(description)) != note and news is not None:
+            yield news
+        note = news
         running = description.status == WorkflowExecutionStatus.RUNNING
         progress = await _progress(handle)
         if progress is not None:
@@ -264,6 +279,18 @@ async def follow_progress(
             yield await _result(handle, backoff)
             return
         await asyncio.sleep(poll_seconds)
+
+
+def retrying(description: WorkflowExecutionDescription) -> str | None:
+    """What an activity of the run is retrying after, from its last failure (None when none
+    is): what `follow` and the demo print instead of going silent while the API is down."""
+    for pending in description.raw_description.pending_activities:
+        if pending.attempt > 1 and pending.last_failure.message:
+            return (
+                f"{pending.activity_type.name} retrying (attempt {pending.attempt}): "
+                f"{pending.last_failure.message}"
+            )
+    return None
 
 
 async def _progress(handle: WorkflowHandle[Any, ResponseResult]) -> Progress | None:
@@ -302,7 +329,7 @@ class FollowSettings(cli.TemporalSettings):
     as_json: CliToggleFlag[bool] = Field(
         default=False,
         alias="json",
-        description="one JSON object per line on stdout (type: text, progress or result)",
+        description="one JSON object per line on stdout (type: text, progress, retrying or result)",
     )
 
 
@@ -340,7 +367,12 @@ async def _print_progress(
 ) -> None:
     """A polling run: progress lines to stderr, the text to stdout at the end."""
     async for event in follow_progress(handle, poll_seconds=max(settings.poll, 0.5)):
-        if isinstance(event, Progress):
+        if isinstance(event, str):
+            if settings.as_json:
+                _emit("retrying", {"message": event})
+            else:
+                print(f"[{event}]", file=sys.stderr, flush=True)
+        elif isinstance(event, Progress):
             if settings.as_json:
                 _emit("progress", event.model_dump(mode="json"))
                 continue
