@@ -192,9 +192,13 @@ class CommandSettings(BaseSettings):
 
     @staticmethod
     def explain(err: ValidationError) -> str:
-        """One line for all bad settings, each named as the flag."""
+        """One line for all bad settings, each named as argparse names a flag."""
         return "; ".join(
-            (f"--{'.'.join(str(p) for p in e['loc']).replace('_', '-')}: " if e["loc"] else "")
+            (
+                f"argument --{'.'.join(str(p) for p in e['loc']).replace('_', '-')}: "
+                if e["loc"]
+                else ""
+            )
             + e["msg"].removeprefix("Value error, ")
             for e in err.errors(include_url=False)
         )
@@ -226,6 +230,14 @@ class TemporalSettings(CommandSettings):
             address=self.address, namespace=self.namespace, profile=self.profile
         )
         return config["target_host"]
+
+
+def host_port(address: str) -> tuple[str, int]:
+    """`host:port` split; a bare host (`--address localhost`) gets Temporal's port, 7233."""
+    host, _, port = address.rpartition(":")
+    if host and port.isdigit():
+        return host, int(port)
+    return address, int(connection.DEFAULT_ADDRESS.rsplit(":", 1)[1])
 
 
 async def connect(settings: TemporalSettings, **options: Any) -> Client:

@@ -383,6 +383,10 @@ async def _print_progress(
         elif settings.as_json:
             _emit("result", event.model_dump(mode="json", include=_RESULT_FIELDS))
         else:
+            if not settings.no_items:  # what it did, as the stream follower shows it
+                notes = [n.summary for n in items.notes(event.output) if n.type != "message"]
+                for note in notes:
+                    print(f"[{note}]", file=sys.stderr)
             print(event.output_text, flush=True)
             print(
                 f"[{event.status} after {event.polls} poll(s); response {event.response_id}]",

@@ -19,7 +19,7 @@ from openai import AsyncOpenAI
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from durable_responses import cli, connection, telemetry, webhooks
+from durable_responses import cli, telemetry, webhooks
 from durable_responses.activities import ResponsesActivities
 from durable_responses.models.reaper import ReapRequest
 from durable_responses.plugin import GRACEFUL_SHUTDOWN, DurableResponsesPlugin
@@ -118,11 +118,8 @@ async def _dev_server(
     """`--dev`: a dev server where a client would look (flag, env, profile), and how to try it."""
     from durable_responses.testing import dev_server, find_binary  # only here: the harness
 
-    address = settings.target()
-    host, _, port_text = address.rpartition(":")
-    if not host or not port_text.isdigit():  # `--address localhost`: Temporal's own port
-        address = f"{address}:{connection.DEFAULT_ADDRESS.rsplit(':', 1)[1]}"
-    port = int(address.rsplit(":", 1)[1])
+    host, port = cli.host_port(settings.target())  # `--address localhost`: port 7233
+    address = f"{host}:{port}"
     env = await stack.enter_async_context(
         dev_server(port=port, ui_port=settings.ui_port, **options)
     )
