@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from durable_responses import cli
+from durable_responses._follow_command import FollowSettings
 from durable_responses.codec import new_key
 from durable_responses.codec_server import CodecServerSettings
 from durable_responses.demo import DemoSettings
 from durable_responses.fake_openai.__main__ import FakeSettings
-from durable_responses.follow import FollowSettings
 from durable_responses.gateway import hash_key
 from durable_responses.gateway.__main__ import GatewaySettings
 from durable_responses.models import PollPolicy, ResponseRequest
