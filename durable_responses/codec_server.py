@@ -13,19 +13,21 @@ set a token (`DURABLE_RESPONSES_CODEC_TOKEN`, sent by the CLI as
 
 from __future__ import annotations
 
-import argparse
 import hmac
 import ipaddress
 import logging
 import os
-import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import ClassVar
 
 from aiohttp import hdrs, web
 from google.protobuf import json_format
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
+from durable_responses import cli
 from durable_responses.codec import ENVIRONMENT as CODEC_ENVIRONMENT
 from durable_responses.codec import (
     KEYS_FILE_VARIABLE,
@@ -49,11 +51,33 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 """A history event's payloads may reach Temporal's 2 MB blob limit, a third more in base64;
 aiohttp's default of 1 MiB would refuse them."""
 
+
+class CodecServerSettings(cli.CommandSettings):
+    """Temporal codec server for durable-responses payloads (Web UI and CLI)."""
+
+    model_config = SettingsConfigDict(cli_prog_name="durable-responses-codec-server")
+    VARIABLES: ClassVar[dict[str, str]] = {
+        "host": "DURABLE_RESPONSES_CODEC_HOST",
+        "port": "DURABLE_RESPONSES_CODEC_PORT",
+        "cors_origins": ORIGINS_VARIABLE,
+    }
+    ENVIRONMENT: ClassVar[dict[str, str]] = {
+        **CODEC_ENVIRONMENT,
+        # Never a flag: `ps` shows the command line.
+        TOKEN_VARIABLE: "require `Authorization: Bearer <token>` on /encode and /decode",
+    }
+
+    host: str = Field(default=DEFAULT_HOST, description="listen address (default loopback)")
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535, description="listen port")
+    cors_origins: str = Field(
+        default=",".join(DEFAULT_ORIGINS),
+        description="Web UI origins allowed by CORS, comma separated",
+    )
+
+
 ENVIRONMENT: dict[str, str] = {
-    **CODEC_ENVIRONMENT,
-    TOKEN_VARIABLE: "require `Authorization: Bearer <token>` on /encode and /decode",
-    ORIGINS_VARIABLE: f"Web UI origins allowed by CORS, comma separated (default "
-    f"{','.join(DEFAULT_ORIGINS)})",
+    **CodecServerSettings.ENVIRONMENT,
+    **CodecServerSettings.environment(),
 }
 """Every environment variable the codec server reads."""
 
@@ -160,61 +184,44 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of `durable-responses-codec-server`; exits with a one-line error."""
-    parser = argparse.ArgumentParser(
-        prog="durable-responses-codec-server",
-        description="Temporal codec server for durable-responses payloads (Web UI and CLI). "
-        + "; ".join(f"{name}: {text}" for name, text in ENVIRONMENT.items()),
-    )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="listen address (default loopback)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="listen port")
-    parser.add_argument("--log-level", default="INFO", help="Python log level")
-    args = parser.parse_args(argv)
-
+async def serve(settings: CodecServerSettings) -> int:
+    """Check the keys, then serve until SIGINT/SIGTERM."""
     try:
         keys = KeyRing.from_env()
     except ValueError as err:
-        sys.exit(f"codec-server: {err}")
+        raise cli.CommandError(str(err)) from None
     if keys is None:
-        sys.exit(f"codec-server: no keys: set {KEYS_VARIABLE} or {KEYS_FILE_VARIABLE}")
+        raise cli.CommandError(f"no keys: set {KEYS_VARIABLE} or {KEYS_FILE_VARIABLE}")
     codec = codec_chain(keys)
     assert codec is not None  # keys are set
     token = os.environ.get(TOKEN_VARIABLE) or None
-    origins = [
-        origin.strip()
-        for origin in os.environ.get(ORIGINS_VARIABLE, "").split(",")
-        if origin.strip()
-    ] or list(DEFAULT_ORIGINS)
-
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    origins = origins or list(DEFAULT_ORIGINS)
     logger.info(
         "codec server on http://%s:%d: keys %s (newest %s), CORS origins %s, token %s",
-        args.host,
-        args.port,
+        settings.host,
+        settings.port,
         ",".join(keys.ids),
         keys.newest,
         ",".join(origins),
         "required" if token else "not required",
     )
-    if token is None and not _is_loopback(args.host):
+    if token is None and not _is_loopback(settings.host):
         logger.warning(
             "listening beyond loopback without %s: whoever reaches it can decode", TOKEN_VARIABLE
         )
+    runner = web.AppRunner(build_app(codec, token=token, origins=origins), access_log=None)
+    await runner.setup()
     try:
-        web.run_app(
-            build_app(codec, token=token, origins=origins),
-            host=args.host,
-            port=args.port,
-            print=None,
-            access_log=None,
-        )
-    except OSError as err:
-        sys.exit(f"codec-server: cannot listen on {args.host}:{args.port}: {err.strerror or err}")
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        return await cli.until_signalled()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `durable-responses-codec-server`; exits with a one-line error."""
+    cli.run(CodecServerSettings, serve, argv)
 
 
 if __name__ == "__main__":

@@ -8,27 +8,30 @@ local fake Responses API and a worker as a separate process, then runs both scen
    mid-stream, a new worker starts, and the same workflow resumes from the stream cursor it
    recorded. The text is then checked against the provider's: no gap, no duplicate, one create.
 
-With OPENAI_API_KEY set it uses the real API (a cheap model, no crash unless --crash).
-Exits 0 on success, 1 if a check fails, 2 if something could not start.
+With `--real` it uses the real API (OPENAI_API_KEY, a cheap model, no crash unless --crash);
+a key in the shell alone never switches it. While an activity retries (the API down, a bad
+key) it prints the last failure. Exits 0 on success, 1 if a check fails or something could
+not start, 2 for bad flags, 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
-import sys
 import textwrap
 import time
 import uuid
 from collections.abc import Sequence
+from typing import ClassVar
 
+from pydantic import Field, model_validator
+from pydantic_settings import CliImplicitFlag, SettingsConfigDict
 from temporalio.client import Client
 
-from durable_responses import connection
+from durable_responses import cli
 from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
-from durable_responses.follow import follow
+from durable_responses.follow import follow, retrying
 from durable_responses.models import PollPolicy, ResponseRequest, StreamPolicy
 from durable_responses.testing import WorkerProcess, dev_server
 from durable_responses.workflows import BackgroundResponseWorkflow, StreamingResponseWorkflow
@@ -41,8 +44,44 @@ KILL_AFTER_CHARS = 200
 DEMO_GENERATION = GenerationSettings(tokens=360, tokens_per_second=60, queued_seconds=0.5)
 
 
-class DemoFailed(Exception):
+class DemoFailed(cli.CommandError):
     """A check of the demo did not hold."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"DEMO FAILED: {message}")
+
+
+class DemoSettings(cli.CommandSettings):
+    """The one-command tour: a polling run, then a stream whose worker is killed mid-way."""
+
+    model_config = SettingsConfigDict(cli_prog_name="durable-responses-demo")
+    VARIABLES: ClassVar[dict[str, str]] = {
+        "real": "DURABLE_RESPONSES_DEMO_REAL",
+        "fake": "DURABLE_RESPONSES_DEMO_FAKE",
+        "crash": "DURABLE_RESPONSES_DEMO_CRASH",
+        "model": "DURABLE_RESPONSES_DEMO_MODEL",
+    }
+    ENVIRONMENT: ClassVar[dict[str, str]] = {
+        "OPENAI_API_KEY": "OpenAI API key, with --real only (read by the openai SDK)",
+        "OPENAI_BASE_URL": "OpenAI-compatible base URL, with --real only",
+    }
+
+    real: CliImplicitFlag[bool] = Field(
+        default=False, description="use the real OpenAI API (OPENAI_API_KEY) instead of the fake"
+    )
+    fake: CliImplicitFlag[bool] = Field(
+        default=False, description="use the local fake API (the default; kept for old scripts)"
+    )
+    crash: CliImplicitFlag[bool] | None = Field(
+        default=None, description="kill the worker mid-stream (default: on with the fake only)"
+    )
+    model: str = Field(default=REAL_MODEL, description="model for the real API")
+
+    @model_validator(mode="after")
+    def _one_api(self) -> DemoSettings:
+        if self.real and self.fake:
+            raise ValueError("--real and --fake: choose one")
+        return self
 
 
 def say(message: str = "") -> None:
@@ -72,8 +111,12 @@ async def polling(client: Client, task_queue: str, model: str | None) -> None:
     say("between durable timers (workflow.sleep), so a crash here would lose nothing.")
     result_task = asyncio.ensure_future(handle.result())
     shown = -1
+    note: str | None = None
     while True:
         finished = result_task.done()  # one last query after the end shows the final poll
+        if (news := retrying(await handle.describe())) != note and news is not None:
+            say(f"  [{news}]")  # rather than silence while Temporal retries a failing call
+        note = news
         progress = await handle.query(BackgroundResponseWorkflow.progress)
         if progress.polls != shown and progress.response_id:
             label = "created" if progress.polls == 0 else f"poll {progress.polls}"
@@ -119,7 +162,9 @@ async def streaming(
     followed = ""
     killed_at: float | None = None
     recovered_after: float | None = None
-    async for piece in follow(handle):
+    async for piece in follow(handle, items_from=0):
+        if piece.activity and "retrying" in piece.activity:
+            say(f"\n  [{piece.activity}]")
         if killed_at is not None and recovered_after is None and piece.text:
             recovered_after = time.monotonic() - killed_at
         print(piece.text, end="", flush=True)
@@ -172,10 +217,13 @@ async def streaming(
         raise DemoFailed("the worker was killed but no resume was recorded")
 
 
-async def run(args: argparse.Namespace) -> int:
-    use_fake = args.fake or not os.environ.get("OPENAI_API_KEY")
-    crash = args.crash if args.crash is not None else use_fake
-    model = None if use_fake else args.model
+async def run(settings: DemoSettings) -> int:
+    """Both scenarios end to end; a check that does not hold raises `DemoFailed`."""
+    use_fake = not settings.real
+    if not use_fake and not os.environ.get("OPENAI_API_KEY"):
+        raise cli.CommandError("--real needs OPENAI_API_KEY", "set it, or leave --real out")
+    crash = settings.crash if settings.crash is not None else use_fake
+    model = None if use_fake else settings.model
     async with contextlib.AsyncExitStack() as stack:
         fake: FakeOpenAIServer | None = None
         if use_fake:
@@ -203,33 +251,8 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `durable-responses-demo` and `python demo.py`."""
-    connection.exit_after(lambda: _cli(argv))
-
-
-def _cli(argv: Sequence[str] | None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--fake", action="store_true", help="use the fake API even if OPENAI_API_KEY is set"
-    )
-    parser.add_argument(
-        "--crash",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="kill the worker mid-stream (default: on with the fake only)",
-    )
-    parser.add_argument("--model", default=REAL_MODEL, help="model for the real API")
-    args = parser.parse_args(argv)
-    try:
-        code = asyncio.run(run(args))
-    except DemoFailed as err:
-        print(f"\nDEMO FAILED: {err}", file=sys.stderr)
-        code = 1
-    except KeyboardInterrupt:
-        code = 130
-    except (OSError, RuntimeError, TimeoutError) as err:
-        print(f"\ndemo could not run: {type(err).__name__}: {err}", file=sys.stderr)
-        code = 2
-    sys.exit(code)
+    # RuntimeError, TimeoutError: the dev server or a worker could not start.
+    cli.run(DemoSettings, run, argv, expected=(RuntimeError, TimeoutError))
 
 
 if __name__ == "__main__":

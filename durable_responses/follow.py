@@ -1,6 +1,7 @@
-"""Follow a `StreamingResponseWorkflow`'s text by offset, through Temporal, across crashes.
+"""Follow a run through Temporal, across crashes: a `StreamingResponseWorkflow`'s text by
+offset, a `BackgroundResponseWorkflow`'s progress (status, polls, what it is doing).
 
-    durable-responses-follow WORKFLOW_ID [--from N] [--no-items]
+    durable-responses-follow WORKFLOW_ID [--from N] [--no-items] [--json]
     (or python -m durable_responses.follow)
 
 Each step asks the workflow's `text` query for the recorded text after offset N, and the
@@ -13,13 +14,11 @@ never import it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import math
 import random
-import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import (
@@ -30,8 +29,14 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_responses import connection
-from durable_responses.models import ResponseResult, StreamTail, TextRequest, TextSlice, items
+from durable_responses.models import (
+    Progress,
+    ResponseResult,
+    StreamTail,
+    TextRequest,
+    TextSlice,
+    items,
+)
 from durable_responses.workflows import StreamingResponseWorkflow
 
 READER_ACTIVITY = "stream_background_response"
@@ -104,6 +109,16 @@ async def follow(
                 items=notes,
             )
             return
+        if items_from is not None and description is not None:
+            note = retrying(description)
+            if note is not None and note != activity:
+                activity = note
+                yield TextSlice(
+                    offset=offset,
+                    next_offset=offset,
+                    status=piece.status if piece is not None else "in_progress",
+                    activity=note,
+                )
         if live_tail and description is not None:
             tail = await _tail(handle, description)
             text = ""
@@ -176,7 +191,7 @@ async def _text(
 
 
 async def _describe(
-    handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult],
+    handle: WorkflowHandle[Any, ResponseResult],
 ) -> WorkflowExecutionDescription | None:
     """The run's description; None while the server does not answer. `LookupError` if the
     workflow does not exist (the server's answer to `describe` is authoritative)."""
@@ -188,9 +203,7 @@ async def _describe(
         return None  # briefly unreachable or rate limited: ask again at the next step
 
 
-async def _result(
-    handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult], backoff: _Backoff
-) -> ResponseResult:
+async def _result(handle: WorkflowHandle[Any, ResponseResult], backoff: _Backoff) -> ResponseResult:
     """The workflow's result, waiting out a server that does not answer; raises
     `WorkflowFailureError` for a failed, cancelled, terminated or timed-out workflow."""
     while True:
@@ -223,101 +236,73 @@ async def _tail(
     return None
 
 
-async def _main(args: argparse.Namespace) -> int:
-    client = await connection.connect(
-        address=args.address, namespace=args.namespace, profile=args.profile
-    )
-    handle = client.get_workflow_handle_for(StreamingResponseWorkflow.run, args.workflow_id)
-    offset = args.from_offset
-    last: TextSlice | None = None
-    line_start = True  # whether the text printed so far ends a line
-    items_from = None if args.no_items else 0
-    async for piece in follow(
-        handle, args.from_offset, poll_seconds=args.poll, items_from=items_from
-    ):
-        if piece.truncated:
-            print(f"\n[text before offset {piece.offset} is no longer kept]", file=sys.stderr)
-        # What the response does beside its text goes to stderr, so stdout is the text alone.
-        lines = [f"[{note.summary}]" for note in piece.items if note.type != "message"]
-        if piece.activity and not piece.items:
-            lines.append(f"[{piece.activity} …]")
-        if lines:
-            sys.stdout.flush()
-            print(("" if line_start else "\n") + "\n".join(lines), file=sys.stderr, flush=True)
-            line_start = True
-        if piece.text:
-            sys.stdout.write(piece.text)
-            sys.stdout.flush()
-            line_start = piece.text.endswith("\n")
-        offset, last = piece.next_offset, piece
-    status = last.status if last is not None else "unknown"
-    print(
-        f"\n[{status}; {offset - args.from_offset} characters from offset "
-        f"{args.from_offset}; resume with --from {offset}]",
-        file=sys.stderr,
-    )
-    return 0
+async def follow_progress(
+    handle: WorkflowHandle[Any, ResponseResult],
+    *,
+    poll_seconds: float = 0.5,
+    retry_seconds: float = 0.5,
+) -> AsyncIterator[Progress | ResponseResult | str]:
+    """Yield a polling run's `progress` whenever it changes, then its result.
+
+    Changes are of status, polls, items or the latest item (`activity`, e.g.
+    `searching: "…"`); waits between them are `poll_seconds`. A `str` is a new retry note
+    (`retrying`): an activity fails and Temporal retries it. Fails as `follow` does:
+    `WorkflowFailureError` for a run that did not complete, `LookupError` for no such run;
+    a query the busy or restarting worker cannot answer now is asked again.
+    """
+    backoff = _Backoff(retry_seconds)
+    last: tuple[object, ...] | None = None
+    note: str | None = None
+    while True:
+        description = await _describe(handle)
+        if description is None:
+            await backoff.wait()
+            continue
+        backoff.reset()
+        if (news := retrying(description)) != note and news is not None:
+            yield news
+        note = news
+        running = description.status == WorkflowExecutionStatus.RUNNING
+        progress = await _progress(handle)
+        if progress is not None:
+            key = (progress.status, progress.polls, progress.items, progress.activity)
+            if key != last:
+                last = key
+                yield progress
+        if not running:
+            yield await _result(handle, backoff)
+            return
+        await asyncio.sleep(poll_seconds)
+
+
+def retrying(description: WorkflowExecutionDescription) -> str | None:
+    """What an activity of the run is retrying after, from its last failure (None when none
+    is): what `follow` and the demo print instead of going silent while the API is down."""
+    for pending in description.raw_description.pending_activities:
+        if pending.attempt > 1 and pending.last_failure.message:
+            return (
+                f"{pending.activity_type.name} retrying (attempt {pending.attempt}): "
+                f"{pending.last_failure.message}"
+            )
+    return None
+
+
+async def _progress(handle: WorkflowHandle[Any, ResponseResult]) -> Progress | None:
+    """The run's `progress` query; None when it cannot be answered now."""
+    try:
+        progress: Progress = await handle.query(
+            "progress", result_type=Progress, rpc_timeout=QUERY_TIMEOUT
+        )
+        return progress
+    except (WorkflowQueryFailedError, RPCError):
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of `durable-responses-follow`."""
-    connection.exit_after(lambda: _cli(argv))
+    """Entry point of `durable-responses-follow` (the command: `_follow_command.py`)."""
+    from durable_responses._follow_command import main as command
 
-
-def _cli(argv: Sequence[str] | None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="durable-responses-follow",
-        description="Print a StreamingResponseWorkflow's text as it grows, from any offset.",
-    )
-    parser.add_argument("workflow_id")
-    parser.add_argument(
-        "--from",
-        dest="from_offset",
-        type=_offset,
-        default=0,
-        help="absolute character offset to start from (default 0)",
-    )
-    parser.add_argument(
-        "--poll", type=_seconds, default=0.2, help="seconds between two reads (default 0.2)"
-    )
-    parser.add_argument(
-        "--no-items",
-        action="store_true",
-        help="do not print output items (searches, tool calls...) to stderr",
-    )
-    # Unset: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_PROFILE, as for the worker.
-    parser.add_argument("--address", default=None)
-    parser.add_argument("--namespace", default=None)
-    parser.add_argument("--profile", default=None)
-    args = parser.parse_args(argv)
-    try:
-        sys.exit(asyncio.run(_main(args)))
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as err:  # a failed workflow, a bad offset, no server: say it plainly
-        sys.exit(f"follow: {type(err).__name__}: {err}")
-
-
-def _offset(text: str) -> int:
-    """`--from`: an absolute character offset, refused before connecting when negative."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative: offsets count from 0")
-    return value
-
-
-def _seconds(text: str) -> float:
-    """`--poll`: positive and finite (0 or less reads in a busy loop, infinity only once)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"{text} is not a positive, finite number of seconds")
-    return value
+    command(argv)
 
 
 if __name__ == "__main__":

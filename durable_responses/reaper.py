@@ -8,14 +8,14 @@ What it finds and what it cannot: `durable_responses/activities/reaper.py`.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
-import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import ClassVar
 
 import openai
+from pydantic import Field
+from pydantic_settings import CliImplicitFlag, SettingsConfigDict
 from temporalio.client import (
     Client,
     Schedule,
@@ -29,7 +29,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from durable_responses import connection
+from durable_responses import cli
 from durable_responses.activities.reaper import reap
 from durable_responses.models.reaper import ReapReport, ReapRequest
 
@@ -78,12 +78,31 @@ def _print(report: ReapReport) -> None:
     print(f"already ended: {len(report.already_ended)}; failed: {len(report.failed)}")
 
 
-async def _main(args: argparse.Namespace) -> int:
-    client = await connection.connect(
-        address=args.address, namespace=args.namespace, profile=args.profile
+class ReapSettings(cli.TemporalSettings):
+    """Cancel responses that closed workflows (terminated, timed out) left running."""
+
+    model_config = SettingsConfigDict(cli_prog_name="durable-responses-reap")
+    VARIABLES: ClassVar[dict[str, str]] = {
+        "older_than": "DURABLE_RESPONSES_REAP_OLDER_THAN",  # the worker's --reap-older-than
+        "dry_run": "DURABLE_RESPONSES_REAP_DRY_RUN",
+    }
+    ENVIRONMENT: ClassVar[dict[str, str]] = {
+        **cli.TemporalSettings.ENVIRONMENT,
+        "OPENAI_API_KEY": "OpenAI API key, to cancel the responses (read by the openai SDK)",
+        "OPENAI_BASE_URL": "OpenAI-compatible base URL; empty: the real API",
+    }
+
+    older_than: float = Field(
+        default=600.0, ge=0, description="only workflows closed at least this many seconds ago"
     )
+    dry_run: CliImplicitFlag[bool] = Field(default=False, description="list, cancel nothing")
+
+
+async def run(settings: ReapSettings) -> int:
+    """One pass now; exit 1 if a cancel failed."""
+    client = await cli.connect(settings)
     api = openai.AsyncOpenAI(max_retries=0)
-    request = ReapRequest(older_than_seconds=args.older_than, dry_run=args.dry_run)
+    request = ReapRequest(older_than_seconds=settings.older_than, dry_run=settings.dry_run)
     report = await reap(client, api, request)
     _print(report)
     return 1 if report.failed else 0
@@ -91,30 +110,7 @@ async def _main(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `durable-responses-reap`."""
-    connection.exit_after(lambda: _cli(argv))
-
-
-def _cli(argv: Sequence[str] | None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="durable-responses-reap",
-        description="Cancel responses that closed workflows (terminated, timed out) left running.",
-    )
-    parser.add_argument(
-        "--older-than",
-        type=float,
-        default=600.0,
-        help="only workflows closed at least this many seconds ago (default 600)",
-    )
-    parser.add_argument("--dry-run", action="store_true", help="list, cancel nothing")
-    parser.add_argument("--address", default=None)
-    parser.add_argument("--namespace", default=None)
-    parser.add_argument("--profile", default=None)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        sys.exit(asyncio.run(_main(args)))
-    except (openai.OpenAIError, connection.ConnectionConfigError) as err:
-        sys.exit(f"reap: {err}")
+    cli.run(ReapSettings, run, argv)
 
 
 if __name__ == "__main__":

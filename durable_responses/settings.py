@@ -8,62 +8,29 @@ environment. `ENVIRONMENT` lists every variable the worker reads, derived from t
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    CliImplicitFlag,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import Field, model_validator
+from pydantic_settings import CliImplicitFlag, SettingsConfigDict
 
 from durable_responses import connection
+from durable_responses.cli import PREFIX, SHARED_VARIABLES, TemporalSettings
 from durable_responses.models import TASK_QUEUE
 
-PREFIX = "DURABLE_RESPONSES_"
+__all__ = ["ENVIRONMENT", "PREFIX", "SHARED_VARIABLES", "WorkerSettings"]
 
 
-SHARED_VARIABLES = {
-    "address": "TEMPORAL_ADDRESS",
-    "namespace": "TEMPORAL_NAMESPACE",
-    "profile": "TEMPORAL_PROFILE",
-    "otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "log_level": "LOG_LEVEL",
-}
-"""Fields read from the variable the ecosystem already uses, instead of our prefix."""
-
-
-class _SharedVariables(PydanticBaseSettingsSource):
-    """`SHARED_VARIABLES` from the environment; an empty variable counts as unset."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return os.environ.get(SHARED_VARIABLES.get(field_name, "")) or None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return {
-            field: os.environ[variable]
-            for field, variable in SHARED_VARIABLES.items()
-            if os.environ.get(variable)
-        }
-
-
-class WorkerSettings(BaseSettings):
+class WorkerSettings(TemporalSettings):
     """Run a durable-responses worker (add --dev for a local Temporal server and fake API)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=PREFIX,
-        env_ignore_empty=True,  # `VAR=` (compose passes them through so) means unset
-        cli_prog_name="durable-responses-worker",
-        cli_kebab_case=True,
-        cli_implicit_flags=True,
-        cli_hide_none_type=True,
-        cli_exit_on_error=True,
-        extra="ignore",
-    )
+    model_config = SettingsConfigDict(cli_prog_name="durable-responses-worker")
+    ENVIRONMENT: ClassVar[dict[str, str]] = {
+        **TemporalSettings.ENVIRONMENT,
+        "OPENAI_API_KEY": "OpenAI API key (read by the openai SDK)",
+        "OPENAI_BASE_URL": "OpenAI-compatible base URL; empty: the real API",
+        "OPENAI_WEBHOOK_SECRET": "webhook signing secret(s), comma-separated while rotating",
+        "OTEL_SERVICE_NAME": "service name of the traces (read by the OpenTelemetry SDK)",
+    }
 
     dev: CliImplicitFlag[bool] = Field(
         default=False,
@@ -71,18 +38,6 @@ class WorkerSettings(BaseSettings):
     )
     fake: CliImplicitFlag[bool] = Field(
         default=False, description="with --dev: use the fake API even if OPENAI_API_KEY is set"
-    )
-    address: str | None = Field(
-        default=None,
-        description="Temporal host:port; unset: the envconfig profile, else localhost:7233",
-    )
-    namespace: str | None = Field(
-        default=None,
-        description="Temporal namespace; unset: the envconfig profile, else `default`",
-    )
-    profile: str | None = Field(
-        default=None,
-        description="envconfig profile of the TOML file TEMPORAL_CONFIG_FILE",
     )
     task_queue: str = Field(
         default=TASK_QUEUE, description="task queue of the workflows and their activities"
@@ -147,42 +102,12 @@ class WorkerSettings(BaseSettings):
     webhook_host: str = Field(
         default="127.0.0.1", description="address the webhook receiver binds (0.0.0.0: all)"
     )
-    log_level: str = Field(
-        default="INFO",
-        description="Python log level",
-    )
 
     @model_validator(mode="after")
     def _poll_rate_needs_poll_queue(self) -> WorkerSettings:
         if self.max_polls_per_second and not self.poll_task_queue:
             raise ValueError("--max-polls-per-second needs --poll-task-queue")
         return self
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Flags (pydantic-settings puts the CLI first), then our variables, then shared ones.
-        return (init_settings, env_settings, _SharedVariables(settings_cls))
-
-    @classmethod
-    def from_args(cls, argv: Sequence[str]) -> WorkerSettings:
-        """Flags from `argv`, then the environment, then defaults."""
-        return cls(_cli_parse_args=list(argv))
-
-    @staticmethod
-    def explain(err: ValidationError) -> str:
-        """One line per bad setting, named as the user wrote it."""
-        return "; ".join(
-            (f"--{'.'.join(str(p) for p in e['loc']).replace('_', '-')}: " if e["loc"] else "")
-            + e["msg"].removeprefix("Value error, ")
-            for e in err.errors(include_url=False)
-        )
 
     def worker_limits(self, polls: bool) -> dict[str, Any]:
         """Worker options that keep a fleet under the OpenAI account's rate limits, and the
@@ -204,28 +129,11 @@ class WorkerSettings(BaseSettings):
             options["max_task_queue_activities_per_second"] = rate
         return options
 
-    @classmethod
-    def environment(cls) -> dict[str, str]:
-        """Each field's environment variable and description."""
-        return {
-            SHARED_VARIABLES.get(name, PREFIX + name.upper()): field.description or ""
-            for name, field in cls.model_fields.items()
-        }
-
 
 ENVIRONMENT: dict[str, str] = {
     **connection.ENVIRONMENT,
     **connection.PAYLOAD_ENVIRONMENT,
     **WorkerSettings.environment(),
-    "OPENAI_API_KEY": "OpenAI API key (read by the openai SDK)",
-    "OPENAI_BASE_URL": "OpenAI-compatible base URL; empty: the real API",
-    "OPENAI_WEBHOOK_SECRET": "webhook signing secret(s), comma-separated while rotating",
-    "OTEL_SERVICE_NAME": "service name of the traces (read by the OpenTelemetry SDK)",
+    **WorkerSettings.ENVIRONMENT,
 }
 """Every environment variable the worker reads, itself or through the SDKs it configures."""
-
-for _name, _field in WorkerSettings.model_fields.items():
-    # `--help` names each flag's variable: the one list documents both.
-    _field.description = (
-        f"{_field.description} [env {SHARED_VARIABLES.get(_name, PREFIX + _name.upper())}]"
-    )

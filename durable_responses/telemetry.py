@@ -13,7 +13,7 @@ import logging
 import os
 
 from temporalio.client import Interceptor
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import LoggingConfig, PrometheusConfig, Runtime, TelemetryConfig
 
 from durable_responses.workflows import metrics
 
@@ -23,19 +23,23 @@ LAG_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 """Seconds; the completion lag is about one poll interval, which grows up to minutes."""
 
 
-def metrics_runtime(port: int, host: str = "127.0.0.1") -> Runtime | None:
+def metrics_runtime(
+    port: int, host: str = "127.0.0.1", core_logging: LoggingConfig | None = None
+) -> Runtime | None:
     """A runtime whose metrics, SDK and project alike, are scraped at `host:port/metrics`;
-    None (the SDK's default runtime, no metrics endpoint) for port 0."""
+    None (the SDK's default runtime, no metrics endpoint) for port 0. `core_logging`: where
+    the Temporal core's own logs go (default: the console, `cli.core_logging` forwards them)."""
     if not port:
         return None
     log.info("Prometheus metrics on http://%s:%s/metrics", host, port)
     return Runtime(
         telemetry=TelemetryConfig(
+            logging=core_logging or LoggingConfig.default,
             metrics=PrometheusConfig(
                 bind_address=f"{host}:{port}",
                 durations_as_seconds=True,
                 histogram_bucket_overrides={metrics.COMPLETION_LAG: LAG_BUCKETS},
-            )
+            ),
         )
     )
 

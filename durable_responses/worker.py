@@ -7,23 +7,19 @@ the local fake API. Options: `settings.WorkerSettings`, each a flag and a variab
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
-import signal
-import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import openai
 from openai import AsyncOpenAI
-from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from durable_responses import connection, telemetry, webhooks
+from durable_responses import cli, telemetry, webhooks
 from durable_responses.activities import ResponsesActivities
 from durable_responses.models.reaper import ReapRequest
 from durable_responses.plugin import GRACEFUL_SHUTDOWN, DurableResponsesPlugin
@@ -34,14 +30,9 @@ log = logging.getLogger("durable_responses.worker")
 READY = "worker polling task queue"
 
 
-async def serve(*workers: Worker, ready: str = "") -> None:
+async def serve(*workers: Worker, ready: str = "") -> int:
     """Run until SIGINT/SIGTERM, then shut down gracefully (activities hand over their work);
-    `ready` is printed once every worker polls."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    `ready` is printed once every worker polls. The exit code: 130 after Ctrl-C, else 0."""
     async with contextlib.AsyncExitStack() as running:
         for worker in workers:
             await running.enter_async_context(worker)
@@ -49,23 +40,28 @@ async def serve(*workers: Worker, ready: str = "") -> None:
             log.info("%s %r", READY, worker.task_queue)
         if ready:
             print(ready, flush=True)
-        await stop.wait()
+        code = await cli.until_signalled()
         log.info("shutting down")
     log.info("worker stopped")
+    return code
 
 
-async def run(settings: WorkerSettings) -> None:
+async def run(settings: WorkerSettings) -> int:
     """Connect (or start a dev server), then serve the task queue(s) until a signal."""
     use_fake = settings.dev and (settings.fake or not os.environ.get("OPENAI_API_KEY"))
     try:  # before anything starts: without a key, refuse to start rather than fail each call
         activities = None if use_fake else ResponsesActivities.from_env(settings.model)
     except openai.OpenAIError as err:
-        raise RuntimeError(
-            f"{err} (with the compose stack's fake profile: OPENAI_API_KEY=fake-key "
-            "OPENAI_BASE_URL=http://fake-openai:8787/v1; locally: python worker.py --dev)"
+        raise cli.CommandError(
+            str(err),
+            "with the compose stack's fake profile: OPENAI_API_KEY=fake-key "
+            "OPENAI_BASE_URL=http://fake-openai:8787/v1; locally: python worker.py --dev",
         ) from err
+    debug = settings.log_level == "DEBUG"
     options: dict[str, Any] = {
-        "runtime": telemetry.metrics_runtime(settings.metrics_port, settings.metrics_host)
+        "runtime": telemetry.metrics_runtime(
+            settings.metrics_port, settings.metrics_host, cli.core_logging(debug)
+        )
     }
     if settings.otlp_endpoint:
         options["interceptors"] = telemetry.tracing_interceptors(settings.otlp_endpoint)
@@ -74,12 +70,7 @@ async def run(settings: WorkerSettings) -> None:
             client, ready = await _dev_server(settings, stack, **options)
         else:
             ready = ""
-            client = await connection.connect(
-                address=settings.address,
-                namespace=settings.namespace,
-                profile=settings.profile,
-                **options,
-            )
+            client = await cli.connect(settings, **options)
         if activities is None:
             activities = _fake_activities(stack, settings.model)
         activities.webhooks = settings.webhooks or bool(settings.webhook_port)
@@ -107,7 +98,7 @@ async def run(settings: WorkerSettings) -> None:
                     **limits(polls=True),
                 )
             )
-        await serve(*workers, ready=ready)
+        return await serve(*workers, ready=ready)
 
 
 def _fake_activities(
@@ -127,8 +118,8 @@ async def _dev_server(
     """`--dev`: a dev server where a client would look (flag, env, profile), and how to try it."""
     from durable_responses.testing import dev_server, find_binary  # only here: the harness
 
-    address = settings.address or connection.connect_config(profile=settings.profile)["target_host"]
-    port = int(address.rsplit(":", 1)[1])
+    host, port = cli.host_port(settings.target())  # `--address localhost`: port 7233
+    address = f"{host}:{port}"
     env = await stack.enter_async_context(
         dev_server(port=port, ui_port=settings.ui_port, **options)
     )
@@ -141,24 +132,9 @@ async def _dev_server(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of `durable-responses-worker`; exits with a one-line error, not a trace."""
-    connection.exit_after(lambda: _main(sys.argv[1:] if argv is None else argv))
-
-
-def _main(argv: Sequence[str]) -> None:
-    try:
-        settings = WorkerSettings.from_args(argv)
-    except ValidationError as err:
-        sys.exit(f"worker: {WorkerSettings.explain(err)}")
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    try:
-        asyncio.run(run(settings))
-    except (FileNotFoundError, RuntimeError, connection.ConnectionConfigError) as err:
-        sys.exit(f"worker: {err}")
+    """Entry point of `durable-responses-worker`: one line, not a trace, for what is expected."""
+    # RuntimeError: the otel extra missing, search attributes this worker may not register.
+    cli.run(WorkerSettings, run, argv, expected=(RuntimeError,))
 
 
 if __name__ == "__main__":

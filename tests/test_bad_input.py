@@ -376,7 +376,8 @@ FOLLOWS: dict[str, Follow] = {
     "poll-negative": Follow(("--poll", "-1"), "argument --poll"),
     "poll-infinite": Follow(("--poll", "inf"), "argument --poll"),
     "no-such-workflow": Follow((), "not found"),
-    "background-workflow": Follow((), "'text'", target=BG),
+    # A polling run is followed now (its progress): tests/test_cli_foundation.py.
+    "unknown-flag": Follow(("--bogus",), "unrecognized arguments"),
 }
 
 

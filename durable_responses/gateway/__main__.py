@@ -13,39 +13,90 @@ if payloads are encrypted. No OpenAI key: the workers call OpenAI.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import logging
-import os
 import sys
 from collections.abc import Sequence
+from typing import ClassVar
 
-from durable_responses import connection
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from durable_responses import cli
 from durable_responses.models import TASK_QUEUE
 
-from .auth import Tenants, hash_key
+from .auth import KEYS_FILE_VARIABLE, KEYS_VARIABLE, Tenants, hash_key
 from .bodies import MAX_BODY_BYTES
 from .limits import TenantLimits
-from .server import serve
+from .server import start
+
+log = logging.getLogger("durable_responses.gateway")
 
 
-async def _serve(args: argparse.Namespace, tenants: Tenants) -> None:
-    client = await connection.connect(
-        address=args.address, namespace=args.namespace, profile=args.profile
+class GatewaySettings(cli.TemporalSettings):
+    """Serve OpenAI's Responses API over durable workflows (`hash-key`: print the SHA-256 of
+    a key read from standard input, for the keys)."""
+
+    model_config = SettingsConfigDict(cli_prog_name="durable-responses-gateway")
+    VARIABLES: ClassVar[dict[str, str]] = {
+        "host": "DURABLE_RESPONSES_GATEWAY_HOST",
+        "port": "DURABLE_RESPONSES_GATEWAY_PORT",
+        "max_body_bytes": "DURABLE_RESPONSES_GATEWAY_MAX_BODY_BYTES",
+        "models": "DURABLE_RESPONSES_GATEWAY_MODELS",
+        "tenant_requests_per_second": "DURABLE_RESPONSES_GATEWAY_TENANT_RPS",
+        "tenant_runs_in_flight": "DURABLE_RESPONSES_GATEWAY_TENANT_RUNS",
+    }
+    ENVIRONMENT: ClassVar[dict[str, str]] = {
+        **cli.TemporalSettings.ENVIRONMENT,
+        KEYS_VARIABLE: "client keys as `tenant:<sha256 of the key>`, comma/newline separated",
+        KEYS_FILE_VARIABLE: f"file of the keys (mode 600), instead of {KEYS_VARIABLE}",
+    }
+
+    host: str = Field(default="127.0.0.1", description="address the gateway binds")
+    port: int = Field(default=8000, ge=0, le=65535, description="port the gateway binds")
+    task_queue: str = Field(default=TASK_QUEUE, description="task queue of the workers")
+    max_body_bytes: int = Field(
+        default=MAX_BODY_BYTES, gt=0, description="largest create body taken, 413 past it"
     )
-    await serve(
+    models: str = Field(
+        default="",
+        description="models GET /v1/models lists, comma-separated (the operator's choice: "
+        "the gateway does not ask the provider)",
+    )
+    tenant_requests_per_second: float = Field(
+        default=0,
+        ge=0,
+        description="requests a tenant may send per second to this replica, 429 past it "
+        "(0: no limit)",
+    )
+    tenant_runs_in_flight: int = Field(
+        default=0, ge=0, description="runs a tenant may have running at once, 429 past it (0: none)"
+    )
+
+
+async def serve(settings: GatewaySettings) -> int:
+    """The keys, Temporal, then serve until SIGINT/SIGTERM."""
+    tenants = Tenants.from_env()  # before connecting: a bad key is the first thing to fix
+    client = await cli.connect(settings)
+    runner, url = await start(
         client,
         tenants,
-        host=args.host,
-        port=args.port,
-        task_queue=args.task_queue,
-        max_body_bytes=args.max_body_bytes,
-        models=args.models,
+        host=settings.host,
+        port=settings.port,
+        task_queue=settings.task_queue,
+        max_body_bytes=settings.max_body_bytes,
+        models=[name.strip() for name in settings.models.split(",") if name.strip()],
         limits=TenantLimits(
-            requests_per_second=args.tenant_requests_per_second,
-            runs_in_flight=args.tenant_runs_in_flight,
+            requests_per_second=settings.tenant_requests_per_second,
+            runs_in_flight=settings.tenant_runs_in_flight,
         ),
     )
+    log.info("gateway at %s (runs on task queue %r)", url, settings.task_queue)
+    print(f"gateway at {url}", flush=True)
+    try:
+        return await cli.until_signalled()
+    finally:
+        await runner.cleanup()
 
 
 def _hash_key(argv: Sequence[str]) -> None:
@@ -76,54 +127,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv[:1] == ["hash-key"]:
         _hash_key(argv[1:])
         return
-    parser = argparse.ArgumentParser(
-        prog="durable-responses-gateway",
-        description="Serve OpenAI's Responses API over durable workflows.",
-    )
-    parser.add_argument(
-        "--host", default=os.environ.get("DURABLE_RESPONSES_GATEWAY_HOST", "127.0.0.1")
-    )
-    parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("DURABLE_RESPONSES_GATEWAY_PORT", "8000"))
-    )
-    parser.add_argument(
-        "--task-queue", default=os.environ.get("DURABLE_RESPONSES_TASK_QUEUE", TASK_QUEUE)
-    )
-    parser.add_argument(
-        "--max-body-bytes",
-        type=int,
-        default=int(os.environ.get("DURABLE_RESPONSES_GATEWAY_MAX_BODY_BYTES", MAX_BODY_BYTES)),
-        help=f"largest create body taken, answered 413 past it (default {MAX_BODY_BYTES})",
-    )
-    parser.add_argument(
-        "--models",
-        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
-        default=os.environ.get("DURABLE_RESPONSES_GATEWAY_MODELS", ""),
-        help="models GET /v1/models lists, comma-separated (the operator's choice: the "
-        "gateway does not ask the provider)",
-    )
-    parser.add_argument(
-        "--tenant-requests-per-second",
-        type=float,
-        default=float(os.environ.get("DURABLE_RESPONSES_GATEWAY_TENANT_RPS", "0")),
-        help="requests a tenant may send per second to this replica, 429 past it (0: no limit)",
-    )
-    parser.add_argument(
-        "--tenant-runs-in-flight",
-        type=int,
-        default=int(os.environ.get("DURABLE_RESPONSES_GATEWAY_TENANT_RUNS", "0")),
-        help="runs a tenant may have running at once, 429 past it (0: no limit)",
-    )
-    parser.add_argument("--address", default=None)
-    parser.add_argument("--namespace", default=None)
-    parser.add_argument("--profile", default=None)
-    args = parser.parse_args(argv)
-    try:
-        tenants = Tenants.from_env()
-    except (OSError, ValueError) as err:  # one line: what is wrong and how to fix it
-        sys.exit(f"durable-responses-gateway: {err}")
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
-    connection.exit_after(lambda: asyncio.run(_serve(args, tenants)))
+    # OSError, ValueError: a keys file others can read, a malformed key entry, no keys.
+    cli.run(GatewaySettings, serve, argv, expected=(ValueError,))
 
 
 if __name__ == "__main__":

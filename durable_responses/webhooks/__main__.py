@@ -9,27 +9,59 @@ visibility listed it.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
 import os
-import signal
 from collections.abc import Sequence
+from typing import ClassVar
 
 import openai
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from durable_responses import connection
+from durable_responses import cli
 
-from .app import DEFAULT_PATH, start
+from .app import DEFAULT_PATH, STATS_TOKEN_VARIABLE, start
 from .verify import DEFAULT_TOLERANCE_SECONDS, parse_secrets
 
 SECRET_VARIABLE = "OPENAI_WEBHOOK_SECRET"
 
 
-async def serve(args: argparse.Namespace) -> None:
-    client = await connection.connect(
-        address=args.address, namespace=args.namespace, profile=args.profile
+class WebhooksSettings(cli.TemporalSettings):
+    """Receive OpenAI webhooks and wake the workflows whose responses ended."""
+
+    model_config = SettingsConfigDict(cli_prog_name="durable-responses-webhooks")
+    VARIABLES: ClassVar[dict[str, str]] = {
+        # The same two the worker's --webhook-host/--webhook-port read: one meaning each.
+        "host": "DURABLE_RESPONSES_WEBHOOK_HOST",
+        "port": "DURABLE_RESPONSES_WEBHOOK_PORT",
+        "path": "DURABLE_RESPONSES_WEBHOOK_PATH",
+        "tolerance": "DURABLE_RESPONSES_WEBHOOK_TOLERANCE",
+    }
+    ENVIRONMENT: ClassVar[dict[str, str]] = {
+        **cli.TemporalSettings.ENVIRONMENT,
+        SECRET_VARIABLE: "webhook signing secret(s), comma-separated while rotating",
+        "OPENAI_API_KEY": "optional: finds the owner of a response visibility does not list yet",
+        "OPENAI_BASE_URL": "OpenAI-compatible base URL; empty: the real API",
+        STATS_TOKEN_VARIABLE: "bearer token of GET /stats from beyond loopback",
+    }
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="address the receiver binds (0.0.0.0: all interfaces, in a container)",
     )
+    port: int = Field(default=8788, ge=0, le=65535, description="port the receiver binds")
+    path: str = Field(default=DEFAULT_PATH, description="path OpenAI posts to")
+    tolerance: int = Field(
+        default=DEFAULT_TOLERANCE_SECONDS,
+        ge=0,
+        description="seconds a delivery's timestamp may be off",
+    )
+
+
+async def serve(settings: WebhooksSettings) -> int:
+    """Receive until SIGINT/SIGTERM."""
+    secrets = parse_secrets(os.environ.get(SECRET_VARIABLE))
+    client = await cli.connect(settings)
     api = (
         openai.AsyncOpenAI(max_retries=0, base_url=os.environ.get("OPENAI_BASE_URL") or None)
         if os.environ.get("OPENAI_API_KEY")
@@ -37,50 +69,25 @@ async def serve(args: argparse.Namespace) -> None:
     )
     runner, _, url = await start(
         client,
-        parse_secrets(os.environ.get(SECRET_VARIABLE)),
-        host=args.host,
-        port=args.port,
-        path=args.path,
-        tolerance_seconds=args.tolerance,
+        secrets,
+        host=settings.host,
+        port=settings.port,
+        path=settings.path,
+        tolerance_seconds=settings.tolerance,
         openai_client=api,
     )
     logging.getLogger("durable_responses.webhooks").info("receiving webhooks at %s", url)
     print(f"receiving webhooks at {url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        return await cli.until_signalled()
     finally:
         await runner.cleanup()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `durable-responses-webhooks`."""
-    parser = argparse.ArgumentParser(
-        prog="durable-responses-webhooks",
-        description="Receive OpenAI webhooks and wake the workflows whose responses ended.",
-    )
-    parser.add_argument(
-        "--host", default=os.environ.get("DURABLE_RESPONSES_WEBHOOK_HOST", "0.0.0.0")
-    )
-    parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("DURABLE_RESPONSES_WEBHOOK_PORT", "8788"))
-    )
-    parser.add_argument("--path", default=DEFAULT_PATH)
-    parser.add_argument(
-        "--tolerance",
-        type=int,
-        default=DEFAULT_TOLERANCE_SECONDS,
-        help="seconds a delivery's timestamp may be off (default 300)",
-    )
-    parser.add_argument("--address", default=None)
-    parser.add_argument("--namespace", default=None)
-    parser.add_argument("--profile", default=None)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
-    connection.exit_after(lambda: asyncio.run(serve(args)))
+    # ValueError: no or a malformed signing secret.
+    cli.run(WebhooksSettings, serve, argv, expected=(ValueError,))
 
 
 if __name__ == "__main__":
