@@ -37,9 +37,10 @@ from durable_responses.models import (
     TextSlice,
     items,
 )
+from durable_responses.models.names import STREAM_READER_ACTIVITY
 from durable_responses.workflows import StreamingResponseWorkflow
 
-READER_ACTIVITY = "stream_background_response"
+READER_ACTIVITY = STREAM_READER_ACTIVITY  # its old home
 QUERY_TIMEOUT = timedelta(seconds=1)
 MAX_BACKOFF_SECONDS = 5.0
 """Longest wait between two tries while the server or the workflow's worker does not answer."""
@@ -120,7 +121,7 @@ async def follow(
                     activity=note,
                 )
         if live_tail and description is not None:
-            tail = await _tail(handle, description)
+            tail = await reader_tail(description)
             text = ""
             if tail is not None and tail.offset <= offset < tail.offset + len(tail.text):
                 text = tail.text[offset - tail.offset :]
@@ -215,21 +216,19 @@ async def _result(handle: WorkflowHandle[Any, ResponseResult], backoff: _Backoff
         await backoff.wait()
 
 
-async def _tail(
-    handle: WorkflowHandle[StreamingResponseWorkflow, ResponseResult],
-    description: WorkflowExecutionDescription,
-) -> StreamTail | None:
-    """The reader's read-but-unrecorded text, from its last heartbeat; None if there is none."""
+async def reader_tail(description: WorkflowExecutionDescription) -> StreamTail | None:
+    """The stream reader's read-but-unrecorded text, from its last heartbeat (decoded with the
+    client's converter and codec); None if there is none. Followers and the gateway read it."""
     for pending in description.raw_description.pending_activities:
         if (
-            pending.activity_type.name == READER_ACTIVITY
+            pending.activity_type.name == STREAM_READER_ACTIVITY
             and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
             and pending.heartbeat_details.payloads
         ):
-            # The handle's converter holds the client's codec; the SDK has no public accessor.
-            converter = handle._data_converter
             try:
-                (tail,) = await converter.decode(pending.heartbeat_details.payloads, [StreamTail])
+                (tail,) = await description.data_converter.decode(
+                    pending.heartbeat_details.payloads, [StreamTail]
+                )
             except Exception:  # a reader of another version: the recorded text will come
                 return None
             return tail if isinstance(tail, StreamTail) else None

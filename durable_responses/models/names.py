@@ -1,5 +1,5 @@
-"""Workflow type names: wire contracts that running workflows, the Temporal CLI and every
-client name, defined once here (a leaf module: no imports)."""
+"""Workflow and activity type names: wire contracts that running workflows, the Temporal CLI
+and every client name, defined once here (a leaf module: no imports)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ AGENT_SESSION_WORKFLOW = "AgentSessionWorkflow"
 """A conversation that lives across calls, each message an agent loop."""
 REAP_WORKFLOW = "ReapOrphanedResponsesWorkflow"
 """One pass of the reaper: cancel responses that closed runs left running."""
+
+
+STREAM_READER_ACTIVITY = "stream_background_response"
+"""The activity that reads a stream; its heartbeat carries what it read but not yet recorded."""
 
 
 def response_workflow(*, stream: bool) -> str:
