@@ -17,10 +17,10 @@ import openai
 from openai import AsyncOpenAI
 from temporalio.client import Client
 
+from durable_responses.models.names import OPENAI_RESPONSE_ID, OPENAI_RESPONSE_STATUS
 from durable_responses.models.reaper import ReapReport, ReapRequest
-from durable_responses.workflows.search_attributes import OPENAI_RESPONSE_ID, OPENAI_RESPONSE_STATUS
 
-from .responses import CALL_TIMEOUT_SECONDS
+from .timeouts import CALL_TIMEOUT_SECONDS
 
 log = logging.getLogger("durable_responses.reaper")
 

@@ -30,15 +30,15 @@ from .models import (
     StreamReaderEnd,
     StreamReaderInput,
 )
+from .reaper import reap
 from .sizing import fit_snapshot
 from .snapshots import snapshot_of
 from .stream_reader import (
     StreamReader,
 )
+from .timeouts import CALL_TIMEOUT_SECONDS
 from .tracing import RESPONSE_ID, openai_call
 
-CALL_TIMEOUT_SECONDS = 20.0
-"""Per-call HTTP timeout; shorter than every activity's start-to-close timeout."""
 HEARTBEAT_EVERY_SECONDS = 1.0
 """How often `read_stream_chunk` heartbeats while it waits for events."""
 
@@ -172,8 +172,6 @@ class ResponsesActivities:
     @activity.defn(name="reap_orphaned_responses")
     async def reap_orphaned_responses(self, input: ReapRequest) -> ReapReport:
         """Cancel responses that closed workflows left running (see `reaper.py`)."""
-        from .reaper import reap  # imports this module
-
         return await reap(activity.client(), self._client, input)
 
     @activity.defn(name="stream_background_response")

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_responses.workflows.search_attributes import ALL
+from durable_responses.models.names import SEARCH_ATTRIBUTES as ALL
 
 log = logging.getLogger("durable_responses.namespace")
 

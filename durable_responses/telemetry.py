@@ -15,7 +15,7 @@ import os
 from temporalio.client import Interceptor
 from temporalio.runtime import LoggingConfig, PrometheusConfig, Runtime, TelemetryConfig
 
-from durable_responses.workflows import metrics
+from durable_responses.models.names import METRIC_COMPLETION_LAG
 
 log = logging.getLogger("durable_responses.telemetry")
 
@@ -38,7 +38,7 @@ def metrics_runtime(
             metrics=PrometheusConfig(
                 bind_address=f"{host}:{port}",
                 durations_as_seconds=True,
-                histogram_bucket_overrides={metrics.COMPLETION_LAG: LAG_BUCKETS},
+                histogram_bucket_overrides={METRIC_COMPLETION_LAG: LAG_BUCKETS},
             ),
         )
     )

@@ -16,15 +16,24 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.activities import ResponseSnapshot
     from durable_responses.models import Usage
     from durable_responses.models._carried import ResumeState
+    from durable_responses.models.names import (
+        METRIC_COMPLETION_LAG,
+        METRIC_CREATED,
+        METRIC_FINISHED,
+        METRIC_POLLS,
+        METRIC_STREAM_RESUMES,
+        METRIC_TOKENS,
+        METRICS,
+    )
 
-CREATED = "durable_responses_created"
-FINISHED = "durable_responses_finished"
-POLLS = "durable_responses_polls"
-STREAM_RESUMES = "durable_responses_stream_resumes"
-COMPLETION_LAG = "durable_responses_completion_lag_seconds"
-TOKENS = "durable_responses_tokens"
-
-NAMES = (CREATED, FINISHED, POLLS, STREAM_RESUMES, COMPLETION_LAG, TOKENS)
+# The names' old homes (defined in durable_responses.models.names).
+CREATED = METRIC_CREATED
+FINISHED = METRIC_FINISHED
+POLLS = METRIC_POLLS
+STREAM_RESUMES = METRIC_STREAM_RESUMES
+COMPLETION_LAG = METRIC_COMPLETION_LAG
+TOKENS = METRIC_TOKENS
+NAMES = METRICS
 
 
 def created(model: str) -> None:

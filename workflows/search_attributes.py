@@ -7,25 +7,28 @@ missing when a worker starts (see `durable_responses.namespace`).
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from durable_responses.models._carried import ResumeState
+    from durable_responses.models.names import (
+        OPENAI_MODEL,
+        OPENAI_RESPONSE_ID,
+        OPENAI_RESPONSE_STATUS,
+        SEARCH_ATTRIBUTES,
+    )
 
     from ._patches import patched
 
-OPENAI_RESPONSE_ID = SearchAttributeKey.for_keyword("OpenAIResponseId")
-"""The upstream response id (`resp_...`), set as soon as the response is created."""
-OPENAI_RESPONSE_STATUS = SearchAttributeKey.for_keyword("OpenAIResponseStatus")
-"""The last upstream status seen: queued, in_progress, completed, incomplete, failed, cancelled."""
-OPENAI_MODEL = SearchAttributeKey.for_keyword("OpenAIModel")
-"""The model that serves the response, as the provider names it."""
+ALL = SEARCH_ATTRIBUTES  # its old home
 
-ALL: tuple[SearchAttributeKey[str], ...] = (
-    OPENAI_RESPONSE_ID,
-    OPENAI_RESPONSE_STATUS,
-    OPENAI_MODEL,
-)
+__all__ = [
+    "ALL",
+    "OPENAI_MODEL",
+    "OPENAI_RESPONSE_ID",
+    "OPENAI_RESPONSE_STATUS",
+    "PATCH_ID",
+    "index",
+]
 
 PATCH_ID = "search-attributes-v1"
 """Runs started before the workflows upserted search attributes replay without them."""

@@ -16,7 +16,7 @@ from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 
 from durable_responses import connection
-from durable_responses.workflows import search_attributes
+from durable_responses.models.names import SEARCH_ATTRIBUTES
 
 DEV_DB = Path(".temporal") / "temporal.db"
 """Where `worker --dev` keeps the dev server's SQLite file, relative to the working folder."""
@@ -81,7 +81,7 @@ async def dev_server(
         ui_port=ui_port,
         data_converter=connection.data_converter(),
         dev_server_log_level="warn",
-        search_attributes=search_attributes.ALL,
+        search_attributes=SEARCH_ATTRIBUTES,
         runtime=runtime,
         interceptors=interceptors,
         plugins=plugins,
