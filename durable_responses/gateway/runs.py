@@ -283,9 +283,11 @@ class RunReader:
                 and cause.type in (ErrorType.RESPONSE_CANCELLED, ErrorType.DEADLINE_EXCEEDED)
             ):
                 run.status = "cancelled"
-            run.error = _error_of(cause)
+            else:
+                run.error = _error_of(cause)
         except Exception as err:  # terminated, timed out: no failure to decode
-            run.error = {"code": "server_error", "message": f"the run ended: {err}"}
+            if run.status != "cancelled":
+                run.error = {"code": "server_error", "message": f"the run ended: {err}"}
 
 
 def _active(status: object) -> str:
@@ -294,7 +296,8 @@ def _active(status: object) -> str:
 
 def _error_of(cause: BaseException) -> dict[str, Any]:
     """A failed run's `error`: the provider's code and message where the response failed
-    there, else what ended the run (its error type as the code)."""
+    there, else `server_error` (the contract's codes are the provider's) with what ended the
+    run, its error type first."""
     if isinstance(cause, ApplicationError):
         details = cause.details[0] if cause.details else None
         if cause.type == ErrorType.RESPONSE_FAILED and isinstance(details, dict):
@@ -302,7 +305,7 @@ def _error_of(cause: BaseException) -> dict[str, Any]:
                 "code": details.get("code") or "server_error",
                 "message": details.get("message", ""),
             }
-        return {"code": cause.type or "server_error", "message": cause.message}
+        return {"code": "server_error", "message": f"{cause.type}: {cause.message}"}
     return {"code": "server_error", "message": str(cause)}
 
 
