@@ -69,6 +69,7 @@ class Gateway:
         models: Sequence[str] = (),
         limits: TenantLimits | None = None,
         keepalive_seconds: float = streams.KEEPALIVE_SECONDS,
+        create_wait_seconds: float = runs.CREATE_WAIT_SECONDS,
     ) -> None:
         self.client = client
         self.tenants = tenants
@@ -79,6 +80,8 @@ class Gateway:
         self.started_at = int(time.time())
         self.limits = limits or TenantLimits()
         self.keepalive_seconds = keepalive_seconds
+        self.create_wait_seconds = create_wait_seconds
+        """How long a create waits for the provider's answer (`runs.CREATE_WAIT_SECONDS`)."""
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
@@ -208,18 +211,19 @@ async def create(request: web.Request) -> web.StreamResponse:
         raise
     if started.existing:
         log.info("create with key %r: %s again", key, response_id)
+    # As OpenAI's create: answered once the provider has accepted or refused the response
+    # (its refusal raised here, with its status), or `queued` if it takes too long.
+    reader = await runs.created(
+        gateway.client, tenant, response_id, wait_seconds=gateway.create_wait_seconds
+    )
     if call.stream:
-        reader = (
-            await runs.RunReader.open(gateway.client, tenant, response_id)
-            if started.existing
-            else runs.RunReader.started(gateway.client, tenant, started.run)
-        )
         return await _stream(request, reader, starting_after=-1)
     if call.background:
-        return web.json_response(response_object(started.run))
+        return web.json_response(response_object(reader.run))
     # Foreground: wait for the end; a client that leaves does not stop the run, only the wait.
-    reader = await runs.RunReader.open(gateway.client, tenant, response_id)
     run = await streams.until_terminal(reader, request)
+    if reader.refusal is not None:  # refused after the wait: still the create's answer
+        raise reader.refusal
     return web.json_response(response_object(run))
 
 
