@@ -34,7 +34,9 @@ def input_items(response_id: str, given: Any) -> list[dict[str, Any]]:
         if kind == "message" and isinstance(item.get("content"), str):
             part = "output_text" if item.get("role") == "assistant" else "input_text"
             text = {"type": part, "text": item["content"]}
-            item["content"] = [{**text, "annotations": []} if part == "output_text" else text]
+            item["content"] = [
+                {**text, "annotations": [], "logprobs": []} if part == "output_text" else text
+            ]
         items.append(item)
     return items
 

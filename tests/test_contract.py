@@ -202,10 +202,12 @@ async def test_in_progress_keeps_the_contract(api, fake):
     ("fault", "status"),
     [
         ({"kind": "fail", "after_tokens": 10}, "failed"),
+        ({"kind": "fail", "after_tokens": 150}, "failed"),  # mid-message, as a stream shows
         ({"kind": "incomplete", "after_tokens": 10}, "incomplete"),
     ],
 )
 async def test_failed_and_incomplete_keep_the_contract(api, fake, fault, status):
+    fake.configure(tokens=300, tokens_per_second=100)
     fake.add_fault(route="create", **fault)
     events = await api.events(
         "POST",
@@ -229,3 +231,30 @@ async def test_error_bodies_keep_the_contract(api):
     status, body = await api.call("POST", "/responses", {"model": "o3", "input": 5})
     assert status == 400
     openapi.check(body, "ErrorResponse")
+
+
+async def test_a_tool_round_and_a_foreground_create_keep_the_contract(api):
+    """A second turn's input items (function call outputs, an assistant message as a string)
+    and a create answered at the end."""
+    first = await api.create(**ITEMS["function-call"], input="Weather?", background=True)
+    first = await api.until(first["id"], "completed")
+    (call,) = [item for item in first["output"] if item["type"] == "function_call"]
+    turn = [
+        {"type": "function_call_output", "call_id": call["call_id"], "output": '{"c": 21}'},
+        {"role": "assistant", "content": "Asking again."},
+        {"role": "user", "content": [{"type": "input_text", "text": "And tomorrow?"}]},
+    ]
+    second = await api.create(
+        **ITEMS["function-call"], input=turn, previous_response_id=first["id"]
+    )
+    assert second["status"] == "completed"
+    for query in ("", "?order=asc&limit=1", "?order=desc&limit=2"):
+        status, items = await api.call("GET", f"/responses/{second['id']}/input_items{query}")
+        assert status == 200, items
+        openapi.check(items, "ResponseItemList")
+    status, items = await api.call("GET", f"/responses/{second['id']}/input_items?order=asc")
+    assert [item["type"] for item in items["data"]] == [
+        "function_call_output",
+        "message",
+        "message",
+    ]

@@ -37,6 +37,8 @@ from durable_responses.models import ResponseRequest
 from . import bodies, health, ids, runs, streams
 from .auth import Tenants
 from .errors import APIError, not_found, printable, unauthorized
+from .input_items import listed as listed_input
+from .input_items import page
 from .limits import TenantLimits
 from .objects import Run, response_object
 from .requests import (
@@ -297,34 +299,9 @@ async def input_items(request: web.Request) -> web.StreamResponse:
         payloads = event.workflow_execution_started_event_attributes.input.payloads
         (started,) = await converter.decode(payloads, [ResponseRequest])
         break
-    given = started.input
-    items: list[dict[str, Any]] = (
-        [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": given}]}]
-        if isinstance(given, str)
-        else [dict(item) for item in given]
-    )
-    for n, item in enumerate(items):
-        item.setdefault("id", f"msg_{reader.run.response_id[5:29]}{n:04d}")
-        if item.get("type", "message") == "message":
-            item.setdefault("type", "message")
-            item.setdefault("status", "completed")
-            if isinstance(item.get("content"), str):
-                item["content"] = [{"type": "input_text", "text": item["content"]}]
-    if order == "desc":
-        items.reverse()
-    after = request.query.get("after")
-    if after is not None:
-        at = next((i for i, item in enumerate(items) if item["id"] == after), len(items))
-        items = items[at + 1 :]
-    page = items[:limit]
+    items = listed_input(reader.run.response_id, started.input)
     return web.json_response(
-        {
-            "object": "list",
-            "data": page,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": len(items) > limit,
-        }
+        page(items, limit=limit, order=order, after=request.query.get("after"))
     )
 
 

@@ -311,6 +311,17 @@ class RunReader:
     async def _fail(self, status: WorkflowExecutionStatus) -> None:
         run = self.run
         run.status = _CLOSED_STATUS.get(status, "failed")
+        live = run.live_item
+        if live is not None and live.get("type") == "message" and run.live_index == len(run.items):
+            # The message a stream was showing ends where the run did: its events so far stay
+            # a prefix of the run's, and the stream closes it and sends the terminal event.
+            part = {
+                "type": "output_text",
+                "text": run.live_text(),
+                "annotations": [],
+                "logprobs": [],
+            }
+            run.items.append({**live, "status": "incomplete", "content": [part]})
         run.live_item = run.live_index = None
         run.terminal = True
         try:

@@ -66,6 +66,7 @@ async def serve(
     max_body_bytes: int = MAX_BODY_BYTES,
     models: Sequence[str] = (),
     limits: TenantLimits | None = None,
+    create_wait_seconds: float = CREATE_WAIT_SECONDS,
 ) -> None:
     """Serve until SIGINT/SIGTERM."""
     runner, url = await start(
@@ -77,6 +78,7 @@ async def serve(
         max_body_bytes=max_body_bytes,
         models=models,
         limits=limits,
+        create_wait_seconds=create_wait_seconds,
     )
     log.info("gateway at %s (runs on task queue %r)", url, task_queue)
     print(f"gateway at {url}", flush=True)
