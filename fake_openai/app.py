@@ -16,6 +16,7 @@ from .config import ServerSettings
 from .control_api import add_control_routes
 from .errors import APIErrorResponse, below_min, invalid_type, not_found
 from .faults import FaultRule
+from .input_items import answer as input_items_answer
 from .jobs import Outcome, ResponseJob
 from .params import parse_create
 from .sse import drop, stream_events, stream_stop
@@ -277,6 +278,11 @@ async def retrieve_response(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def list_input_items(request: web.Request) -> web.StreamResponse:
+    job = _job(request.app[STATE], request.match_info["response_id"])
+    return input_items_answer(job.id, job.params.input, request.query)
+
+
 async def cancel_response(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     response_id = request.match_info["response_id"]
@@ -370,6 +376,7 @@ def build_app(settings: ServerSettings | None = None) -> web.Application:
     app.router.add_post("/v1/responses", create_response)
     app.router.add_get("/v1/responses/{response_id}", retrieve_response)
     app.router.add_post("/v1/responses/{response_id}/cancel", cancel_response)
+    app.router.add_get("/v1/responses/{response_id}/input_items", list_input_items)
     app.router.add_delete("/v1/responses/{response_id}", delete_response)
     add_control_routes(app)
 

@@ -233,7 +233,9 @@ async def _function_call(sink: Sink, step: FunctionCallStep, settings: Generatio
     await _deltas(
         sink, "response.function_call_arguments.delta", ids, pieces, pace, item, "arguments"
     )
-    sink.emit("response.function_call_arguments.done", **ids, arguments=step.arguments)
+    sink.emit(
+        "response.function_call_arguments.done", **ids, name=step.name, arguments=step.arguments
+    )
     item["status"] = "completed"
     sink.close_item(ids["output_index"])
 
@@ -304,6 +306,7 @@ async def _image(sink: Sink, step: ImageStep, settings: GenerationSettings) -> N
         "id": new_id("ig"),
         "type": "image_generation_call",
         "status": "in_progress",
+        "result": None,  # required, null until the image is made
     }
     ids = _open(sink, item)
     half = settings.item_seconds / 2

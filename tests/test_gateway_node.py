@@ -35,6 +35,7 @@ from tests.gateways import (
 
 NODE_DIR = Path(__file__).parent / "node"
 SCRIPT = NODE_DIR / "resume_stream.mjs"
+CREATE = NODE_DIR / "create.mjs"
 LOCKFILE = NODE_DIR / "package-lock.json"
 
 RETENTION = 2.0
@@ -92,12 +93,14 @@ async def stack(dev_env, fake_server, task_queue) -> AsyncIterator[Stack]:
         yield running
 
 
-async def _node_events(node: str, stack: Stack, *args: str) -> list[dict[str, Any]]:
-    """Run resume_stream.mjs; the JSON lines it printed: the events the Node SDK yielded, as
-    the gateway sent them."""
+async def _node_events(
+    node: str, stack: Stack, *args: str, script: Path = SCRIPT
+) -> list[dict[str, Any]]:
+    """Run resume_stream.mjs (or `script`); the JSON lines it printed: the events the Node
+    SDK yielded, as the gateway sent them."""
     process = await asyncio.create_subprocess_exec(
         node,
-        str(SCRIPT),
+        str(script),
         *args,
         env={**os.environ, "GATEWAY_URL": stack.url, "GATEWAY_KEY": KEY},
         stdout=asyncio.subprocess.PIPE,
@@ -148,3 +151,24 @@ async def test_the_node_sdk_resumes_a_stream_after_the_providers_replay_window_h
     # text and every item, as the provider made them (not only the text)
     assert_same_as_provider(whole, fake.response(_only_upstream(fake).id, events=False))
     assert whole[-1]["type"] == "response.completed"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["background", "stream"])
+async def test_the_node_sdk_raises_its_usual_errors_for_a_create_the_provider_refuses(
+    node, stack, fake, stream
+):
+    base = {"input": "Refused, from Node.", "background": True, "stream": stream}
+    cases = [
+        ({"model": "gpt-9-nonexistent"}, ("NotFoundError", 404, "model_not_found", None)),
+        (
+            {"model": "gpt-4.1", "tools": [{"type": "function"}]},
+            ("BadRequestError", 400, "missing_required_parameter", "tools[0].name"),
+        ),
+    ]
+    for body, (error, status, code, param) in cases:
+        (answer,) = await _node_events(node, stack, json.dumps({**base, **body}), script=CREATE)
+        assert answer == {"error": error, "status": status, "code": code, "param": param}
+    # Nothing running: the provider made no response, and no run waits for one.
+    assert [r.status for r in fake.responses()] == []
+    (answer,) = await _node_events(node, stack, json.dumps({**base, "model": "o3"}), script=CREATE)
+    assert answer["status"] == ("completed" if stream else "queued")

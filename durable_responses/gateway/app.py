@@ -37,6 +37,8 @@ from durable_responses.models import ResponseRequest
 from . import bodies, health, ids, runs, streams
 from .auth import Tenants
 from .errors import APIError, not_found, printable, unauthorized
+from .input_items import listed as listed_input
+from .input_items import page
 from .limits import TenantLimits
 from .objects import Run, response_object
 from .requests import (
@@ -69,6 +71,7 @@ class Gateway:
         models: Sequence[str] = (),
         limits: TenantLimits | None = None,
         keepalive_seconds: float = streams.KEEPALIVE_SECONDS,
+        create_wait_seconds: float = runs.CREATE_WAIT_SECONDS,
     ) -> None:
         self.client = client
         self.tenants = tenants
@@ -79,6 +82,8 @@ class Gateway:
         self.started_at = int(time.time())
         self.limits = limits or TenantLimits()
         self.keepalive_seconds = keepalive_seconds
+        self.create_wait_seconds = create_wait_seconds
+        """How long a create waits for the provider's answer (`runs.CREATE_WAIT_SECONDS`)."""
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
@@ -208,18 +213,19 @@ async def create(request: web.Request) -> web.StreamResponse:
         raise
     if started.existing:
         log.info("create with key %r: %s again", key, response_id)
+    # As OpenAI's create: answered once the provider has accepted or refused the response
+    # (its refusal raised here, with its status), or `queued` if it takes too long.
+    reader = await runs.created(
+        gateway.client, tenant, response_id, wait_seconds=gateway.create_wait_seconds
+    )
     if call.stream:
-        reader = (
-            await runs.RunReader.open(gateway.client, tenant, response_id)
-            if started.existing
-            else runs.RunReader.started(gateway.client, tenant, started.run)
-        )
         return await _stream(request, reader, starting_after=-1)
     if call.background:
-        return web.json_response(response_object(started.run))
+        return web.json_response(response_object(reader.run))
     # Foreground: wait for the end; a client that leaves does not stop the run, only the wait.
-    reader = await runs.RunReader.open(gateway.client, tenant, response_id)
     run = await streams.until_terminal(reader, request)
+    if reader.refusal is not None:  # refused after the wait: still the create's answer
+        raise reader.refusal
     return web.json_response(response_object(run))
 
 
@@ -293,34 +299,9 @@ async def input_items(request: web.Request) -> web.StreamResponse:
         payloads = event.workflow_execution_started_event_attributes.input.payloads
         (started,) = await converter.decode(payloads, [ResponseRequest])
         break
-    given = started.input
-    items: list[dict[str, Any]] = (
-        [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": given}]}]
-        if isinstance(given, str)
-        else [dict(item) for item in given]
-    )
-    for n, item in enumerate(items):
-        item.setdefault("id", f"msg_{reader.run.response_id[5:29]}{n:04d}")
-        if item.get("type", "message") == "message":
-            item.setdefault("type", "message")
-            item.setdefault("status", "completed")
-            if isinstance(item.get("content"), str):
-                item["content"] = [{"type": "input_text", "text": item["content"]}]
-    if order == "desc":
-        items.reverse()
-    after = request.query.get("after")
-    if after is not None:
-        at = next((i for i, item in enumerate(items) if item["id"] == after), len(items))
-        items = items[at + 1 :]
-    page = items[:limit]
+    items = listed_input(reader.run.response_id, started.input)
     return web.json_response(
-        {
-            "object": "list",
-            "data": page,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": len(items) > limit,
-        }
+        page(items, limit=limit, order=order, after=request.query.get("after"))
     )
 
 

@@ -128,7 +128,10 @@ def _item(index: int, item: dict[str, Any]) -> Iterator[Event]:
             yield {"type": "response.mcp_call.in_progress", **ids}
         for piece in _chunks(arguments):
             yield {"type": f"response.{name}.delta", **ids, "delta": piece}
-        yield {"type": f"response.{name}.done", **ids, "arguments": arguments}
+        done = {"type": f"response.{name}.done", **ids, "arguments": arguments}
+        if kind == "function_call":
+            done["name"] = item.get("name")
+        yield done
         if kind == "mcp_call":
             ending = "failed" if item.get("status") == "failed" else "completed"
             yield {"type": f"response.mcp_call.{ending}", **ids}

@@ -13,17 +13,45 @@ ECHOED = (
     "max_tool_calls",
     "metadata",
     "parallel_tool_calls",
+    "prompt_cache_key",
+    "prompt_cache_retention",
     "reasoning",
+    "safety_identifier",
     "service_tier",
     "temperature",
     "text",
     "tool_choice",
     "tools",
+    "top_logprobs",
     "top_p",
     "truncation",
     "user",
 )
 """Request fields a Response echoes."""
+UNSET: dict[str, Any] = {
+    "instructions": None,
+    "max_output_tokens": None,
+    "max_tool_calls": None,
+    "metadata": {},
+    "parallel_tool_calls": True,
+    "prompt_cache_key": None,
+    "prompt_cache_retention": None,
+    "reasoning": None,
+    "safety_identifier": None,
+    "service_tier": None,
+    "temperature": None,
+    "text": {"format": {"type": "text"}},
+    "tool_choice": "auto",
+    "tools": [],
+    "top_logprobs": None,
+    "top_p": None,
+    "truncation": None,
+    "user": None,
+}
+"""What a Response built by the gateway says of a field the request left unset: the API's
+default where the contract takes no null (`tool_choice`, `tools`...), else null. OpenAI's
+description requires every one of its required properties on every Response, queued ones
+included (tests/test_contract.py)."""
 
 
 @dataclass
@@ -79,13 +107,10 @@ def opening_object(run: Run, status: str) -> dict[str, Any]:
         "previous_response_id": run.request.get("previous_response_id"),
         "store": True,
         "usage": None,
-        "parallel_tool_calls": True,
-        "tool_choice": "auto",
-        "tools": [],
     }
     for name in ECHOED:
-        if run.request.get(name) is not None:
-            body[name] = copy.deepcopy(run.request[name])
+        given = run.request.get(name)
+        body[name] = copy.deepcopy(UNSET[name] if given is None else given)
     return body
 
 

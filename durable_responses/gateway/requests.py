@@ -20,7 +20,9 @@ from .bodies import MAX_INPUT_ITEMS
 from .errors import APIError, printable
 
 KNOWN = frozenset(get_type_hints(response_create_params.ResponseCreateParamsBase)) | {"stream"}
-"""The create parameters of the installed SDK: anything else is refused, as the API does."""
+"""The create parameters of the installed SDK, which the gateway checks; any other goes to the
+provider as it came (a parameter OpenAI added after this SDK works without a new gateway, and
+one OpenAI does not know is refused by OpenAI, at create, as `400 unknown_parameter`)."""
 OURS = frozenset({"background", "stream", "store", "stream_options"})
 """Parameters the gateway decides itself: every run is a stored background response."""
 
@@ -155,11 +157,6 @@ def parse_create(body: object) -> CreateCall:
     """The workflow request of a create body; `APIError` (400) as the API would answer it."""
     if not isinstance(body, dict):
         raise APIError(400, "Invalid body: expected a JSON object.", code="invalid_json")
-    unknown = sorted(body.keys() - KNOWN)
-    if unknown:
-        raise APIError(
-            400, f"Unknown parameter: '{unknown[0]}'.", param=unknown[0], code="unknown_parameter"
-        )
     if not body.get("model"):
         raise APIError(
             400,
@@ -175,8 +172,14 @@ def parse_create(body: object) -> CreateCall:
             param="store",
             code="invalid_value",
         )
-    fields: dict[str, Any] = {k: v for k, v in body.items() if k not in OURS and v is not None}
+    fields: dict[str, Any] = {
+        k: v for k, v in body.items() if k in KNOWN and k not in OURS and v is not None
+    }
     previous = fields.pop("previous_response_id", None)
+    unknown = {k: v for k, v in body.items() if k not in KNOWN}
+    if unknown:
+        # In `params`, sent verbatim: never read as a field of the workflow's own request.
+        fields["params"] = unknown
     try:
         request = ResponseRequest.model_validate(fields)
     except ValidationError as err:

@@ -8,12 +8,14 @@ state lives in Temporal, so any gateway replica serves any id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -39,6 +41,13 @@ from .objects import ECHOED, Run
 from .requests import CreateCall
 
 log = logging.getLogger("durable_responses.gateway")
+
+CREATE_WAIT_SECONDS = 5.0
+"""How long a create waits for the provider to accept or refuse the run's response before it
+answers `queued` anyway. OpenAI accepts a background create in well under a second; 5 s also
+covers two retries of a transient failure (Temporal retries a create after 1 s, then 2 s more),
+and stays far below what clients and proxies allow a request (the SDKs: 10 minutes; common
+proxies: 60 s). Past it the run goes on, and a refusal then shows as a failed Response."""
 
 MEMO_KEY = "gateway"
 READER_ACTIVITY = "stream_background_response"
@@ -124,6 +133,33 @@ async def upstream_id(client: Client, tenant: str, response_id: str) -> str:
     return str(upstream)
 
 
+async def created(
+    client: Client, tenant: str, response_id: str, *, wait_seconds: float = CREATE_WAIT_SECONDS
+) -> RunReader:
+    """The run once the provider has accepted its create (the run recorded the upstream id)
+    or the run has ended, or as it is after `wait_seconds` (a provider slow or retried).
+
+    Raises the provider's refusal (`RunReader.refusal`) as OpenAI answers it at create. Waits
+    on the run's history (a long poll, no worker involved) for the upsert of the
+    `OpenAIResponseId` search attribute, which both workflows make as they record the id.
+    """
+    handle = client.get_workflow_handle(workflow_id(tenant, response_id))
+    try:
+        async with asyncio.timeout(wait_seconds):
+            async for event in handle.fetch_history_events(wait_new_event=True):
+                if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+                    upserted = event.upsert_workflow_search_attributes_event_attributes
+                    if OPENAI_RESPONSE_ID.name in upserted.search_attributes.indexed_fields:
+                        break
+            # The loop also ends when the run closes (its last event read).
+    except TimeoutError:
+        log.info("create of %s not answered by the provider in %gs", response_id, wait_seconds)
+    reader = await RunReader.open(client, tenant, response_id)
+    if reader.refusal is not None:
+        raise reader.refusal
+    return reader
+
+
 class RunReader:
     """What one run shows, read again and again at no history cost (see module docstring)."""
 
@@ -137,6 +173,9 @@ class RunReader:
         """What the gateway stored with the run when it started it."""
         self.upstream_id: str | None = None
         """The provider's id of the run's response, once the run has recorded it."""
+        self.refusal: APIError | None = None
+        """The provider's refusal of the run's create (the run failed with no upstream id),
+        as the API answers it: the client gets it at create, not a failed Response."""
 
     @classmethod
     def started(cls, client: Client, tenant: str, run: Run) -> RunReader:
@@ -272,6 +311,17 @@ class RunReader:
     async def _fail(self, status: WorkflowExecutionStatus) -> None:
         run = self.run
         run.status = _CLOSED_STATUS.get(status, "failed")
+        live = run.live_item
+        if live is not None and live.get("type") == "message" and run.live_index == len(run.items):
+            # The message a stream was showing ends where the run did: its events so far stay
+            # a prefix of the run's, and the stream closes it and sends the terminal event.
+            part = {
+                "type": "output_text",
+                "text": run.live_text(),
+                "annotations": [],
+                "logprobs": [],
+            }
+            run.items.append({**live, "status": "incomplete", "content": [part]})
         run.live_item = run.live_index = None
         run.terminal = True
         try:
@@ -283,9 +333,13 @@ class RunReader:
                 and cause.type in (ErrorType.RESPONSE_CANCELLED, ErrorType.DEADLINE_EXCEEDED)
             ):
                 run.status = "cancelled"
-            run.error = _error_of(cause)
+            else:
+                run.error = _error_of(cause)
+                if self.upstream_id is None:
+                    self.refusal = _refusal(cause)
         except Exception as err:  # terminated, timed out: no failure to decode
-            run.error = {"code": "server_error", "message": f"the run ended: {err}"}
+            if run.status != "cancelled":
+                run.error = {"code": "server_error", "message": f"the run ended: {err}"}
 
 
 def _active(status: object) -> str:
@@ -294,7 +348,8 @@ def _active(status: object) -> str:
 
 def _error_of(cause: BaseException) -> dict[str, Any]:
     """A failed run's `error`: the provider's code and message where the response failed
-    there, else what ended the run (its error type as the code)."""
+    there, else `server_error` (the contract's codes are the provider's) with what ended the
+    run, its error type first."""
     if isinstance(cause, ApplicationError):
         details = cause.details[0] if cause.details else None
         if cause.type == ErrorType.RESPONSE_FAILED and isinstance(details, dict):
@@ -302,8 +357,42 @@ def _error_of(cause: BaseException) -> dict[str, Any]:
                 "code": details.get("code") or "server_error",
                 "message": details.get("message", ""),
             }
-        return {"code": cause.type or "server_error", "message": cause.message}
+        return {"code": "server_error", "message": f"{cause.type}: {cause.message}"}
     return {"code": "server_error", "message": str(cause)}
+
+
+_PROVIDER_MESSAGE = re.compile(r"^OpenAI \d{3}: ")
+
+
+def _refusal(cause: BaseException) -> APIError | None:
+    """A failure before any response existed upstream, as the API answers a create: the
+    provider's 4xx with its status, type, code and param (its 401/403 concern the gateway's own
+    credentials, so the client gets 502), or the run's refusal of its request (400)."""
+    if not isinstance(cause, ApplicationError):
+        return None
+    details = cause.details[0] if cause.details else None
+    if cause.type == ErrorType.INVALID_REQUEST:
+        return APIError(400, cause.message)
+    if not isinstance(details, dict) or not isinstance(details.get("status_code"), int):
+        return None
+    status = details["status_code"]
+    if not 400 <= status < 500 or status in (408, 409):
+        return None
+    message = _PROVIDER_MESSAGE.sub("", cause.message)
+    if status in (401, 403):
+        return APIError(
+            502,
+            f"The provider refused the gateway's credentials: {message}",
+            type_="server_error",
+            code="upstream_authentication",
+        )
+    return APIError(
+        status,
+        message,
+        type_=str(details.get("type") or "invalid_request_error"),
+        param=details.get("param"),
+        code=details.get("code"),
+    )
 
 
 def _not_found(response_id: str, param: str) -> APIError:
@@ -316,4 +405,12 @@ def _not_found(response_id: str, param: str) -> APIError:
     return not_found(response_id)
 
 
-__all__ = ["MEMO_KEY", "RunReader", "Started", "start", "upstream_id"]
+__all__ = [
+    "CREATE_WAIT_SECONDS",
+    "MEMO_KEY",
+    "RunReader",
+    "Started",
+    "created",
+    "start",
+    "upstream_id",
+]

@@ -17,6 +17,7 @@ from .app import Gateway, build_app
 from .auth import Tenants
 from .bodies import MAX_BODY_BYTES
 from .limits import TenantLimits
+from .runs import CREATE_WAIT_SECONDS
 from .streams import KEEPALIVE_SECONDS
 
 log = logging.getLogger("durable_responses.gateway")
@@ -33,6 +34,7 @@ async def start(
     models: Sequence[str] = (),
     limits: TenantLimits | None = None,
     keepalive_seconds: float = KEEPALIVE_SECONDS,
+    create_wait_seconds: float = CREATE_WAIT_SECONDS,
 ) -> tuple[web.AppRunner, str]:
     """Serve on `host:port` (0: any free port); the runner (to `cleanup()`) and the base URL
     clients take (`.../v1`)."""
@@ -44,6 +46,7 @@ async def start(
         models=models,
         limits=limits,
         keepalive_seconds=keepalive_seconds,
+        create_wait_seconds=create_wait_seconds,
     )
     app = build_app(gateway)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
@@ -63,6 +66,7 @@ async def serve(
     max_body_bytes: int = MAX_BODY_BYTES,
     models: Sequence[str] = (),
     limits: TenantLimits | None = None,
+    create_wait_seconds: float = CREATE_WAIT_SECONDS,
 ) -> None:
     """Serve until SIGINT/SIGTERM."""
     runner, url = await start(
@@ -74,6 +78,7 @@ async def serve(
         max_body_bytes=max_body_bytes,
         models=models,
         limits=limits,
+        create_wait_seconds=create_wait_seconds,
     )
     log.info("gateway at %s (runs on task queue %r)", url, task_queue)
     print(f"gateway at {url}", flush=True)

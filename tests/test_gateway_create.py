@@ -1,0 +1,181 @@
+"""A gateway create answers as OpenAI's does: after the provider has accepted or refused the
+response. A refusal reaches the client with the provider's status and code (the SDK raises its
+usual exception) and leaves nothing running; a slow or retried provider gets `queued` after
+a bound; parameters the gateway does not know go to the provider, which decides."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import openai
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from durable_responses.fake_openai import FakeControl
+from durable_responses.gateway import Tenants, start
+from tests.gateways import KEY, KEYS, gateway_upstream
+from tests.workers import build_worker
+
+WAIT = 1.0
+"""The gateway's create wait in these tests (5 s by default), so a slow provider is quick."""
+
+MODES: dict[str, dict[str, Any]] = {
+    "background": {"background": True},
+    "stream": {"background": True, "stream": True},
+    "foreground": {},
+}
+
+
+@pytest.fixture
+async def client(dev_env, activities, task_queue, fake) -> AsyncIterator[openai.AsyncOpenAI]:
+    fake.configure(tokens=40, tokens_per_second=400)
+    async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        runner, url = await start(
+            dev_env.client,
+            Tenants.parse(KEYS),
+            port=0,
+            task_queue=task_queue,
+            create_wait_seconds=WAIT,
+        )
+        sdk = openai.AsyncOpenAI(base_url=url, api_key=KEY, max_retries=0)
+        yield sdk
+        await sdk.close()
+        await runner.cleanup()
+
+
+async def _create(client: openai.AsyncOpenAI, mode: str, **body: Any) -> Any:
+    """A create in `mode`; a stream read to its end."""
+    answer = await client.responses.create(input=f"Hi ({uuid.uuid4()})", **MODES[mode], **body)
+    if mode == "stream":
+        return [event async for event in answer]
+    return answer
+
+
+async def _gateway_runs(temporal: Client) -> list[tuple[str, WorkflowExecutionStatus | None]]:
+    return [
+        (execution.id, execution.status)
+        async for execution in temporal.list_workflows("WorkflowId STARTS_WITH 'gateway/'")
+    ]
+
+
+async def _assert_nothing_running(temporal: Client, fake: FakeControl, started: int) -> None:
+    """No response queued or in progress at the provider, and the runs the creates started
+    ended failed (listed by visibility, which lags: waited for, with a deadline)."""
+    assert [r.id for r in fake.responses() if r.status in ("queued", "in_progress")] == []
+    assert gateway_upstream(fake) == []  # the provider made none
+    async with asyncio.timeout(20):
+        while len(runs := await _gateway_runs(temporal)) < started or any(
+            status != WorkflowExecutionStatus.FAILED for _, status in runs
+        ):
+            await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize(
+    ("body", "error", "status", "code", "param"),
+    [
+        ({"model": "gpt-9-nonexistent"}, openai.NotFoundError, 404, "model_not_found", None),
+        (
+            {"model": "gpt-4.1", "tools": [{"type": "function"}]},
+            openai.BadRequestError,
+            400,
+            "missing_required_parameter",
+            "tools[0].name",
+        ),
+    ],
+    ids=["unknown-model", "invalid-tool"],
+)
+async def test_a_create_the_provider_refuses_raises_its_error_and_leaves_nothing_running(
+    client, fake, dev_env, mode, body, error, status, code, param
+):
+    with pytest.raises(error) as refused:
+        await _create(client, mode, **body)
+    assert refused.value.status_code == status
+    assert (refused.value.code, refused.value.param) == (code, param)
+    assert refused.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+    assert "gpt-9-nonexistent" in refused.value.message or param
+    await _assert_nothing_running(dev_env.client, fake, started=1)
+
+
+async def test_a_retried_create_of_a_refused_request_is_refused_again(client, fake, dev_env):
+    key = {"Idempotency-Key": f"refused-{uuid.uuid4()}"}
+    for _ in range(2):
+        with pytest.raises(openai.NotFoundError):
+            await client.responses.create(
+                model="gpt-9-nonexistent", input="x", background=True, extra_headers=key
+            )
+    await _assert_nothing_running(dev_env.client, fake, started=1)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "delay", "seconds": 4.0, "times": 1},  # slow
+        {"kind": "error", "status": 503, "times": 2},  # retried: 1 s, then 2 s later
+    ],
+    ids=["slow", "retrying"],
+)
+@pytest.mark.parametrize("mode", ["background", "stream"])
+async def test_a_slow_or_retrying_provider_gets_queued_after_the_bound(client, fake, fault, mode):
+    fake.add_fault(route="create", **fault)
+    began = time.monotonic()
+    if mode == "stream":
+        stream = await client.responses.create(
+            model="o3", input="Slow.", background=True, stream=True
+        )
+        first = await anext(aiter(stream))
+        waited = time.monotonic() - began
+        assert first.type == "response.created" and first.response.status == "queued"
+        rest = [event async for event in stream]
+        assert rest[-1].type == "response.completed"
+    else:
+        created = await client.responses.create(model="o3", input="Slow.", background=True)
+        waited = time.monotonic() - began
+        assert created.status == "queued"
+        async with asyncio.timeout(30):
+            while (await client.responses.retrieve(created.id)).status != "completed":
+                await asyncio.sleep(0.1)
+    assert WAIT <= waited < WAIT + 1.5  # the bound, not the provider's 3 or 4 s
+    assert len(gateway_upstream(fake)) == 1
+
+
+async def test_a_create_answers_once_the_provider_has_accepted(client, fake):
+    created = await client.responses.create(model="o3", input="Now.", background=True)
+    assert len(gateway_upstream(fake)) == 1  # already there when the create answered
+    assert created.status in ("queued", "in_progress", "completed")
+
+
+@pytest.mark.parametrize(
+    ("configure", "check"),
+    [
+        (
+            {"reject_unknown_parameters": True},
+            lambda err, _: (
+                (err.status_code, err.code, err.param)
+                == (400, "unknown_parameter", "brand_new_param")
+            ),
+        ),
+        (
+            {"reject_unknown_parameters": False},
+            lambda _, fake: gateway_upstream(fake)[0].request["brand_new_param"] == {"on": True},
+        ),
+    ],
+    ids=["provider-refuses", "provider-knows-it"],
+)
+async def test_a_parameter_the_sdk_does_not_know_goes_to_the_provider(
+    client, fake, configure: dict[str, Any], check: Callable[[Any, FakeControl], bool]
+):
+    fake.configure(**configure)
+    new = {"brand_new_param": {"on": True}}
+    try:
+        await client.responses.create(model="o3", input="New.", background=True, extra_body=new)
+    except openai.BadRequestError as err:
+        assert configure["reject_unknown_parameters"]
+        assert check(err, fake)
+    else:
+        assert not configure["reject_unknown_parameters"]
+        assert check(None, fake)
