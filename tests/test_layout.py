@@ -100,3 +100,30 @@ def test_ci_runs_the_readme_test_command_inside_a_fresh_venv():
     before = script[: script.index(command)]
     assert any(" -m venv " in line for line in before), "no fresh venv before the command"
     assert any("/bin/activate" in line for line in before), "the venv is not activated"
+
+
+CONTRACT_READERS = sorted(
+    [
+        *(ROOT / "activities").glob("*.py"),
+        *(ROOT / "durable_responses" / "gateway").glob("*.py"),
+        *(ROOT / "durable_responses" / "webhooks").glob("*.py"),
+        *(ROOT / "durable_responses" / "testing").glob("*.py"),
+        ROOT / "durable_responses" / "telemetry.py",
+        ROOT / "durable_responses" / "namespace.py",
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "path", CONTRACT_READERS, ids=[str(p.relative_to(ROOT)) for p in CONTRACT_READERS]
+)
+def test_activities_and_clients_read_wire_names_from_the_contract_not_workflow_code(path: Path):
+    """Names a workflow shares with its callers live in `durable_responses.models.names`:
+    activities, the gateway, the receiver and telemetry never import workflow modules
+    (which would also make a circle: workflows import the activities)."""
+    bad = {
+        name
+        for name in _imports(path)
+        if name == "durable_responses.workflows" or name.startswith("durable_responses.workflows.")
+    }
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"

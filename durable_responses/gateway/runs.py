@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -27,13 +27,16 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_responses.models import ErrorType, ResponseResult, StreamTail
+from durable_responses.follow import reader_tail
+from durable_responses.models import ErrorType, ResponseResult
 from durable_responses.models.items import inflate_message_text
-from durable_responses.models.view import RunView, ViewRequest
-from durable_responses.workflows.search_attributes import (
+from durable_responses.models.names import (
     OPENAI_RESPONSE_ID,
     OPENAI_RESPONSE_STATUS,
+    STREAM_READER_ACTIVITY,
+    response_workflow,
 )
+from durable_responses.models.view import RunView, ViewRequest
 
 from .errors import APIError, not_found
 from .ids import workflow_id
@@ -50,7 +53,7 @@ and stays far below what clients and proxies allow a request (the SDKs: 10 minut
 proxies: 60 s). Past it the run goes on, and a refusal then shows as a failed Response."""
 
 MEMO_KEY = "gateway"
-READER_ACTIVITY = "stream_background_response"
+READER_ACTIVITY = STREAM_READER_ACTIVITY  # its old home
 _CLOSED_STATUS = {
     WorkflowExecutionStatus.CANCELED: "cancelled",
     WorkflowExecutionStatus.TERMINATED: "failed",
@@ -95,7 +98,7 @@ async def start(
         "request": run.request,
         "fingerprint": call.fingerprint,
     }
-    workflow = "StreamingResponseWorkflow" if call.stream else "BackgroundResponseWorkflow"
+    workflow = response_workflow(stream=call.stream)
     try:
         await client.start_workflow(
             workflow,
@@ -274,27 +277,15 @@ class RunReader:
     async def _add_tail(self, description: Any) -> None:
         """Text the reader has read but not recorded, if it belongs to the item being
         written (a newer item's text must wait for its own events)."""
-        for pending in description.raw_description.pending_activities:
-            if (
-                pending.activity_type.name != READER_ACTIVITY
-                or pending.state != PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-                or not pending.heartbeat_details.payloads
-            ):
-                continue
-            try:
-                # The handle's converter holds the client's codec; the SDK has no accessor.
-                converter = self.handle._data_converter
-                (tail,) = await converter.decode(pending.heartbeat_details.payloads, [StreamTail])
-            except Exception:  # a reader of another version: the recorded text will do
-                return
-            item = self.run.live_item or {}
-            if (
-                isinstance(tail, StreamTail)
-                and tail.offset == len(self._recorded)
-                and tail.current_index == self.run.live_index
-                and tail.current_id == item.get("id")
-            ):
-                self.run.text = self._recorded + tail.text
+        tail = await reader_tail(description)
+        item = self.run.live_item or {}
+        if (
+            tail is not None
+            and tail.offset == len(self._recorded)
+            and tail.current_index == self.run.live_index
+            and tail.current_id == item.get("id")
+        ):
+            self.run.text = self._recorded + tail.text
 
     def _finish(self, result: ResponseResult) -> None:
         run = self.run
