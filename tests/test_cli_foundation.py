@@ -193,7 +193,10 @@ async def _follow(address: str, workflow_id: str, *argv: str) -> tuple[int, str,
 async def test_follow_prints_a_polling_runs_progress_to_the_end(
     dev_env, fake, activities, task_queue
 ):
-    fake.configure(tokens=200, tokens_per_second=100, item_seconds=1.0, searches=4)
+    # Four searches of 2.5 s: the followers (a process each) see the run searching even on a
+    # busy machine. With 1 s each, two CPU hogs on both cores made them attach after the last
+    # search (their first line came at 4.4 s, the searches ended near 4.3 s).
+    fake.configure(tokens=200, tokens_per_second=100, item_seconds=2.5, searches=4)
     request = ResponseRequest(
         input="Research the history of relativity.",
         model="gpt-4.1",
