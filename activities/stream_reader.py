@@ -40,6 +40,7 @@ from durable_responses.models import (
     ResponseParams,
     StreamTail,
     is_terminal,
+    names,
 )
 from durable_responses.models.fitting import RecordedItem
 from durable_responses.models.items import describe_item, elide_message_text
@@ -55,7 +56,7 @@ from .streams import (
 )
 from .tracing import RESPONSE_ID, openai_call
 
-BATCH_SIGNAL = "record_stream_batch"
+BATCH_SIGNAL = names.BATCH_SIGNAL  # its old home
 """The workflow's signal that records a `StreamBatch`."""
 HANDOVER = "StreamHandover"
 """Retryable error type of a reader that stops for its worker's shutdown after recording what
@@ -250,7 +251,7 @@ class StreamReader:
         while True:
             try:
                 progress: Progress = await self._handle.query(
-                    "progress", result_type=Progress, rpc_timeout=timedelta(seconds=5)
+                    names.PROGRESS_QUERY, result_type=Progress, rpc_timeout=timedelta(seconds=5)
                 )
                 break
             except RPCError as err:

@@ -37,7 +37,7 @@ from durable_responses.models import (
     TextSlice,
     items,
 )
-from durable_responses.models.names import STREAM_READER_ACTIVITY
+from durable_responses.models.names import PROGRESS_QUERY, STREAM_READER_ACTIVITY
 from durable_responses.workflows import StreamingResponseWorkflow
 
 READER_ACTIVITY = STREAM_READER_ACTIVITY  # its old home
@@ -290,7 +290,7 @@ async def _progress(handle: WorkflowHandle[Any, ResponseResult]) -> Progress | N
     """The run's `progress` query; None when it cannot be answered now."""
     try:
         progress: Progress = await handle.query(
-            "progress", result_type=Progress, rpc_timeout=QUERY_TIMEOUT
+            PROGRESS_QUERY, result_type=Progress, rpc_timeout=QUERY_TIMEOUT
         )
         return progress
     except (WorkflowQueryFailedError, RPCError):

@@ -30,6 +30,7 @@ from durable_responses.models.agent import (
     SessionRequest,
     SessionState,
 )
+from durable_responses.models.names import CLOSE_UPDATE, SEND_UPDATE
 from durable_responses.workflows import AgentSessionWorkflow
 
 CONTINUING_RETRY_SECONDS = 0.2
@@ -75,7 +76,7 @@ class AgentSession:
         while True:
             try:
                 reply: SessionReply = await self.handle.execute_update(
-                    "send", SessionMessage(input=message), result_type=SessionReply
+                    SEND_UPDATE, SessionMessage(input=message), result_type=SessionReply
                 )
                 return reply
             except WorkflowUpdateFailedError as err:
@@ -106,5 +107,5 @@ class AgentSession:
 
     async def close(self) -> SessionState:
         """End the session after the message being answered; returns its last state."""
-        await self.handle.execute_update("close", result_type=SessionState)
+        await self.handle.execute_update(CLOSE_UPDATE, result_type=SessionState)
         return await self.handle.result()

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 from durable_responses.models import ParsedResult
 from durable_responses.models.agent import AgentResult, AgentTool, ParsedAgentResult
-from durable_responses.workflows._agent import APPROVE_UPDATE, PENDING_QUERY, LoopTool, agent_tool
+from durable_responses.models.names import APPROVE_UPDATE, PENDING_QUERY
+from durable_responses.workflows._agent import LoopTool, agent_tool
 from durable_responses.workflows._children import run_response, stream_response
 from durable_responses.workflows._run_agent import run_agent
 from durable_responses.workflows._tools import activity_tool, function_tool

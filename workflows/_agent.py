@@ -36,16 +36,13 @@ with workflow.unsafe.imports_passed_through():
         PendingApproval,
         ToolRun,
     )
+    from durable_responses.models.names import APPROVE_UPDATE, PENDING_QUERY
 
     from ._patches import patched
 
-APPROVE_UPDATE = "approve"
-"""The update that answers a pending approval: `{"id": "mcpr_…", "approve": true}`."""
 APPROVAL_DEADLINE_PATCH = "agent-approval-deadline-v1"
 """Runs from before this patch waited for an approval past the loop's deadline (for ever,
 without an `approval_timeout`); new ones fail `DeadlineExceeded` when the deadline passes."""
-PENDING_QUERY = "pending_approvals"
-"""The query that lists the approvals a run waits on."""
 
 RunTurn = Callable[[ResponseRequest, str], Awaitable[ResponseResult]]
 """Runs one model turn as a child workflow with the given id (polled or streamed)."""

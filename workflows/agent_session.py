@@ -26,7 +26,14 @@ with workflow.unsafe.imports_passed_through():
         SessionRequest,
         SessionState,
     )
-    from durable_responses.models.names import AGENT_SESSION_WORKFLOW
+    from durable_responses.models.names import (
+        AGENT_SESSION_WORKFLOW,
+        APPROVE_UPDATE,
+        CLOSE_UPDATE,
+        PENDING_QUERY,
+        SEND_UPDATE,
+        STATE_QUERY,
+    )
 
     from ._agent import Approvals, Loop, agent_tool
     from ._children import turn_runner
@@ -85,7 +92,7 @@ class AgentSessionWorkflow:
             )
         )
 
-    @workflow.update(name="send")
+    @workflow.update(name=SEND_UPDATE)
     async def send(self, message: SessionMessage) -> SessionReply:
         """Answer one message (after the ones before it): the model's turns, tools, approvals."""
         async with self._lock:
@@ -136,7 +143,7 @@ class AgentSessionWorkflow:
         )
         return await loop.run()
 
-    @workflow.update(name="approve")
+    @workflow.update(name=APPROVE_UPDATE)
     async def approve(self, decision: ApprovalDecision) -> ApprovalDecision:
         """Approve or reject a pending tool call (`pending_approvals` lists them)."""
         return await self._approvals.decide(decision)
@@ -145,19 +152,19 @@ class AgentSessionWorkflow:
     def _check_approve(self, decision: ApprovalDecision) -> None:
         self._approvals.check(decision)
 
-    @workflow.query(name="pending_approvals")
+    @workflow.query(name=PENDING_QUERY)
     def pending_approvals(self) -> list[PendingApproval]:
         """The tool calls waiting for `approve`."""
         return self._approvals.list_pending()
 
-    @workflow.update(name="close")
+    @workflow.update(name=CLOSE_UPDATE)
     async def close(self) -> SessionState:
         """End the session once the message being answered is answered."""
         self._closed = True
         await workflow.wait_condition(lambda: not self._busy)
         return self.state()
 
-    @workflow.query(name="state")
+    @workflow.query(name=STATE_QUERY)
     def state(self) -> SessionState:
         """Messages answered, the chain, and the turn being answered (to follow it)."""
         return SessionState(

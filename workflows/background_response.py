@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.activities import CreateResponseInput, ResponseSnapshot
     from durable_responses.models import Progress, ResponseParams, ResponseResult
     from durable_responses.models._carried import ResumeState
-    from durable_responses.models.names import BACKGROUND_RESPONSE_WORKFLOW
+    from durable_responses.models.names import BACKGROUND_RESPONSE_WORKFLOW, PROGRESS_QUERY
     from durable_responses.models.webhooks import (
         WEBHOOK_SIGNAL,
         WEBHOOKS_UPDATE,
@@ -120,7 +120,7 @@ class BackgroundResponseWorkflow:
         intervals, for this run and its continuations; the answer is the setting now."""
         return self._wake.set(setting)
 
-    @workflow.query(name="progress")
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
         """Live progress: status, response id, polls so far, elapsed time, next poll."""
         last = self._last

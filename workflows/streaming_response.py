@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         StreamReaderInput,
     )
     from durable_responses.activities.responses import ResponsesActivities
-    from durable_responses.activities.stream_reader import BATCH_SIGNAL, SIGNAL_LIMIT
+    from durable_responses.activities.stream_reader import SIGNAL_LIMIT
     from durable_responses.models import (
         ErrorType,
         PollPolicy,
@@ -38,7 +38,15 @@ with workflow.unsafe.imports_passed_through():
     from durable_responses.models import items as _items
     from durable_responses.models._carried import CarriedRequest, ResumeState
     from durable_responses.models.limits import MAX_ITEM_BYTES
-    from durable_responses.models.names import STREAMING_RESPONSE_WORKFLOW
+    from durable_responses.models.names import (
+        BATCH_SIGNAL,
+        PROGRESS_QUERY,
+        STATE_QUERY,
+        STREAMING_RESPONSE_WORKFLOW,
+        TEXT_AFTER_UPDATE,
+        TEXT_QUERY,
+        VIEW_QUERY,
+    )
     from durable_responses.models.view import RunView, ViewRequest
     from durable_responses.models.webhooks import (
         WEBHOOK_SIGNAL,
@@ -437,13 +445,13 @@ class StreamingResponseWorkflow:
 
     # ---- clients -----------------------------------------------------------------------------
 
-    @workflow.query(name="progress")
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
         """Live progress: status, response id, cursor, text length, chunks, resumes."""
         state = self._state
         return _state.progress_of(state, None, items=len(state.items), activity=state.activity)
 
-    @workflow.query(name="state")
+    @workflow.query(name=STATE_QUERY)
     def current_state(self) -> StreamState:
         """Everything recorded so far, text included."""
         state = self._state
@@ -461,7 +469,7 @@ class StreamingResponseWorkflow:
             items=following.notes_of(state.items),
         )
 
-    @workflow.query(name="view")
+    @workflow.query(name=VIEW_QUERY)
     def view(self, request: ViewRequest | None = None) -> RunView:
         """The finished items, the text and the item being written, from what the asker has
         (`durable_responses.gateway` builds OpenAI's Response and stream from it)."""
@@ -485,7 +493,7 @@ class StreamingResponseWorkflow:
             response=self._terminal.response if self._terminal is not None else None,
         )
 
-    @workflow.query(name="text")
+    @workflow.query(name=TEXT_QUERY)
     def text(self, request: TextRequest | None = None) -> TextSlice:
         """The recorded text after `offset` (up to `max_chars`), at once and at no history cost.
 
@@ -495,7 +503,7 @@ class StreamingResponseWorkflow:
         checked = TextRequest() if request is None else following.text_request(request, ())
         return self._slice(checked)
 
-    @workflow.update(name="text_after")
+    @workflow.update(name=TEXT_AFTER_UPDATE)
     async def text_after(
         self, request: TextRequest | None = None, *unexpected: object
     ) -> TextSlice:

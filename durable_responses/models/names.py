@@ -23,6 +23,32 @@ STREAM_READER_ACTIVITY = "stream_background_response"
 """The activity that reads a stream; its heartbeat carries what it read but not yet recorded."""
 
 
+# Signals, queries and updates of our workflows.
+PROGRESS_QUERY = "progress"
+"""Both response workflows: status, response id, polls, cursor, elapsed time (`Progress`)."""
+STATE_QUERY = "state"
+"""A stream's text so far (`StreamState`); a session's state (`SessionState`)."""
+VIEW_QUERY = "view"
+"""A stream's recording as a reader sees it (`RunView`): the gateway's events come from it."""
+TEXT_QUERY = "text"
+"""A slice of a stream's text by offset (`TextSlice`): followers read it."""
+TEXT_AFTER_UPDATE = "text_after"
+"""A stream's text after an offset, waiting for some (`TextSlice`)."""
+BATCH_SIGNAL = "record_stream_batch"
+"""The stream reader records what it read in its own run (`StreamBatch`)."""
+WEBHOOK_SIGNAL = "openai_webhook"
+"""The signal a workflow wakes on: its response reached a terminal status."""
+WEBHOOKS_UPDATE = "set_webhooks"
+"""The update that switches a running run between polling and webhooks (`WebhookSetting`)."""
+APPROVE_UPDATE = "approve"
+"""The update that answers a pending approval: `{"id": "mcpr_…", "approve": true}`."""
+PENDING_QUERY = "pending_approvals"
+"""The query that lists the approvals a run waits on."""
+SEND_UPDATE = "send"
+"""A session's next message, answered when its agent loop ends (`SessionReply`)."""
+CLOSE_UPDATE = "close"
+"""Ends a session (`SessionState`)."""
+
 OPENAI_RESPONSE_ID = SearchAttributeKey.for_keyword("OpenAIResponseId")
 """The upstream response id (`resp_...`), set as soon as the response is created."""
 OPENAI_RESPONSE_STATUS = SearchAttributeKey.for_keyword("OpenAIResponseStatus")

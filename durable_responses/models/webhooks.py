@@ -1,18 +1,15 @@
 """What a verified OpenAI webhook tells the workflow that owns its response: the signal's input.
 
-A leaf module (pydantic only): the receiver (`durable_responses.webhooks`) sends it, the
-workflows take it.
+A leaf module (pydantic and the wire names): the receiver (`durable_responses.webhooks`) sends
+it, the workflows take it.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-WEBHOOK_SIGNAL = "openai_webhook"
-"""The signal a workflow wakes on: its response reached a terminal status."""
-
-WEBHOOKS_UPDATE = "set_webhooks"
-"""The update that switches a running run between polling and webhooks (`WebhookSetting`)."""
+from .names import WEBHOOK_SIGNAL as WEBHOOK_SIGNAL  # its old home
+from .names import WEBHOOKS_UPDATE as WEBHOOKS_UPDATE  # its old home
 
 RESPONSE_EVENTS = frozenset(
     {"response.completed", "response.failed", "response.cancelled", "response.incomplete"}
