@@ -15,6 +15,7 @@ from durable_responses.models import (
     DEFAULT_MODEL,
     METADATA_WORKFLOW_KEY,
     ResponseParams,
+    names,
 )
 from durable_responses.models.reaper import ReapReport, ReapRequest
 
@@ -124,7 +125,7 @@ class ResponsesActivities:
             kwargs["extra_body"] = passed
         return kwargs
 
-    @activity.defn(name="create_background_response")
+    @activity.defn(name=names.CREATE_ACTIVITY)
     async def create_background_response(self, input: CreateResponseInput) -> ResponseSnapshot:
         """Start a background response (`background=true`); returns at once, usually queued."""
         with openai_call("create") as span, translated_errors():
@@ -136,14 +137,14 @@ class ResponsesActivities:
         snapshot = await fit_snapshot(snapshot_of(response))
         return snapshot.model_copy(update={"webhooks": self.webhooks})
 
-    @activity.defn(name="measure_create_input")
+    @activity.defn(name=names.MEASURE_INPUT_ACTIVITY)
     async def measure_create_input(self, input: CreateResponseInput) -> EncodedSize:
         """The encoded size of a create's input, codec included, which workflow code cannot
         compute: a local activity, so the near-limit input it measures is never uploaded."""
         payloads = await activity.client().data_converter.encode([input])
         return EncodedSize(bytes=sum(payload.ByteSize() for payload in payloads))
 
-    @activity.defn(name="retrieve_response")
+    @activity.defn(name=names.RETRIEVE_ACTIVITY)
     async def retrieve_response(self, input: ResponseRef) -> ResponseSnapshot:
         """One snapshot of a response (`GET /v1/responses/{id}`)."""
         with openai_call("retrieve", input.response_id), translated_errors():
@@ -152,7 +153,7 @@ class ResponsesActivities:
             )
         return await fit_snapshot(snapshot_of(response, partial_output=input.partial_output))
 
-    @activity.defn(name="cancel_response")
+    @activity.defn(name=names.CANCEL_ACTIVITY)
     async def cancel_response(self, input: ResponseRef) -> ResponseSnapshot:
         """Cancel a background response upstream; one that already ended is left as it is."""
         try:
@@ -169,19 +170,19 @@ class ResponsesActivities:
         activity.logger.info("cancelled response %s upstream", response.id)
         return await fit_snapshot(snapshot_of(response))
 
-    @activity.defn(name="reap_orphaned_responses")
+    @activity.defn(name=names.REAP_ACTIVITY)
     async def reap_orphaned_responses(self, input: ReapRequest) -> ReapReport:
         """Cancel responses that closed workflows left running (see `reaper.py`)."""
         return await reap(activity.client(), self._client, input)
 
-    @activity.defn(name="stream_background_response")
+    @activity.defn(name=names.STREAM_READER_ACTIVITY)
     async def stream_background_response(self, input: StreamReaderInput) -> StreamReaderEnd:
         """Create (or attach to) a background stream and read it to its end over one
         connection, recording batches in the workflow as it goes (see `stream_reader.py`)."""
         reader = StreamReader(self._client, self._create_kwargs, snapshot_of, input)
         return await reader.run()
 
-    @activity.defn(name="read_stream_chunk")
+    @activity.defn(name=names.CHUNK_READER_ACTIVITY)
     async def read_stream_chunk(self, input: ReadStreamChunkInput) -> StreamChunk:
         """Read one bounded chunk of a background stream after the workflow's cursor (runs
         from before the stream reader; see `chunk_reader.py`)."""

@@ -19,8 +19,20 @@ REAP_WORKFLOW = "ReapOrphanedResponsesWorkflow"
 """One pass of the reaper: cancel responses that closed runs left running."""
 
 
+CREATE_ACTIVITY = "create_background_response"
+"""Creates the background response (`background=true`)."""
+RETRIEVE_ACTIVITY = "retrieve_response"
+"""One poll of the response."""
+CANCEL_ACTIVITY = "cancel_response"
+"""Cancels the response upstream."""
 STREAM_READER_ACTIVITY = "stream_background_response"
 """The activity that reads a stream; its heartbeat carries what it read but not yet recorded."""
+CHUNK_READER_ACTIVITY = "read_stream_chunk"
+"""Reads one chunk of a stream (runs from before the stream reader)."""
+MEASURE_INPUT_ACTIVITY = "measure_create_input"
+"""The encoded size of a create's input, which workflow code cannot compute."""
+REAP_ACTIVITY = "reap_orphaned_responses"
+"""Cancels responses that closed runs left running."""
 
 
 # Signals, queries and updates of our workflows.

@@ -37,7 +37,7 @@ from durable_responses.activities import (
 from durable_responses.activities.errors import translated_errors
 from durable_responses.activities.sizing import fit_snapshot
 from durable_responses.activities.stream_reader import StreamReader
-from durable_responses.models import DEFAULT_MODEL, ResponseParams, is_terminal
+from durable_responses.models import DEFAULT_MODEL, ResponseParams, is_terminal, names
 
 from ._replies import SCRIPT_EXHAUSTED, SCRIPT_UNSUPPORTED, ProviderError, Reply, Script, echo
 from ._upstream import ScriptedResponse, sdk_error
@@ -218,7 +218,7 @@ class ScriptedProvider:
 
     # ---- the activities ------------------------------------------------------------------------
 
-    @activity.defn(name="create_background_response")
+    @activity.defn(name=names.CREATE_ACTIVITY)
     async def create_background_response(self, input: CreateResponseInput) -> ResponseSnapshot:
         """Create: `queued`, or already finished when the reply takes no time."""
         with translated_errors():
@@ -227,7 +227,7 @@ class ScriptedProvider:
         snapshot = await self._snapshot(response, status)
         return snapshot.model_copy(update={"webhooks": self.webhooks})
 
-    @activity.defn(name="retrieve_response")
+    @activity.defn(name=names.RETRIEVE_ACTIVITY)
     async def retrieve_response(self, input: ResponseRef) -> ResponseSnapshot:
         """A poll: `in_progress` until the reply's `takes` has passed in workflow time."""
         with translated_errors():
@@ -236,7 +236,7 @@ class ScriptedProvider:
         status = response.status_at(await self.now())
         return await self._snapshot(response, status, partial_output=input.partial_output)
 
-    @activity.defn(name="cancel_response")
+    @activity.defn(name=names.CANCEL_ACTIVITY)
     async def cancel_response(self, input: ResponseRef) -> ResponseSnapshot:
         """Cancel upstream; a response that already ended stays as it ended."""
         with translated_errors():
@@ -248,13 +248,13 @@ class ScriptedProvider:
             status = "cancelled"
         return await self._snapshot(response, status)
 
-    @activity.defn(name="stream_background_response")
+    @activity.defn(name=names.STREAM_READER_ACTIVITY)
     async def stream_background_response(self, input: StreamReaderInput) -> StreamReaderEnd:
         """The real stream reader over the reply's events; `takes` passes after
         `response.created`."""
         return await _ScriptedStreamReader(self, input).run()
 
-    @activity.defn(name="measure_create_input")
+    @activity.defn(name=names.MEASURE_INPUT_ACTIVITY)
     async def measure_create_input(self, input: CreateResponseInput) -> EncodedSize:
         """As the real one: the encoded size of a create's input."""
         payloads = await activity.client().data_converter.encode([input])
