@@ -33,11 +33,9 @@ with workflow.unsafe.imports_passed_through():
         TextRequest,
         TextSlice,
         fitting,
-        is_terminal,
     )
     from durable_responses.models import items as _items
     from durable_responses.models._carried import CarriedRequest, ResumeState
-    from durable_responses.models.limits import MAX_ITEM_BYTES
     from durable_responses.models.names import (
         BATCH_SIGNAL,
         PROGRESS_QUERY,
@@ -55,19 +53,19 @@ with workflow.unsafe.imports_passed_through():
         WebhookSetting,
     )
 
-    from . import _chunked, _state, metrics
+    from . import _chunked, _state
     from . import _deadline as deadline
     from . import _following as following
     from . import _outcome as outcome
     from ._deadline import poll_delay
     from ._patches import patched
     from ._polling import poll_once, poll_until_terminal
+    from ._recording import Recording
     from ._sandbox import SANDBOXED
     from ._size import ensure_input_fits, fit_result
     from ._state import RunInput
     from ._upstream import cancelling_upstream_on_exit
     from ._wake import Wake
-    from .search_attributes import index
 
 STREAM_READER_PATCH = "stream-reader-v1"
 """Runs from before this patch replay with the chunked engine (`read_stream_chunk`)."""
@@ -113,11 +111,8 @@ class StreamingResponseWorkflow:
         checked = _state.try_request(request)
         self._state = _state.initial_state(checked) if checked else ResumeState()
         self._policy = checked.streaming if checked else StreamPolicy()
-        self._done = False
         self._draining = False
-        self._terminal: ResponseSnapshot | None = None
-        self._batches_this_run = 0
-        self._reader_attempt = 0
+        self._recording = Recording(self._state, self._policy)
         self._wake = Wake(self._state)
 
     @workflow.run
@@ -157,9 +152,9 @@ class StreamingResponseWorkflow:
             # its next query reaches the new run.
             raise
         except BaseException:
-            self._done = True
+            self._recording.done = True
             raise
-        self._done = True
+        self._recording.done = True
         # Followers waiting in `text_after` get the last slice before the workflow closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         result = outcome.conclude(snapshot, state)
@@ -184,21 +179,23 @@ class StreamingResponseWorkflow:
     async def _stream_until_terminal(self, request: CarriedRequest) -> ResponseSnapshot:
         """Run readers until the terminal batch is recorded (usually one reader, one attempt)."""
         state = self._state
-        while self._terminal is None:
+        while self._recording.terminal is None:
             if state.polling_fallback:
                 return await self._poll_until_terminal(request)
             reader = self._start_reader(request)
             if await self._must_continue_while(reader):
                 await self._stop(reader)
-                if self._terminal is None:
+                if self._recording.terminal is None:
                     await self._continue_as_new(request, None)
             try:
                 await reader
-                if self._terminal is None:  # never from our reader; no hot loop if it does
+                if (
+                    self._recording.terminal is None
+                ):  # never from our reader; no hot loop if it does
                     workflow.logger.warning("reader of %s ended early", state.response_id)
                     await workflow.sleep(poll_delay(state, 1.0))
             except ActivityError as err:
-                if self._terminal is not None:
+                if self._recording.terminal is not None:
                     break  # recorded before the reader failed: nothing more to read
                 if outcome.fell_back_to_polling(err, state):
                     continue
@@ -208,14 +205,14 @@ class StreamingResponseWorkflow:
                     # The reader's only schedule-to-close bound is the deadline.
                     raise deadline.reached() from err
                 outcome.raise_activity_failure(err, state)
-        return self._terminal
+        return self._recording.terminal
 
     def _start_reader(self, request: CarriedRequest) -> workflow.ActivityHandle[StreamReaderEnd]:
         state, policy = self._state, self._policy
         left = deadline.remaining(state.deadline_at)
         if left is not None and left <= timedelta(0):
             raise deadline.reached()
-        self._reader_attempt = 0  # a new activity counts its attempts from 1
+        self._recording.reader_attempt = 0  # a new activity counts its attempts from 1
         return workflow.start_activity_method(
             ResponsesActivities.stream_background_response,
             StreamReaderInput(
@@ -252,7 +249,7 @@ class StreamingResponseWorkflow:
         (and the server's suggestion is ignored until then: the stream matters more)."""
         info = workflow.info()
         return (
-            self._batches_this_run >= self._policy.max_batches_per_run
+            self._recording.batches_this_run >= self._policy.max_batches_per_run
             or info.get_current_history_length() >= self._policy.max_history_events
             or info.get_current_history_size() >= MAX_HISTORY_BYTES
         )
@@ -278,55 +275,7 @@ class StreamingResponseWorkflow:
     @workflow.signal(name=BATCH_SIGNAL)
     def record_stream_batch(self, batch: StreamBatch) -> None:
         """Append a reader's batch from the recorded cursor on; ignore what is already here."""
-        self._batches_this_run += 1
-        state = self._state
-        if self._terminal is not None:
-            return
-        if state.response_id is not None and batch.response_id != state.response_id:
-            workflow.logger.warning(
-                "ignoring a batch of %s: this run records %s", batch.response_id, state.response_id
-            )
-            return
-        recorded = -1 if state.cursor is None else state.cursor
-        after = -1 if batch.after is None else batch.after
-        last = -1 if batch.cursor is None else batch.cursor
-        length = state.text_length
-        reasoning = state.reasoning_length
-        count = len(state.items)
-        if (
-            after > recorded
-            or batch.offset > length
-            or batch.reasoning_offset > reasoning
-            or batch.items_from > count
-        ):
-            workflow.logger.warning(
-                "ignoring a batch after cursor %s: %s is recorded", batch.after, state.cursor
-            )
-            return  # it would leave a gap; the reader's retry starts from the recorded cursor
-        if last <= recorded and state.response_id is not None and batch.snapshot is None:
-            return  # already recorded
-        if state.response_id is None:
-            metrics.created(batch.model)
-        state.response_id = batch.response_id
-        state.model = batch.model or state.model
-        state.cursor = max(last, recorded) if last >= 0 else state.cursor
-        state.status = batch.status or state.status
-        state.chunks += 1
-        resumed = batch.reconnects + (batch.attempt > self._reader_attempt > 0)
-        self._reader_attempt = max(self._reader_attempt, batch.attempt)
-        state.resumes += resumed
-        metrics.stream_resumed(resumed)
-        self._append(
-            batch.text[length - batch.offset :],
-            batch.reasoning_summary[reasoning - batch.reasoning_offset :],
-        )
-        self._append_items(batch.items[count - batch.items_from :])
-        state.activity = batch.activity or state.activity
-        state.current_index, state.current_item = batch.current_index, batch.current_item
-        if batch.snapshot is not None:
-            self._terminal = batch.snapshot
-            state.status = batch.snapshot.status or state.status
-        index(state)
+        self._recording.record(batch)
 
     async def _read_until_terminal(self, request: CarriedRequest) -> ResponseSnapshot:
         """The chunk loop of runs from before the stream reader (`_chunked.py`)."""
@@ -334,8 +283,8 @@ class StreamingResponseWorkflow:
             self._state,
             self._policy,
             request,
-            append=self._append,
-            append_missing=self._append_missing,
+            append=self._recording.append,
+            append_missing=self._recording.append_missing,
             poll_until_terminal=lambda: self._poll_until_terminal(request),
             continue_as_new=lambda seconds: self._continue_as_new(request, seconds),
         )
@@ -350,12 +299,14 @@ class StreamingResponseWorkflow:
         def policy() -> PollPolicy:
             return request.poll.for_run(webhooks=state.webhooks, window=None)
 
-        first = await poll_once(state, policy(), self._record_snapshot, partial_output=True)
+        first = await poll_once(
+            state, policy(), self._recording.record_snapshot, partial_output=True
+        )
         return await poll_until_terminal(
             state,
             policy,
             first,
-            record=self._record_snapshot,
+            record=self._recording.record_snapshot,
             continue_as_new=continue_as_new,
             polls_this_run=1,
             partial_output=True,
@@ -380,118 +331,23 @@ class StreamingResponseWorkflow:
 
     # ---- state -------------------------------------------------------------------------------
 
-    def _record_snapshot(self, snapshot: ResponseSnapshot) -> None:
-        self._state.status = snapshot.status
-        index(self._state)
-        self._append_missing(snapshot)
-
-    def _append(self, text: str, reasoning: str) -> None:
-        state = self._state
-        state.text += text
-        state.reasoning_summary += reasoning
-        # Beyond the payload-safe size only the tail is kept; offsets stay absolute.
-        overflow = len(state.text) - self._policy.max_carried_chars
-        if overflow > 0:
-            state.text = state.text[overflow:]
-            state.text_offset += overflow
-        overflow = len(state.reasoning_summary) - self._policy.max_carried_chars
-        if overflow > 0:
-            state.reasoning_summary = state.reasoning_summary[overflow:]
-            state.reasoning_offset += overflow
-
-    def _append_items(self, recorded: list[fitting.RecordedItem]) -> None:
-        """Append finished items; past the budget, keep the largest as stubs only."""
-        state = self._state
-        state.items.extend(recorded)
-        fitting.omit_largest(state.items, self._policy.max_carried_item_bytes)
-        if recorded:
-            state.activity = _items.describe_item(recorded[-1].item)
-
-    def _append_missing(self, snapshot: ResponseSnapshot) -> None:
-        """Append the part of a snapshot's text and items this workflow does not have yet."""
-        state = self._state
-        have = state.text_length
-        full = snapshot.output_text
-        prefix = full[state.text_offset : have] if snapshot.output_text_offset == 0 else None
-        if prefix is not None and len(full) > have and prefix != state.text:
-            workflow.logger.warning(
-                "response %s: recorded text is not a prefix of the provider's text",
-                snapshot.id,
-            )
-        start = have - snapshot.output_text_offset
-        if start < 0:
-            workflow.logger.warning(
-                "response %s: the snapshot starts at character %d, past the %d recorded; "
-                "the text between stays at the provider",
-                snapshot.id,
-                snapshot.output_text_offset,
-                have,
-            )
-            start = len(full)
-        have_reasoning = state.reasoning_length
-        self._append(full[start:], snapshot.reasoning_summary[have_reasoning:])
-        # A running response's last item may still change: it is recorded once finished.
-        finished = snapshot.output if is_terminal(snapshot.status) else snapshot.output[:-1]
-        self._append_items(
-            fitting.recorded_from_output(
-                finished,
-                snapshot.output_text_lengths,
-                snapshot.omitted_items,
-                len(state.items),
-                MAX_ITEM_BYTES,
-            )
-        )
-        state.activity = snapshot.activity or state.activity
-
     # ---- clients -----------------------------------------------------------------------------
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
         """Live progress: status, response id, cursor, text length, chunks, resumes."""
-        state = self._state
-        return _state.progress_of(state, None, items=len(state.items), activity=state.activity)
+        return self._recording.progress()
 
     @workflow.query(name=STATE_QUERY)
     def current_state(self) -> StreamState:
         """Everything recorded so far, text included."""
-        state = self._state
-        return StreamState(
-            response_id=state.response_id,
-            status=state.status or "starting",
-            cursor=state.cursor,
-            text=state.text,
-            text_offset=state.text_offset,
-            text_length=state.text_length,
-            reasoning_summary=state.reasoning_summary,
-            chunks=state.chunks,
-            resumes=state.resumes,
-            done=self._finished(),
-            items=following.notes_of(state.items),
-        )
+        return self._recording.stream_state()
 
     @workflow.query(name=VIEW_QUERY)
     def view(self, request: ViewRequest | None = None) -> RunView:
         """The finished items, the text and the item being written, from what the asker has
         (`durable_responses.gateway` builds OpenAI's Response and stream from it)."""
-        state, asked = self._state, request or ViewRequest()
-        start = max(asked.text_from, state.text_offset)
-        return RunView(
-            upstream_id=state.response_id,
-            status=state.status or "starting",
-            model=state.model,
-            started_at=state.started_at,
-            items_from=asked.items_from,
-            items=state.items[asked.items_from :],
-            item_count=len(state.items),
-            text_offset=start,
-            text=state.text[start - state.text_offset :],
-            text_length=state.text_length,
-            dropped=state.text_offset,
-            current_index=state.current_index,
-            current_item=state.current_item,
-            finished=self._finished(),
-            response=self._terminal.response if self._terminal is not None else None,
-        )
+        return self._recording.view(request or ViewRequest())
 
     @workflow.query(name=TEXT_QUERY)
     def text(self, request: TextRequest | None = None) -> TextSlice:
@@ -501,7 +357,7 @@ class StreamingResponseWorkflow:
         unrecorded tail (`StreamTail`, in the reader's heartbeat) and asks from there.
         """
         checked = TextRequest() if request is None else following.text_request(request, ())
-        return self._slice(checked)
+        return self._recording.slice(checked)
 
     @workflow.update(name=TEXT_AFTER_UPDATE)
     async def text_after(
@@ -517,29 +373,16 @@ class StreamingResponseWorkflow:
 
         request = following.text_request(request, unexpected)  # the validator refused the rest
         offset = request.offset
+        recording = self._recording
 
         def ready() -> bool:
-            return self._state.text_length > offset or self._finished() or self._draining
+            return self._state.text_length > offset or recording.finished() or self._draining
 
         if not ready() and request.wait_seconds > 0:
             with contextlib.suppress(TimeoutError):  # nothing new in time: an empty slice
                 await workflow.wait_condition(ready, timeout=request.wait_seconds)
-        return self._slice(request)
+        return recording.slice(request)
 
     @text_after.validator
     def _check_text_request(self, request: TextRequest | None = None, *unexpected: object) -> None:
-        checked = following.text_request(request, unexpected)
-        recorded = self._state.text_length
-        if checked.offset > recorded:
-            raise ApplicationError(
-                f"offset {checked.offset} is past the text recorded so far ({recorded})",
-                type=ErrorType.INVALID_REQUEST,
-            )
-
-    def _finished(self) -> bool:
-        """No more text will be recorded: the run is over, or the terminal batch is in (the
-        reader may still be returning)."""
-        return self._done or self._terminal is not None
-
-    def _slice(self, request: TextRequest) -> TextSlice:
-        return following.slice_of(self._state, request, finished=self._finished())
+        self._recording.check_offset(following.text_request(request, unexpected))
