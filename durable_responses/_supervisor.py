@@ -52,6 +52,9 @@ from durable_responses.worker import READY, fake_api, start_dev_server, uses_fak
 
 log = logging.getLogger("durable_responses.supervisor")
 
+STOP_RACE = 1.0
+"""Seconds a child's clean exit may precede the supervisor's own signal and still count as
+one stop (systemd signals every process of the unit at once)."""
 STOP_MARGIN = 15.0
 """Seconds a child may take to exit beyond its graceful shutdown before it is SIGKILLed."""
 LINE_LIMIT = 1 << 20
@@ -102,6 +105,8 @@ async def supervise(settings: WorkerSettings) -> int:
                     env |= {"OPENAI_BASE_URL": fake_api(stack), "OPENAI_API_KEY": "fake-key"}
             env[SUPERVISOR_VARIABLE] = str(os.getpid())
             json_logs = settings.log_format == "json"
+            if stop.done():  # signalled while the dev server started: start no worker
+                return _stopped_code(stop.result())
             for index in range(count):
                 argv = child_settings(settings, index, address).args()
                 children.append(await _start(index, argv, env, json_logs))
@@ -180,13 +185,18 @@ async def _watch(
                 log.info("%d worker processes polling task queue %r", len(children), task_queue)
                 if hint:
                     print(hint, flush=True)
-            if stop in done:
+            exited = [exits[f] for f in done if f in exits]
+            if exited and not stop.done() and exited[0].proc.returncode in (0, 130):
+                # A clean exit is a signal that reached the child itself: is ours coming too?
+                await asyncio.wait([stop], timeout=STOP_RACE)
+            if stop.done():
                 sig = stop.result()
                 log.info("%s: stopping %d worker processes", sig.name, len(children))
-                expected = cli.EXIT_INTERRUPTED if sig == signal.SIGINT else 0
+                expected = _stopped_code(sig)
                 codes = await _stop_all(children, sig)
-                return expected if all(code == expected for code in codes) else cli.EXIT_FAILED
-            exited = [exits[f] for f in done if f in exits]
+                # A child signalled before it set its handlers stopped as cleanly.
+                clean = all(code in (expected, -sig) for code in codes)
+                return expected if clean else cli.EXIT_FAILED
             if exited:
                 child = exited[0]
                 log.error(
@@ -223,6 +233,10 @@ async def _stop_all(children: list[_Child], sig: signal.Signals) -> list[int | N
         await waits
     await asyncio.gather(*(c.output for c in children))
     return [c.proc.returncode for c in children]
+
+
+def _stopped_code(sig: signal.Signals) -> int:
+    return cli.EXIT_INTERRUPTED if sig == signal.SIGINT else 0
 
 
 def _how(code: int | None) -> str:

@@ -335,7 +335,9 @@ async def until_signalled(parent: int | None = None) -> int:
     """Wait for SIGINT or SIGTERM; the exit code for it: 130 for Ctrl-C, 0 for a stop.
 
     With `parent` (a pid), also stop once this process's parent is no longer that process
-    (it died, and this one was handed to init): exit code 1.
+    (it died, and this one was handed to init): exit code 1. Such a supervised process then
+    ignores further signals: one stop may reach it twice (systemd signals the whole control
+    group, and the supervisor forwards), and the second must not cut its shutdown short.
     """
     loop = asyncio.get_running_loop()
     stop: asyncio.Future[int] = loop.create_future()
@@ -356,6 +358,8 @@ async def until_signalled(parent: int | None = None) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+            if parent is not None:
+                signal.signal(sig, signal.SIG_IGN)
 
 
 SettingsT = TypeVar("SettingsT", bound=CommandSettings)

@@ -116,6 +116,20 @@ async def test_two_processes_poll_the_queue_run_workflows_and_stop_together_on_s
         assert "Traceback" not in log
 
 
+async def test_a_sigterm_to_every_process_at_once_is_one_clean_stop(
+    dev_env, fake, fake_server, task_queue
+):
+    # systemd's default (KillMode=control-group) signals each process of the unit itself.
+    with _fleet(dev_env, task_queue, fake_server.base_url) as fleet:
+        pids = await _children(dev_env.client, task_queue, fleet, 2)
+        assert fleet.proc is not None
+        for pid in (*pids, fleet.proc.pid):
+            os.kill(pid, signal.SIGTERM)
+        code = await asyncio.to_thread(fleet.proc.wait, STOPPED_WITHIN + 10)
+        assert code == 0, fleet.output()[-3000:]
+        assert "Traceback" not in fleet.output()
+
+
 async def test_a_sigkilled_child_stops_the_others_and_the_supervisor_exits_1(
     dev_env, fake, fake_server, task_queue
 ):
