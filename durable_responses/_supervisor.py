@@ -14,6 +14,9 @@ The decisions, and why:
   child: a second SIGINT would cut a child's graceful shutdown short. It waits for them
   (their graceful shutdown, `GRACEFUL_SHUTDOWN`, plus `STOP_MARGIN`; then SIGKILL) and exits
   as one worker does: 0 after SIGTERM, 130 after Ctrl-C, 1 if a child did not stop cleanly.
+  Where the stop reaches every process itself (systemd's default `KillMode=control-group`),
+  a child ignores the forwarded second signal, and a child's clean exit that precedes the
+  supervisor's own signal by under `STOP_RACE` is the same stop, not a death.
 - **A child that exits on its own stops the fleet**, exit 1, naming the child: a crash, the
   OOM killer's SIGKILL, a failed start. The others get SIGTERM and hand their activities over.
   Not restarted in place: a restart loop inside the process hides a crash loop from what is

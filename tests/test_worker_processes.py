@@ -5,6 +5,7 @@ its workflows, SIGTERM (or Ctrl-C) stops them together, and a child that dies st
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -20,7 +21,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from durable_responses import connection
-from durable_responses._supervisor import STOP_MARGIN, child_settings
+from durable_responses._supervisor import STOP_MARGIN, _mark, child_settings
 from durable_responses.models import TASK_QUEUE, PollPolicy, ResponseRequest
 from durable_responses.plugin import GRACEFUL_SHUTDOWN
 from durable_responses.settings import WorkerSettings
@@ -243,3 +244,10 @@ def test_a_bad_number_of_processes_is_one_line(value):
     assert WorkerSettings.explain(raised.value) == (  # type: ignore[arg-type]
         f"argument --processes: {value!r} is not a number of processes (1, 2, ... or auto)"
     )
+
+
+def test_each_childs_log_lines_are_marked_with_its_index_and_json_stays_json():
+    assert _mark(1, "INFO worker: polling", json_logs=False) == "[worker 1] INFO worker: polling"
+    line = _mark(0, json.dumps({"level": "INFO", "message": "é"}), json_logs=True)
+    assert json.loads(line) == {"level": "INFO", "message": "é", "process": 0}
+    assert _mark(0, "Traceback (most recent call last):", json_logs=True).startswith("[worker 0] ")
