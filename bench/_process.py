@@ -23,6 +23,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """`cpu_seconds` of the process and its running children (a `--processes` fleet)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+
+
 def peak_rss(pid: int) -> int:
     """Bytes at the process's high-water mark (`VmHWM`)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

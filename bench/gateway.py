@@ -1,10 +1,11 @@
 """The gateway against calling the fake directly, in one run: time to first event, GET poll
 latency, and how late a stream's last event comes after the provider finished.
 
-    python -m bench.gateway [--clients 1,100] [--seconds 4] [--poll 1.0]
+    python -m bench.gateway [--clients 1,100] [--seconds 4] [--poll 1.0] [--processes 1]
 
-One process tree: the fake (its own process), a Temporal dev server, one worker process, one
-gateway process, and this process as the clients (aiohttp, the same client code both ways).
+One process tree: the fake (its own process), a Temporal dev server, one worker process (or
+`--processes N` of them under one supervisor; their CPU is summed), one gateway process, and
+this process as the clients (aiohttp, the same client code both ways).
 Each level runs N clients at once:
 
 - streams: `POST /v1/responses` with `background` and `stream`; time to the first event, and
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from temporalio.client import Client
 
-from bench._process import cpu_seconds, fake_process, pct
+from bench._process import cpu_seconds, fake_process, pct, tree_cpu_seconds
 from durable_responses.fake_openai import FakeControl
 from durable_responses.gateway import hash_key
 from durable_responses.testing import GatewayProcess, WorkerProcess, dev_server
@@ -135,7 +136,7 @@ async def streams(
     return sample
 
 
-async def main(levels: Sequence[int], seconds: float, every: float) -> None:
+async def main(levels: Sequence[int], seconds: float, every: float, processes: int = 1) -> None:
     tokens = int(seconds * TOKENS_PER_SECOND)
     fake_port = free_port()
     fake_proc = fake_process(
@@ -156,7 +157,9 @@ async def main(levels: Sequence[int], seconds: float, every: float) -> None:
             task_queue = f"bench-gateway-{uuid.uuid4()}"
             env_vars = {"OPENAI_BASE_URL": direct, "OPENAI_API_KEY": "sk-bench"}
             with (
-                WorkerProcess(address, task_queue, env=env_vars) as worker,
+                WorkerProcess(
+                    address, task_queue, env=env_vars, args=["--processes", str(processes)]
+                ) as worker,
                 GatewayProcess(
                     address, task_queue, port=free_port(), keys=f"bench:{hash_key(KEY)}"
                 ) as gateway,
@@ -169,8 +172,10 @@ async def main(levels: Sequence[int], seconds: float, every: float) -> None:
 
                 connector = aiohttp.TCPConnector(limit=0)
                 async with aiohttp.ClientSession(connector=connector) as http:
+                    while processes > 1 and "worker processes polling" not in worker.output():
+                        await asyncio.sleep(0.1)  # ready: every child polls, not the first
                     await _warm(http, base, direct)
-                    cpu = {"worker": cpu_seconds(worker.pid or 0)}
+                    cpu = {"worker": tree_cpu_seconds(worker.pid or 0)}
                     cpu["gateway"] = cpu_seconds(gateway.pid or 0)
                     for clients in levels:
                         both: dict[str, dict[str, Sample]] = {}
@@ -196,7 +201,7 @@ async def main(levels: Sequence[int], seconds: float, every: float) -> None:
                         floor = await _start_floor(env.client, clients)
                         rows.extend(_rows(clients, both, seconds, floor))
                     used = {
-                        "worker": cpu_seconds(worker.pid or 0) - cpu["worker"],
+                        "worker": tree_cpu_seconds(worker.pid or 0) - cpu["worker"],
                         "gateway": cpu_seconds(gateway.pid or 0) - cpu["gateway"],
                     }
     finally:
@@ -317,9 +322,10 @@ def cli() -> None:
     parser.add_argument("--clients", default="1,100")
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--poll", type=float, default=1.0)
+    parser.add_argument("--processes", type=int, default=1, help="worker processes")
     args = parser.parse_args()
     levels = [int(n) for n in args.clients.split(",")]
-    asyncio.run(main(levels, args.seconds, args.poll))
+    asyncio.run(main(levels, args.seconds, args.poll, args.processes))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -190,6 +191,24 @@ class CommandSettings(BaseSettings):
         source: CliSettingsSource[Self] = CliSettingsSource(cls, root_parser=cls.parser())
         return cls(_cli_settings_source=source(args=list(argv)))
 
+    def args(self) -> list[str]:
+        """Flags that give these settings again to the same command in the same environment
+        (`from_args(s.args()) == s`): each field not at its default, or whose variable is set
+        (the flag wins over it); a bool as `--flag`/`--no-flag`."""
+        argv: list[str] = []
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if _positional(field) or value is None:
+                continue
+            if value == field.default and not os.environ.get(self.variable(name)):
+                continue
+            flag = "--" + name.replace("_", "-")
+            if isinstance(value, bool):
+                argv.append(flag if value else f"--no-{flag[2:]}")
+            else:
+                argv.append(f"{flag}={value}")
+        return argv
+
     @staticmethod
     def explain(err: ValidationError) -> str:
         """One line for all bad settings, each named as argparse names a flag."""
@@ -308,8 +327,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-async def until_signalled() -> int:
-    """Wait for SIGINT or SIGTERM; the exit code for it: 130 for Ctrl-C, 0 for a stop."""
+PARENT_CHECK_SECONDS = 1.0
+"""How often `until_signalled(parent=...)` looks for its parent process."""
+
+
+async def until_signalled(parent: int | None = None) -> int:
+    """Wait for SIGINT or SIGTERM; the exit code for it: 130 for Ctrl-C, 0 for a stop.
+
+    With `parent` (a pid), also stop once this process's parent is no longer that process
+    (it died, and this one was handed to init): exit code 1. Such a supervised process then
+    ignores further signals: one stop may reach it twice (systemd signals the whole control
+    group, and the supervisor forwards), and the second must not cut its shutdown short.
+    """
     loop = asyncio.get_running_loop()
     stop: asyncio.Future[int] = loop.create_future()
 
@@ -320,10 +349,17 @@ async def until_signalled() -> int:
     for sig, code in ((signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, 0)):
         loop.add_signal_handler(sig, stop_with, code)
     try:
+        while parent is not None and not stop.done():
+            if os.getppid() != parent:
+                logging.getLogger(__name__).error("parent process %d is gone: stopping", parent)
+                return EXIT_FAILED
+            await asyncio.wait([stop], timeout=PARENT_CHECK_SECONDS)
         return await stop
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+            if parent is not None:
+                signal.signal(sig, signal.SIG_IGN)
 
 
 SettingsT = TypeVar("SettingsT", bound=CommandSettings)

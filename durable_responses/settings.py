@@ -8,16 +8,21 @@ environment. `ENVIRONMENT` lists every variable the worker reads, derived from t
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import os
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import CliImplicitFlag, SettingsConfigDict
 
 from durable_responses import connection
 from durable_responses.cli import PREFIX, SHARED_VARIABLES, TemporalSettings
 from durable_responses.models import TASK_QUEUE
 
-__all__ = ["ENVIRONMENT", "PREFIX", "SHARED_VARIABLES", "WorkerSettings"]
+__all__ = ["ENVIRONMENT", "PREFIX", "SHARED_VARIABLES", "SUPERVISOR_VARIABLE", "WorkerSettings"]
+
+SUPERVISOR_VARIABLE = "DURABLE_RESPONSES_SUPERVISOR_PID"
+"""Set by `--processes` in each worker process it starts: the supervisor's pid, which the
+worker watches so that it stops when its supervisor is gone (never a user's setting)."""
 
 
 class WorkerSettings(TemporalSettings):
@@ -102,12 +107,43 @@ class WorkerSettings(TemporalSettings):
     webhook_host: str = Field(
         default="127.0.0.1", description="address the webhook receiver binds (0.0.0.0: all)"
     )
+    processes: int | Literal["auto"] = Field(
+        default=1,
+        description="run this many worker processes on the task queue, each a full worker "
+        "(auto: one per core); metrics on --metrics-port + i, webhooks in the first",
+    )
+
+    @field_validator("processes", mode="before")
+    @classmethod
+    def _a_number_of_processes(cls, value: Any) -> Any:
+        if value == "auto":
+            return value
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            count = 0
+        if count < 1 or str(count) != str(value).strip():
+            raise ValueError(f"{value!r} is not a number of processes (1, 2, ... or auto)")
+        return count
 
     @model_validator(mode="after")
     def _poll_rate_needs_poll_queue(self) -> WorkerSettings:
         if self.max_polls_per_second and not self.poll_task_queue:
             raise ValueError("--max-polls-per-second needs --poll-task-queue")
         return self
+
+    def process_count(self) -> int:
+        """How many worker processes `--processes` asks for: `auto` is the cores this process
+        may run on (a CPU quota of a container is not among them: set a number there)."""
+        if self.processes != "auto":
+            return self.processes
+        usable = getattr(os, "process_cpu_count", None)  # Python 3.13+
+        if usable is not None:
+            return int(usable() or 1)
+        try:
+            return len(os.sched_getaffinity(0)) or 1
+        except AttributeError:  # macOS, Windows: no affinity
+            return os.cpu_count() or 1
 
     def worker_limits(self, polls: bool) -> dict[str, Any]:
         """Worker options that keep a fleet under the OpenAI account's rate limits, and the

@@ -2,7 +2,8 @@
 
 It connects the Temporal way (`connection.py`); `--dev` also starts a dev server from the
 pip-installed CLI (SQLite under `.temporal/`, Web UI on 8233) and, without `OPENAI_API_KEY`,
-the local fake API. Options: `settings.WorkerSettings`, each a flag and a variable.
+the local fake API. `--processes N` runs N such workers under a supervisor (`_supervisor.py`).
+Options: `settings.WorkerSettings`, each a flag and a variable.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from durable_responses.activities import ResponsesActivities
 from durable_responses.models.reaper import ReapRequest
 from durable_responses.plugin import GRACEFUL_SHUTDOWN, DurableResponsesPlugin
 from durable_responses.reaper import ensure_schedule
-from durable_responses.settings import WorkerSettings
+from durable_responses.settings import SUPERVISOR_VARIABLE, WorkerSettings
 
 log = logging.getLogger("durable_responses.worker")
 READY = "worker polling task queue"
@@ -40,7 +41,8 @@ async def serve(*workers: Worker, ready: str = "") -> int:
             log.info("%s %r", READY, worker.task_queue)
         if ready:
             print(ready, flush=True)
-        code = await cli.until_signalled()
+        supervisor = os.environ.get(SUPERVISOR_VARIABLE)  # `--processes`: stop without it
+        code = await cli.until_signalled(parent=int(supervisor) if supervisor else None)
         log.info("shutting down")
     log.info("worker stopped")
     return code
@@ -48,15 +50,18 @@ async def serve(*workers: Worker, ready: str = "") -> int:
 
 async def run(settings: WorkerSettings) -> int:
     """Connect (or start a dev server), then serve the task queue(s) until a signal."""
-    use_fake = settings.dev and (settings.fake or not os.environ.get("OPENAI_API_KEY"))
     try:  # before anything starts: without a key, refuse to start rather than fail each call
-        activities = None if use_fake else ResponsesActivities.from_env(settings.model)
+        activities = None if uses_fake(settings) else ResponsesActivities.from_env(settings.model)
     except openai.OpenAIError as err:
         raise cli.CommandError(
             str(err),
             "with the compose stack's fake profile: OPENAI_API_KEY=fake-key "
             "OPENAI_BASE_URL=http://fake-openai:8787/v1; locally: python worker.py --dev",
         ) from err
+    if settings.process_count() > 1:  # not a worker: the supervisor of several
+        from durable_responses._supervisor import supervise  # it builds on this module
+
+        return await supervise(settings)
     debug = settings.log_level == "DEBUG"
     options: dict[str, Any] = {
         "runtime": telemetry.metrics_runtime(
@@ -67,12 +72,13 @@ async def run(settings: WorkerSettings) -> int:
         options["interceptors"] = telemetry.tracing_interceptors(settings.otlp_endpoint)
     async with contextlib.AsyncExitStack() as stack:
         if settings.dev:
-            client, ready = await _dev_server(settings, stack, **options)
+            client, ready = await start_dev_server(settings, stack, **options)
         else:
             ready = ""
             client = await cli.connect(settings, **options)
         if activities is None:
-            activities = _fake_activities(stack, settings.model)
+            fake = AsyncOpenAI(base_url=fake_api(stack), api_key="fake-key", max_retries=0)
+            activities = ResponsesActivities(fake, default_model=settings.model)
         activities.webhooks = settings.webhooks or bool(settings.webhook_port)
         if settings.webhook_port:
             await webhooks.serve_beside(stack, client, settings.webhook_host, settings.webhook_port)
@@ -101,18 +107,21 @@ async def run(settings: WorkerSettings) -> int:
         return await serve(*workers, ready=ready)
 
 
-def _fake_activities(
-    stack: contextlib.ExitStack | contextlib.AsyncExitStack, model: str | None
-) -> ResponsesActivities:
+def uses_fake(settings: WorkerSettings) -> bool:
+    """`--dev` calls the local fake API unless `OPENAI_API_KEY` is set (and no `--fake`)."""
+    return settings.dev and (settings.fake or not os.environ.get("OPENAI_API_KEY"))
+
+
+def fake_api(stack: contextlib.ExitStack | contextlib.AsyncExitStack) -> str:
+    """The local fake Responses API, until `stack` closes: its base URL."""
     from durable_responses.fake_openai import FakeOpenAIServer
 
     url = stack.enter_context(FakeOpenAIServer()).base_url
     log.info("no OPENAI_API_KEY: using the local fake Responses API at %s", url)
-    fake = AsyncOpenAI(base_url=url, api_key="fake-key", max_retries=0)
-    return ResponsesActivities(fake, default_model=model)
+    return url
 
 
-async def _dev_server(
+async def start_dev_server(
     settings: WorkerSettings, stack: contextlib.AsyncExitStack, **options: Any
 ) -> tuple[Client, str]:
     """`--dev`: a dev server where a client would look (flag, env, profile), and how to try it."""
