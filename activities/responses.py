@@ -37,7 +37,7 @@ from .snapshots import snapshot_of
 from .stream_reader import (
     StreamReader,
 )
-from .timeouts import CALL_TIMEOUT_SECONDS
+from .timeouts import CALL_TIMEOUT_SECONDS as CALL_TIMEOUT_SECONDS  # its old home
 from .tracing import RESPONSE_ID, openai_call
 
 HEARTBEAT_EVERY_SECONDS = 1.0

@@ -54,7 +54,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_responses import connection
 from durable_responses.activities.reaper import reap
-from durable_responses.activities.responses import CALL_TIMEOUT_SECONDS
+from durable_responses.activities.timeouts import CALL_TIMEOUT_SECONDS
 from durable_responses.fake_openai import (
     FakeControl,
     FakeOpenAIServer,
