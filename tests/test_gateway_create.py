@@ -55,20 +55,23 @@ async def _create(client: openai.AsyncOpenAI, mode: str, **body: Any) -> Any:
     return answer
 
 
-async def _gateway_runs(temporal: Client) -> list[tuple[str, WorkflowExecutionStatus | None]]:
-    return [
-        (execution.id, execution.status)
-        async for execution in temporal.list_workflows("WorkflowId STARTS_WITH 'gateway/'")
-    ]
+async def _gateway_runs(
+    temporal: Client, task_queue: str
+) -> list[tuple[str, WorkflowExecutionStatus | None]]:
+    """This test's gateway runs: the dev server is shared by every test of the process."""
+    query = f"WorkflowId STARTS_WITH 'gateway/' AND TaskQueue = '{task_queue}'"
+    return [(execution.id, execution.status) async for execution in temporal.list_workflows(query)]
 
 
-async def _assert_nothing_running(temporal: Client, fake: FakeControl, started: int) -> None:
+async def _assert_nothing_running(
+    temporal: Client, fake: FakeControl, task_queue: str, started: int
+) -> None:
     """No response queued or in progress at the provider, and the runs the creates started
     ended failed (listed by visibility, which lags: waited for, with a deadline)."""
     assert [r.id for r in fake.responses() if r.status in ("queued", "in_progress")] == []
     assert gateway_upstream(fake) == []  # the provider made none
     async with asyncio.timeout(20):
-        while len(runs := await _gateway_runs(temporal)) < started or any(
+        while len(runs := await _gateway_runs(temporal, task_queue)) < started or any(
             status != WorkflowExecutionStatus.FAILED for _, status in runs
         ):
             await asyncio.sleep(0.2)
@@ -90,7 +93,7 @@ async def _assert_nothing_running(temporal: Client, fake: FakeControl, started: 
     ids=["unknown-model", "invalid-tool"],
 )
 async def test_a_create_the_provider_refuses_raises_its_error_and_leaves_nothing_running(
-    client, fake, dev_env, mode, body, error, status, code, param
+    client, fake, dev_env, task_queue, mode, body, error, status, code, param
 ):
     with pytest.raises(error) as refused:
         await _create(client, mode, **body)
@@ -98,17 +101,19 @@ async def test_a_create_the_provider_refuses_raises_its_error_and_leaves_nothing
     assert (refused.value.code, refused.value.param) == (code, param)
     assert refused.value.body["type"] == "invalid_request_error"  # type: ignore[index]
     assert "gpt-9-nonexistent" in refused.value.message or param
-    await _assert_nothing_running(dev_env.client, fake, started=1)
+    await _assert_nothing_running(dev_env.client, fake, task_queue, started=1)
 
 
-async def test_a_retried_create_of_a_refused_request_is_refused_again(client, fake, dev_env):
+async def test_a_retried_create_of_a_refused_request_is_refused_again(
+    client, fake, dev_env, task_queue
+):
     key = {"Idempotency-Key": f"refused-{uuid.uuid4()}"}
     for _ in range(2):
         with pytest.raises(openai.NotFoundError):
             await client.responses.create(
                 model="gpt-9-nonexistent", input="x", background=True, extra_headers=key
             )
-    await _assert_nothing_running(dev_env.client, fake, started=1)
+    await _assert_nothing_running(dev_env.client, fake, task_queue, started=1)
 
 
 @pytest.mark.parametrize(
