@@ -18,7 +18,7 @@ the last event it showed (`starting_after`), and survive a plain restart after t
 The page renders the model's markdown with its own small renderer (elements and text nodes,
 never HTML): a run whose text holds HTML and `javascript:` links shows them as text, and its
 `url_citation` annotations become links. `WATCH_PAGE_SCREENSHOT=docs/img/watch-page.png pytest
--n 0 tests/test_watch_page.py -k citations` saves that page as the docs' screenshot.
+-n 0 tests/test_watch_page.py -k screenshot` saves a deep-research run's page for the docs.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from tests.gateways import (
     gateway_stack,
     gateway_upstream,
 )
+from tests.workers import build_worker
 
 READ_EVERY = 0.05
 """Seconds between two readings of the page: fast enough to catch text shown twice."""
@@ -278,15 +279,15 @@ async def test_the_watch_page_shows_a_run_exactly_once_through_gateway_restarts(
 
 @dataclass
 class Local:
-    """A gateway in this process with no worker on its task queue: its runs stay queued."""
+    """A gateway and a worker in this process, on the shared fake."""
 
     origin: str
     url: str
     links: WatchLinks
 
     async def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], Any]:
-        """GET `path`: status, headers, and the JSON body (None for an event stream, which is
-        left at once: a queued run's stream never ends)."""
+        """GET `path`: status, headers, and the JSON body (None for an event stream, left
+        once its headers are in)."""
         async with (
             aiohttp.ClientSession() as http,
             http.get(self.origin + path, headers=headers) as a,
@@ -313,18 +314,14 @@ class Local:
 
 
 @pytest.fixture
-async def local(dev_env, task_queue) -> AsyncIterator[Local]:
+async def local(dev_env, task_queue, activities, fake) -> AsyncIterator[Local]:
     links = WatchLinks([WATCH_SECRET])
-    runner, url = await start(
-        dev_env.client,
-        Tenants.parse(KEYS),
-        port=0,
-        task_queue=task_queue,
-        create_wait_seconds=0.1,  # no worker: the create answers `queued` soon
-        watch_links=links,
-    )
-    yield Local(url.removesuffix("/v1"), url, links)
-    await runner.cleanup()
+    async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        runner, url = await start(
+            dev_env.client, Tenants.parse(KEYS), port=0, task_queue=task_queue, watch_links=links
+        )
+        yield Local(url.removesuffix("/v1"), url, links)
+        await runner.cleanup()
 
 
 def _token(url: str) -> str:
@@ -436,22 +433,20 @@ async def test_every_answer_with_run_data_carries_the_security_headers(local: Lo
     assert "connect-src 'self'" in page_csp and "default-src 'none'" in page_csp
 
 
-INJECTED = '<img src=x onerror="document.body.dataset.pwned=1"> [go](javascript:alert(1))'
-"""What the tool says, and so what the fake's answer quotes: HTML and a `javascript:` link."""
+INJECTED = "<img src=x onerror=pwned=1> [go](javascript:pwned=2)"
+"""What the tool says, and so what the fake's answer quotes (up to 60 characters): HTML and a
+`javascript:` link. The CSP would stop the handler anyway: the test counts elements too."""
 
 
-async def test_the_page_renders_markdown_safely_with_citations_as_links(
-    browser: Browser, stack: Stack, fake: FakeControl
-) -> None:
-    fake.configure(tokens=140)
+async def _deep_research_watched(
+    browser: Browser, stack: Stack, fake: FakeControl, input_: list[dict[str, Any]]
+) -> tuple[Page, Any]:
+    """A deep-research run (searches, then a cited answer) watched to its end: the page, and
+    the provider's record of the run, whose text the page must have shown exactly."""
     async with openai.AsyncOpenAI(base_url=stack.url, api_key=KEY, max_retries=0) as client:
         stream = await client.responses.create(
             model="o3-deep-research",
-            input=[
-                {"role": "user", "content": "<b>Solid-state</b> batteries <script>x</script>"},
-                {"type": "function_call", "call_id": "c1", "name": "notes", "arguments": "{}"},
-                {"type": "function_call_output", "call_id": "c1", "output": INJECTED},
-            ],
+            input=input_,  # type: ignore[arg-type]
             tools=[{"type": "web_search_preview"}],  # deep research: searches, citations
             background=True,
             stream=True,
@@ -466,10 +461,26 @@ async def test_the_page_renders_markdown_safely_with_citations_as_links(
         final = await watch.until("the end of the run", lambda r: r.done)
     finally:
         await watch.stop()
-
     (upstream,) = gateway_upstream(fake)
     record = fake.response(upstream.id, events=False)
     assert final.status == "completed" and final.text == record.text
+    return page, record
+
+
+async def test_the_page_renders_markdown_safely_with_citations_as_links(
+    browser: Browser, stack: Stack, fake: FakeControl
+) -> None:
+    fake.configure(tokens=140)
+    page, record = await _deep_research_watched(
+        browser,
+        stack,
+        fake,
+        [
+            {"role": "user", "content": "Solid-state batteries: where are they now?"},
+            {"type": "function_call", "call_id": "c1", "name": "notes", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": INJECTED},
+        ],
+    )
     assert INJECTED in record.text  # the provider's text holds it: the page must not run it
     (message,) = [item for item in record.output if item["type"] == "message"]
     cited = [a for a in message["content"][0]["annotations"] if a["type"] == "url_citation"]
@@ -481,10 +492,9 @@ async def test_the_page_renders_markdown_safely_with_citations_as_links(
             (a) => ({href: a.href, text: a.textContent, title: a.title}));
           return {
             text: $("text").textContent,
-            sources: $("sources").textContent,
             images: document.querySelectorAll("img, script:not(:first-of-type)").length,
             scripts: document.scripts.length,
-            pwned: document.body.dataset.pwned ?? null,
+            pwned: window.pwned ?? null,
             citations: links("#text a.cite"),
             links: links("#text a"),
             listed: links("#sources a"),
@@ -497,15 +507,14 @@ async def test_the_page_renders_markdown_safely_with_citations_as_links(
     )
     # Injected HTML stays text; the javascript: link is no link.
     assert shown["pwned"] is None and shown["images"] == 0 and shown["scripts"] == 1
-    assert '<img src=x onerror="document.body.dataset.pwned=1">' in shown["text"]
-    assert "[go](javascript:alert(1))" in shown["text"]
+    assert "<img src=x onerror=pwned=1>" in shown["text"]
+    assert "[go](javascript:pwned=2)" in shown["text"]
     assert all(link["href"].startswith("https://") for link in shown["links"])
     # Citations: links built from the annotations, in the text and listed as sources.
     assert [c["href"] for c in shown["citations"]] == [a["url"] for a in cited]
     assert [c["title"] for c in shown["citations"]] == [a["title"] for a in cited]
     assert [s["href"] for s in shown["listed"]] == [a["url"] for a in cited]
     assert [s["text"] for s in shown["listed"]] == [a["title"] for a in cited]
-    assert "<b>Solid-state</b>" in shown["sources"]  # the query in a title: text too
     assert "](" not in shown["text"].replace("[go](javascript:", "")  # no raw markdown links
     # The model, usage and elapsed time; the title says what runs.
     usage = record.response["usage"]
@@ -516,9 +525,20 @@ async def test_the_page_renders_markdown_safely_with_citations_as_links(
     )
     assert shown["elapsed"].endswith(" s")
 
-    target = os.environ.get("WATCH_PAGE_SCREENSHOT")
+
+@pytest.mark.skipif(
+    not os.environ.get("WATCH_PAGE_SCREENSHOT"), reason="set WATCH_PAGE_SCREENSHOT=<png path>"
+)
+async def test_screenshot_of_a_deep_research_run_for_the_docs(
+    browser: Browser, stack: Stack, fake: FakeControl
+) -> None:
+    fake.configure(tokens=170, seed=7)
+    question = "Solid-state batteries: where are they now?"
+    page, _ = await _deep_research_watched(
+        browser, stack, fake, [{"role": "user", "content": question}]
+    )
     png = await page.screenshot()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    if target:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        Path(target).write_bytes(png)
+    target = Path(os.environ["WATCH_PAGE_SCREENSHOT"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(png)
