@@ -5,6 +5,7 @@ process behind."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import os
@@ -161,6 +162,15 @@ class Page:
             details = result["exceptionDetails"]
             raise DevToolsError(details.get("exception", {}).get("description") or str(details))
         return result["result"].get("value")
+
+    async def screenshot(self, width: int = 1000) -> bytes:
+        """A PNG of the whole page laid out `width` CSS pixels wide."""
+        metrics = {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": False}
+        await self.send("Emulation.setDeviceMetricsOverride", metrics)
+        height = await self.evaluate("document.documentElement.scrollHeight")
+        await self.send("Emulation.setDeviceMetricsOverride", {**metrics, "height": height})
+        shot = await self.send("Page.captureScreenshot", {"format": "png"})
+        return base64.b64decode(shot["data"])
 
 
 async def _endpoint(proc: subprocess.Popen[bytes], active_port: Path, log: str) -> str:

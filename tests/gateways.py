@@ -21,6 +21,8 @@ from tests import workers
 
 KEY, OTHER_KEY = "gw-key-acme", "gw-key-globex"
 KEYS = f"acme:{hash_key(KEY)},globex:{hash_key(OTHER_KEY)}"
+WATCH_SECRET = "test-watch-secret-" + "0123456789abcdef" * 2
+"""The gateways' watch secret: a link minted before a restart still opens its page after."""
 
 EVENT: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
 EVENT_TYPES = frozenset(
@@ -57,7 +59,12 @@ async def gateway_stack(
     address = workers.address_of(env)
     worker = workers.worker_process(address, task_queue, openai_base_url)
     gateway = GatewayProcess(
-        address, task_queue, port=workers.free_port(), keys=KEYS, log_dir=workers.LOG_DIR
+        address,
+        task_queue,
+        port=workers.free_port(),
+        keys=KEYS,
+        env={"DURABLE_RESPONSES_GATEWAY_WATCH_SECRET": WATCH_SECRET},
+        log_dir=workers.LOG_DIR,
     )
     try:
         await asyncio.gather(asyncio.to_thread(worker.start), asyncio.to_thread(gateway.start))

@@ -376,10 +376,12 @@ async def test_each_request_has_one_access_line_with_tenant_route_status_and_no_
 ):
     caplog.set_level(logging.INFO)
     response_id = await _queued_run(hostile)
+    minted = await hostile.send("POST", f"/v1/responses/{response_id}/watch_link")
+    token = json.loads(minted.body)["url"].split("?token=")[1]
     caplog.clear()
     await hostile.send("GET", f"/v1/responses/{response_id}")
     await hostile.send("POST", "/v1/responses", body=_body(temperature="hot"))
-    await _get(hostile.host, hostile.port, f"/runs/{response_id}?key={KEY}", key=None)
+    await _get(hostile.host, hostile.port, f"/runs/{response_id}?token={token}", key=None)
     await _get(hostile.host, hostile.port, "/v1/models", key="not-a-key")
     lines = [r.getMessage() for r in caplog.records if r.name == "durable_responses.gateway.access"]
     assert len(lines) == 4, lines
@@ -389,6 +391,7 @@ async def test_each_request_has_one_access_line_with_tenant_route_status_and_no_
     assert lines[2].startswith("tenant=acme GET /runs/{response_id} 200 ")
     assert lines[3].startswith("tenant=- GET /v1/models 401 ")
     assert not [line for line in lines if KEY in line or "not-a-key" in line or "key=" in line]
+    assert not [line for line in lines if token in line or "token=" in line]
     assert all(float(line.split()[4].removesuffix("ms")) >= 0 for line in lines)
 
 

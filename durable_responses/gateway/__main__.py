@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from durable_responses import cli
@@ -29,8 +29,10 @@ from .auth import KEYS_FILE_VARIABLE, KEYS_VARIABLE, Tenants, hash_key
 from .bodies import MAX_BODY_BYTES
 from .limits import TenantLimits
 from .server import start
+from .watch import LINK_SECONDS, MAX_LINK_SECONDS, WatchLinks
 
 log = logging.getLogger("durable_responses.gateway")
+WATCH_SECRET_VARIABLE = "DURABLE_RESPONSES_GATEWAY_WATCH_SECRET"
 
 
 class GatewaySettings(cli.TemporalSettings):
@@ -45,6 +47,9 @@ class GatewaySettings(cli.TemporalSettings):
         "models": "DURABLE_RESPONSES_GATEWAY_MODELS",
         "tenant_requests_per_second": "DURABLE_RESPONSES_GATEWAY_TENANT_RPS",
         "tenant_runs_in_flight": "DURABLE_RESPONSES_GATEWAY_TENANT_RUNS",
+        "watch_secret": WATCH_SECRET_VARIABLE,
+        "watch_link_seconds": "DURABLE_RESPONSES_GATEWAY_WATCH_LINK_SECONDS",
+        "public_url": "DURABLE_RESPONSES_GATEWAY_PUBLIC_URL",
     }
     ENVIRONMENT: ClassVar[dict[str, str]] = {
         **cli.TemporalSettings.ENVIRONMENT,
@@ -72,11 +77,30 @@ class GatewaySettings(cli.TemporalSettings):
     tenant_runs_in_flight: int = Field(
         default=0, ge=0, description="runs a tenant may have running at once, 429 past it (0: none)"
     )
+    watch_secret: SecretStr | None = Field(
+        default=None,
+        description="secret that signs watch links (32+ characters; several comma-separated: "
+        "the first signs, all verify, for rotation); the same on every replica. Set it in the "
+        "variable: ps shows flags. Unset: a secret per process, so links stop working at a "
+        "restart and on other replicas",
+    )
+    watch_link_seconds: int = Field(
+        default=LINK_SECONDS,
+        gt=0,
+        le=MAX_LINK_SECONDS,
+        description="how long a watch link opens its run's page",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the gateway's origin as browsers reach it, for watch links (e.g. "
+        "https://gateway.example.com behind a proxy); unset: the request's Host",
+    )
 
 
 async def serve(settings: GatewaySettings) -> int:
     """The keys, Temporal, then serve until SIGINT/SIGTERM."""
     tenants = Tenants.from_env()  # before connecting: a bad key is the first thing to fix
+    links = _watch_links(settings)
     client = await cli.connect(settings)
     runner, url = await start(
         client,
@@ -90,6 +114,8 @@ async def serve(settings: GatewaySettings) -> int:
             requests_per_second=settings.tenant_requests_per_second,
             runs_in_flight=settings.tenant_runs_in_flight,
         ),
+        watch_links=links,
+        public_url=settings.public_url,
     )
     log.info("gateway at %s (runs on task queue %r)", url, settings.task_queue)
     print(f"gateway at {url}", flush=True)
@@ -97,6 +123,18 @@ async def serve(settings: GatewaySettings) -> int:
         return await cli.until_signalled()
     finally:
         await runner.cleanup()
+
+
+def _watch_links(settings: GatewaySettings) -> WatchLinks:
+    seconds = settings.watch_link_seconds
+    if settings.watch_secret is None:
+        log.warning(
+            "no %s: watch links are signed with a secret of this process, so they stop "
+            "working when it restarts and other replicas refuse them",
+            WATCH_SECRET_VARIABLE,
+        )
+        return WatchLinks.ephemeral(seconds=seconds)
+    return WatchLinks.parse(settings.watch_secret.get_secret_value(), seconds=seconds)
 
 
 def _hash_key(argv: Sequence[str]) -> None:

@@ -6,7 +6,10 @@
     DELETE /v1/responses/{id}                cancel, then forget it
     GET    /v1/responses/{id}/input_items    what it was asked
     GET    /v1/models[/{model}]              the models the operator configured
-    GET    /runs/{id}                        the watch page (?key=...)
+    POST   /v1/responses/{id}/watch_link     a link to the run's page, for anyone to watch it
+    GET    /runs/{id}?token=...              the watch page (`watch.py`); the token alone
+    GET    /runs/{id}/events?token=...         opens these three, for that one run
+    GET    /runs/{id}/response?token=...
     GET    /livez, /readyz (/healthz)        alive; ready (Temporal reachable)
 
 One access log line per request (`durable_responses.gateway.access`): tenant, method, route,
@@ -23,7 +26,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -34,7 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_responses.models import ResponseRequest
 
-from . import bodies, health, ids, runs, streams
+from . import bodies, health, ids, runs, streams, watch
 from .auth import Tenants
 from .errors import APIError, not_found, printable, unauthorized
 from .input_items import listed as listed_input
@@ -56,6 +58,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CANCEL_WAIT_SECONDS = 2.0
 """How long a cancel or a delete waits for the run to close (the response cancelled upstream
 by its worker, about a second); past it the answer says how the run is, the cancel recorded."""
+WATCH_LINK_BODY_BYTES = 4096
+"""A watch link's request body holds one number at most."""
 
 
 class Gateway:
@@ -72,6 +76,8 @@ class Gateway:
         limits: TenantLimits | None = None,
         keepalive_seconds: float = streams.KEEPALIVE_SECONDS,
         create_wait_seconds: float = runs.CREATE_WAIT_SECONDS,
+        watch_links: watch.WatchLinks | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.client = client
         self.tenants = tenants
@@ -84,6 +90,9 @@ class Gateway:
         self.keepalive_seconds = keepalive_seconds
         self.create_wait_seconds = create_wait_seconds
         """How long a create waits for the provider's answer (`runs.CREATE_WAIT_SECONDS`)."""
+        self.watch_links = watch_links or watch.WatchLinks.ephemeral()
+        self.public_url = public_url.rstrip("/") if public_url else None
+        """The gateway's origin as browsers reach it (behind a proxy); None: the request's."""
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
@@ -93,14 +102,30 @@ _ERROR: web.RequestKey[APIError] = web.RequestKey("error", APIError)
 
 def _tenant(request: web.Request) -> str:
     """Whose request this is, from its gateway key (401 without a known one)."""
-    key = request.headers.get("Authorization")
-    if key is None and request.method == "GET" and "key" in request.query:
-        key = f"Bearer {request.query['key']}"  # EventSource and the page send no header
-    tenant = request.app[GATEWAY].tenants.tenant(key)
+    if _TENANT in request:
+        return request[_TENANT]
+    if "key" in request.query:  # refused even beside a good header: it must not be used
+        raise watch.key_in_url(request.match_info.get("response_id"))
+    tenant = request.app[GATEWAY].tenants.tenant(request.headers.get("Authorization"))
     if tenant is None:
         raise unauthorized()
     request[_TENANT] = tenant
     return tenant
+
+
+def _watcher(request: web.Request) -> str:
+    """Whose run a watch route shows, from its token (`?token=`), for this run only."""
+    response_id = request.match_info.get("response_id")
+    if "key" in request.query:
+        raise watch.key_in_url(response_id)
+    if response_id is None:  # no watch route: the handler answers 404
+        return "-"
+    gateway = request.app[GATEWAY]
+    watcher = gateway.watch_links.verify(request.query.get("token", ""), response_id)
+    if watcher.tenant not in gateway.tenants:
+        raise unauthorized()
+    request[_TENANT] = watcher.tenant
+    return watcher.tenant
 
 
 @web.middleware
@@ -141,7 +166,8 @@ def _access(request: web.Request, status: int, seconds: float) -> None:
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if request.path.startswith(("/v1/", "/runs/")):
-            tenant = _tenant(request)  # before the body is read or any route runs
+            # Before the body is read or any route runs: a key on the API, a token on the page.
+            tenant = _tenant(request) if request.path.startswith("/v1/") else _watcher(request)
             request.app[GATEWAY].limits.take_request(tenant)
         return await handler(request)
     except APIError as err:
@@ -229,9 +255,11 @@ async def create(request: web.Request) -> web.StreamResponse:
     return web.json_response(response_object(run))
 
 
-async def retrieve(request: web.Request) -> web.StreamResponse:
+async def retrieve(request: web.Request, *, stream: bool | None = None) -> web.StreamResponse:
     reader = await _reader(request)
-    if request.query.get("stream", "").lower() in ("true", "1"):
+    if stream is None:
+        stream = request.query.get("stream", "").lower() in ("true", "1")
+    if stream:
         if not reader.run.stream:
             raise APIError(
                 400,
@@ -322,12 +350,57 @@ async def _stream(
     )
 
 
+async def watch_link(request: web.Request) -> web.StreamResponse:
+    """A link to the run's page: `{"url", "expires_at"}`; the body may ask for a shorter
+    life than the configured one (`{"expires_in": seconds}`)."""
+    gateway = request.app[GATEWAY]
+    raw = await bodies.read_capped(request, WATCH_LINK_BODY_BYTES)
+    asked = await bodies.parse_json(raw) if raw.strip() else {}
+    seconds = asked.get("expires_in") if isinstance(asked, dict) else None
+    if not isinstance(asked, dict) or not (
+        seconds is None or (type(seconds) is int and seconds > 0)
+    ):
+        raise APIError(
+            400,
+            'Invalid body: expected {"expires_in": <seconds, a positive integer>} or none.',
+            param="expires_in",
+            code="invalid_value",
+        )
+    reader = await _reader(request)  # 404 for a run that is not the tenant's
+    response_id = reader.run.response_id
+    token, expires_at = gateway.watch_links.mint(_tenant(request), response_id, seconds=seconds)
+    origin = gateway.public_url or f"{request.scheme}://{request.host}"
+    return web.json_response(
+        {
+            "object": "watch_link",
+            "response_id": response_id,
+            "url": f"{origin}/runs/{response_id}?token={token}",
+            "expires_at": expires_at,
+        }
+    )
+
+
 async def watch_page(request: web.Request) -> web.StreamResponse:
     _response_id(request)
-    page = resources.files(__package__).joinpath("static", "watch.html").read_text()
-    # The key is in the page's URL: keep it out of caches and other sites' Referer headers.
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    return web.Response(text=page, content_type="text/html", headers=headers)
+    page = watch.page()
+    headers = {"Content-Security-Policy": page.csp}
+    return web.Response(text=page.html, content_type="text/html", headers=headers)
+
+
+async def watch_events(request: web.Request) -> web.StreamResponse:
+    """The page's event stream: as `?stream=true` on the API, with the token."""
+    return await retrieve(request, stream=True)
+
+
+async def watch_response(request: web.Request) -> web.StreamResponse:
+    """The page's Response now, with the token."""
+    return await retrieve(request, stream=False)
+
+
+async def _secure(request: web.Request, answer: web.StreamResponse) -> None:
+    """Every answer gets `watch.SECURITY_HEADERS`, and a CSP unless it set its own (the page)."""
+    answer.headers.update(watch.SECURITY_HEADERS)
+    answer.headers.setdefault("Content-Security-Policy", watch.API_CSP)
 
 
 def _model(gateway: Gateway, name: str) -> dict[str, Any]:
@@ -369,6 +442,10 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/v1/responses/{response_id}/input_items", input_items)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model}", retrieve_model)
+    app.router.add_post("/v1/responses/{response_id}/watch_link", watch_link)
     app.router.add_get("/runs/{response_id}", watch_page)
+    app.router.add_get("/runs/{response_id}/events", watch_events)
+    app.router.add_get("/runs/{response_id}/response", watch_response)
+    app.on_response_prepare.append(_secure)
     health.add_routes(app, gateway.client)
     return app

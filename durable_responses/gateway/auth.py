@@ -64,6 +64,11 @@ class Tenants:
                 return cls.parse(keys.read())
         return cls.parse(env.get(KEYS_VARIABLE, ""))
 
+    def __contains__(self, tenant: object) -> bool:
+        """Whether `tenant` has a key configured (a watch link of a tenant removed since
+        it was minted opens nothing)."""
+        return tenant in self._by_hash.values()
+
     def tenant(self, authorization: str | None) -> str | None:
         """The tenant of `Authorization: Bearer <key>`, compared in constant time."""
         scheme, _, key = (authorization or "").partition(" ")

@@ -19,6 +19,7 @@ from .bodies import MAX_BODY_BYTES
 from .limits import TenantLimits
 from .runs import CREATE_WAIT_SECONDS
 from .streams import KEEPALIVE_SECONDS
+from .watch import WatchLinks
 
 log = logging.getLogger("durable_responses.gateway")
 
@@ -35,9 +36,12 @@ async def start(
     limits: TenantLimits | None = None,
     keepalive_seconds: float = KEEPALIVE_SECONDS,
     create_wait_seconds: float = CREATE_WAIT_SECONDS,
+    watch_links: WatchLinks | None = None,
+    public_url: str | None = None,
 ) -> tuple[web.AppRunner, str]:
     """Serve on `host:port` (0: any free port); the runner (to `cleanup()`) and the base URL
-    clients take (`.../v1`)."""
+    clients take (`.../v1`). Without `watch_links`, links are signed with a secret of this
+    process: they stop working when it restarts, and other replicas refuse them."""
     gateway = Gateway(
         client,
         tenants,
@@ -47,6 +51,8 @@ async def start(
         limits=limits,
         keepalive_seconds=keepalive_seconds,
         create_wait_seconds=create_wait_seconds,
+        watch_links=watch_links,
+        public_url=public_url,
     )
     app = build_app(gateway)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
@@ -67,6 +73,8 @@ async def serve(
     models: Sequence[str] = (),
     limits: TenantLimits | None = None,
     create_wait_seconds: float = CREATE_WAIT_SECONDS,
+    watch_links: WatchLinks | None = None,
+    public_url: str | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM."""
     runner, url = await start(
@@ -79,6 +87,8 @@ async def serve(
         models=models,
         limits=limits,
         create_wait_seconds=create_wait_seconds,
+        watch_links=watch_links,
+        public_url=public_url,
     )
     log.info("gateway at %s (runs on task queue %r)", url, task_queue)
     print(f"gateway at {url}", flush=True)
