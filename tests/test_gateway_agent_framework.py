@@ -113,9 +113,7 @@ def _output(response: Any) -> list[dict[str, Any]]:
 async def test_polling_with_the_same_token_goes_on_through_a_gateway_sigkill(
     stack: Stack, agent: Agent, fake: FakeControl
 ) -> None:
-    # 12 s of generation: the run must still be going after the gateway's restart, which
-    # took longer than a 3 s answer on a busy machine (running was [True, False]).
-    fake.configure(tokens=300, tokens_per_second=25)
+    fake.configure(tokens=300, tokens_per_second=50)  # 6 s: several polls before the end
     session = agent.create_session()
     response = await agent.run(
         "Briefly explain the theory of relativity in two sentences.",
@@ -124,16 +122,20 @@ async def test_polling_with_the_same_token_goes_on_through_a_gateway_sigkill(
     )
     token, response_id = response.continuation_token, response.response_id
     assert token is not None and dict(token) == {"response_id": response_id}  # the id alone
-    running: list[bool] = []  # per poll: was the run still going
+    polls = 0
+    killed_while = None  # the provider's status when the gateway was killed
     while response.continuation_token is not None:
-        assert len(running) < 60 / POLL_SECONDS, "still running after a minute of polls"
+        assert polls < 60 / POLL_SECONDS, "still running after a minute of polls"
         assert response.continuation_token == token
-        if len(running) == 1:
+        if polls == 1:
+            # Killed mid-run, as the provider says (observed, not assumed from timing): the
+            # poll after the restart must carry on with the same token.
+            killed_while = _provider(fake).status
             await stack.restart_gateway()  # SIGKILL between polls
         await asyncio.sleep(POLL_SECONDS)
         response = await agent.run(session=session, options=_resuming(response.continuation_token))
-        running.append(response.continuation_token is not None)
-    assert running[:2] == [True, True]  # running on both sides of the restart
+        polls += 1
+    assert killed_while in ("queued", "in_progress"), killed_while
     assert response.response_id == response_id
     assert response.text == _canonical(fake)
     assert _output(response) == _provider(fake).output  # every item, not only the text
