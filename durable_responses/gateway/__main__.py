@@ -100,8 +100,14 @@ class GatewaySettings(cli.TemporalSettings):
 async def serve(settings: GatewaySettings) -> int:
     """The keys, Temporal, then serve until SIGINT/SIGTERM."""
     tenants = Tenants.from_env()  # before connecting: a bad key is the first thing to fix
-    links = _watch_links(settings)
+    links = _watch_links(settings)  # a malformed secret, too, before connecting
     client = await cli.connect(settings)
+    if settings.watch_secret is None:  # after connecting: no server is the one line to read
+        log.warning(
+            "no %s: watch links are signed with a secret of this process, so they stop "
+            "working when it restarts and other replicas refuse them",
+            WATCH_SECRET_VARIABLE,
+        )
     runner, url = await start(
         client,
         tenants,
@@ -128,11 +134,6 @@ async def serve(settings: GatewaySettings) -> int:
 def _watch_links(settings: GatewaySettings) -> WatchLinks:
     seconds = settings.watch_link_seconds
     if settings.watch_secret is None:
-        log.warning(
-            "no %s: watch links are signed with a secret of this process, so they stop "
-            "working when it restarts and other replicas refuse them",
-            WATCH_SECRET_VARIABLE,
-        )
         return WatchLinks.ephemeral(seconds=seconds)
     return WatchLinks.parse(settings.watch_secret.get_secret_value(), seconds=seconds)
 
