@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from unittest import mock
 
 import aiohttp
+import httpx2 as httpx
 import openai
 import pytest
 from aiohttp.test_utils import make_mocked_request
@@ -563,6 +564,74 @@ async def test_an_open_stream_gets_a_keepalive_comment_while_the_run_is_queued(d
         await runner.cleanup()
     events = [line for line in lines if line.startswith(b"event:")]
     assert events == [b"event: response.created\n", b"event: response.queued\n"]
+
+
+class _Tee(httpx.AsyncBaseTransport):
+    """Passes every byte through and counts the gateway's keepalive comments on the way."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.keepalives = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        answer = await self._inner.handle_async_request(request)
+
+        async def counted() -> AsyncIterator[bytes]:
+            async for chunk in answer.stream:  # type: ignore[union-attr]
+                self.keepalives += chunk.count(b": keepalive")
+                yield chunk
+
+        return httpx.Response(
+            answer.status_code,
+            headers=answer.headers,
+            stream=_Stream(counted(), answer.stream),  # type: ignore[arg-type]
+            extensions=answer.extensions,
+        )
+
+
+class _Stream(httpx.AsyncByteStream):
+    def __init__(self, chunks: AsyncIterator[bytes], inner: httpx.AsyncByteStream) -> None:
+        self._chunks, self._inner = chunks, inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._chunks:
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_the_python_sdk_reads_on_through_keepalives_after_events(dev_env, task_queue):
+    """The SDK keeps the last `id:` and turns a blank line after a comment into an empty event
+    it parses as JSON: a keepalive framed as its own event crashed every Python client whose
+    run went quiet for 15 s after its first events (a worker restart, a slow reasoning step)."""
+    runner, url = await start(
+        dev_env.client, Tenants.parse(KEYS), port=0, task_queue=task_queue, keepalive_seconds=0.2
+    )
+    tee = _Tee()
+    client = openai.AsyncOpenAI(
+        base_url=url, api_key=KEY, max_retries=0, http_client=httpx.AsyncClient(transport=tee)
+    )
+    got: list[str] = []
+    try:
+        stream = await client.responses.create(
+            model="o3", input="Hi.", background=True, stream=True
+        )
+        events = aiter(stream)
+        got += [(await anext(events)).type, (await anext(events)).type]
+        # No worker: the run stays queued and only keepalives come, which the SDK must skip.
+        reading = asyncio.ensure_future(anext(events))
+        async with asyncio.timeout(20):
+            while tee.keepalives < 3 and not reading.done():
+                await asyncio.sleep(0.05)
+        assert not reading.done(), reading.exception() if reading.done() else None
+        reading.cancel()
+        await stream.close()
+    finally:
+        await client.close()
+        await runner.cleanup()
+    assert got == ["response.created", "response.queued"]
+    assert tee.keepalives >= 3
 
 
 async def test_streams_whose_clients_left_stop_reading_temporal(

@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -45,6 +46,9 @@ from .requests import CreateCall
 
 log = logging.getLogger("durable_responses.gateway")
 
+VIEW_QUERY_SECONDS = 2.0
+"""Bound of one `view` query. With no worker the server holds a query for about 30 s; the
+reader answers from what it has and asks again on its next read instead."""
 CREATE_WAIT_SECONDS = 5.0
 """How long a create waits for the provider to accept or refuse the run's response before it
 answers `queued` anyway. OpenAI accepts a background create in well under a second; 5 s also
@@ -254,6 +258,7 @@ class RunReader:
                 "view",
                 ViewRequest(items_from=len(self.run.items), text_from=len(self._recorded)),
                 result_type=RunView,
+                rpc_timeout=timedelta(seconds=VIEW_QUERY_SECONDS),
             )
         except (RPCError, WorkflowQueryFailedError) as err:
             log.debug("view of %s not read: %s", self.handle.id, err)

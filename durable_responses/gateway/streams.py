@@ -84,7 +84,10 @@ async def stream(
                     if gone(request):
                         return answer  # the client left: no more reads; the run goes on
                     if time.monotonic() - written >= keepalive:
-                        await answer.write(b": keepalive\n\n")  # a comment: no event
+                        # A comment line and no blank line: a blank line would end an
+                        # event, and the Python SDK, having seen an `id:`, decodes that
+                        # empty event as JSON and raises.
+                        await answer.write(b": keepalive\n")
                         written = time.monotonic()
                     await asyncio.wait({refreshing}, timeout=min(POLL_SECONDS, keepalive))
                 run = refreshing.result()
