@@ -37,6 +37,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,13 +68,12 @@ from durable_responses.models import (
     METADATA_WORKFLOW_KEY,
     ErrorType,
     PollPolicy,
-    Progress,
     ResponseRequest,
     ResponseResult,
 )
 from durable_responses.models.reaper import ReapReport, ReapRequest
+from durable_responses.run import RunHandle
 from durable_responses.testing import WorkerProcess, find_binary
-from durable_responses.workflows import BackgroundResponseWorkflow, StreamingResponseWorkflow
 from durable_responses.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from durable_responses.workflows.search_attributes import OPENAI_RESPONSE_ID
 
@@ -632,15 +632,10 @@ class Chaos:
 
         async def start() -> WorkflowHandle[Any, ResponseResult]:
             try:
-                if plan.streaming:
-                    return await client.start_workflow(
-                        StreamingResponseWorkflow.run, plan.request, **options
-                    )
-                return await client.start_workflow(
-                    BackgroundResponseWorkflow.run, plan.request, **options
-                )
+                run = await RunHandle.start(client, plan.request, stream=plan.streaming, **options)
             except WorkflowAlreadyStartedError:  # the first attempt went through: it is ours
-                return client.get_workflow_handle(plan.workflow_id, result_type=ResponseResult)
+                run = RunHandle.attach(client, plan.workflow_id)
+            return run.workflow
 
         return await _retrying(start)
 
@@ -928,13 +923,12 @@ class Chaos:
         if run.started is None:
             return None
         assert self.client is not None
-        handle = self.client.get_workflow_handle(run.plan.workflow_id)
-        with contextlib.suppress(Exception):  # no worker answered: the search attribute
-            async with asyncio.timeout(15):
-                progress = await handle.query("progress", result_type=Progress)
-                if progress.response_id:
-                    return progress.response_id
-        with contextlib.suppress(RPCError):
+        handle = RunHandle.attach(self.client, run.plan.workflow_id)
+        # No worker answered: the search attribute.
+        progress = await handle.progress(rpc_timeout=timedelta(seconds=15))
+        if progress is not None and progress.response_id:
+            return progress.response_id
+        with contextlib.suppress(RPCError, LookupError):
             description = await handle.describe()
             return description.typed_search_attributes.get(OPENAI_RESPONSE_ID)
         return None

@@ -2,8 +2,8 @@
 
 Two `python worker.py` processes poll the task queue; a long streaming response runs; the
 worker holding the stream reader is signalled; we time until the other worker has started
-the reader ("picked up") and until a follower (`durable_responses.follow`: recorded text plus
-the reader's tail) sees its text grow again ("text flowing").
+the reader ("picked up") and until a follower (`RunHandle.follow`: recorded text plus the
+reader's tail) sees its text grow again ("text flowing").
 
     python -m bench.recovery [--trials 3]
 """
@@ -18,39 +18,37 @@ import time
 import uuid
 
 from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
-from durable_responses.follow import follow
 from durable_responses.models import ResponseRequest
+from durable_responses.run import RunHandle, reader_activity
 from durable_responses.testing import WorkerProcess, dev_server
-from durable_responses.workflows import StreamingResponseWorkflow
 
 
-async def _holder(handle) -> str | None:
-    pending = (await handle.describe()).raw_description.pending_activities
-    if pending and pending[0].state == 2:  # PENDING_ACTIVITY_STATE_STARTED
-        return str(pending[0].last_worker_identity)
-    return None
+async def _holder(run: RunHandle) -> str | None:
+    reader = reader_activity(await run.describe())
+    return None if reader is None else str(reader.last_worker_identity)
 
 
 async def trial(
     env, task_queue: str, workers: list[WorkerProcess], sig: int
 ) -> tuple[float, float]:
-    handle = await env.client.start_workflow(
-        StreamingResponseWorkflow.run,
+    run = await RunHandle.start(
+        env.client,
         ResponseRequest(input=f"recovery {uuid.uuid4()}"),
         id=f"recovery-{uuid.uuid4()}",
+        stream=True,
         task_queue=task_queue,
     )
     growth: list[tuple[float, int]] = []  # (when, offset) as a follower saw it
 
     async def watch() -> None:
-        async for piece in follow(handle, poll_seconds=0.05):
+        async for piece in run.follow(poll_seconds=0.05):
             growth.append((time.monotonic(), piece.next_offset))
 
     follower = asyncio.create_task(watch())
     async with asyncio.timeout(30):  # let it stream a few seconds, batches grown
         while not growth or growth[-1][1] < 400:
             await asyncio.sleep(0.05)
-        while (holder := await _holder(handle)) is None:
+        while (holder := await _holder(run)) is None:
             await asyncio.sleep(0.01)
     victim = next(w for w in workers if holder.startswith(f"{w.pid}@"))
     length = growth[-1][1]
@@ -62,7 +60,7 @@ async def trial(
     picked = flowing = None
     async with asyncio.timeout(60):
         while picked is None or flowing is None:
-            holder = await _holder(handle)
+            holder = await _holder(run)
             if picked is None and holder and not holder.startswith(f"{victim.pid}@"):
                 picked = time.monotonic() - started
             later = [when for when, offset in growth if when > started and offset > length]
@@ -72,7 +70,7 @@ async def trial(
     if sig == signal.SIGTERM:
         await stopping
     follower.cancel()
-    await handle.terminate()
+    await run.workflow.terminate()
     workers.remove(victim)
     victim.close()  # its log too: a bench leaves nothing in the temp folder
     workers.append(

@@ -2,7 +2,7 @@
 
 One response (1,000 tokens at 50 tok/s by default) is streamed three ways in the same run:
 - **direct**: the `openai` SDK's own background stream, the baseline;
-- **workflow + tail**: `StreamingResponseWorkflow` followed with `durable_responses.follow`
+- **workflow + tail**: `StreamingResponseWorkflow` followed with its run handle (`RunHandle.follow`)
   (recorded text from the `text` query, the unrecorded tail from the reader's heartbeat);
 - **workflow, recorded only**: the same, following recorded batches only (`live_tail=False`).
 
@@ -26,11 +26,10 @@ from temporalio.worker import Worker
 
 from durable_responses.activities import ResponsesActivities
 from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
-from durable_responses.follow import follow
 from durable_responses.models import ResponseRequest, StreamPolicy
 from durable_responses.plugin import DurableResponsesPlugin
+from durable_responses.run import RunHandle
 from durable_responses.testing import dev_server
-from durable_responses.workflows import StreamingResponseWorkflow
 
 
 @dataclass
@@ -76,17 +75,18 @@ async def through_workflow(
     policy: StreamPolicy,
 ) -> None:
     started = time.monotonic()
-    handle = await client.start_workflow(
-        StreamingResponseWorkflow.run,
+    run = await RunHandle.start(
+        client,
         ResponseRequest(input=f"bench {uuid.uuid4()}", model="o3", streaming=policy),
         id=f"bench-stream-{uuid.uuid4()}",
+        stream=True,
         task_queue=task_queue,
     )
     arrivals: list[float] = []
     observer: asyncio.Task[None] | None = None
     first = None
     lags: list[float] = []
-    async for piece in follow(handle, live_tail=live_tail):
+    async for piece in run.follow(live_tail=live_tail):
         now = time.monotonic()
         if observer is None and piece.response_id:
             observer = asyncio.create_task(observe(api, piece.response_id, arrivals))
@@ -94,7 +94,7 @@ async def through_workflow(
             first = now - started
         if piece.text and piece.offset < len(arrivals):
             lags.append(now - arrivals[piece.offset])
-    result = await handle.result()
+    result = await run.result()
     figures.total.append(time.monotonic() - started)
     if observer is not None:
         await observer
@@ -102,7 +102,7 @@ async def through_workflow(
     steady = lags[1:] or [0.0]
     figures.lag_max.append(max(steady))
     figures.lag_median.append(statistics.median(steady))
-    figures.events.append(len((await handle.fetch_history()).events))
+    figures.events.append(len((await run.workflow.fetch_history()).events))
     record = fake.control.response(result.response_id, events=False)
     figures.opens.append(record.counts.get("stream_opens", 0) - 1)  # minus the observer
     figures.batches.append(result.chunks)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         is_terminal,
     )
     from .plugin import DurableResponsesPlugin
+    from .run import RunHandle
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -59,6 +60,7 @@ __all__ = [
     "ResponseParams",
     "ResponseRequest",
     "ResponseResult",
+    "RunHandle",
     "StreamPolicy",
     "StreamState",
     "TextRequest",
@@ -74,6 +76,10 @@ def __getattr__(name: str) -> Any:
         from .plugin import DurableResponsesPlugin
 
         return DurableResponsesPlugin
+    if name == "RunHandle":
+        from .run import RunHandle
+
+        return RunHandle
     if name in __all__:
         from . import models
 

@@ -1,5 +1,5 @@
-"""The `durable-responses-follow` command: its settings and what it prints, over the
-followers of `follow.py` (a streaming run's text, a polling run's progress)."""
+"""The `durable-responses-follow` command: its settings and what it prints, over the run
+handle's followers (`run.py`: a streaming run's text, a polling run's progress)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 from pydantic_settings import CliPositionalArg, CliToggleFlag, SettingsConfigDict
-from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowFailureError
 
 from durable_responses import cli
-from durable_responses.follow import follow, follow_progress
-from durable_responses.models import Progress, ResponseResult, TextSlice, items
+from durable_responses.models import Progress, TextSlice, items
+from durable_responses.run import RunHandle
 
 
 class FollowSettings(cli.TemporalSettings):
@@ -50,18 +49,12 @@ class FollowSettings(cli.TemporalSettings):
 async def run(settings: FollowSettings) -> int:
     """Follow the run whatever its kind; a run that did not complete is exit 1."""
     client = await cli.connect(settings)
-    handle = client.get_workflow_handle(settings.workflow_id, result_type=ResponseResult)
+    run = RunHandle.attach(client, settings.workflow_id)
     try:
-        description = await handle.describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise cli.CommandError(f"workflow {settings.workflow_id!r} not found") from None
-        raise
-    try:
-        if description.workflow_type == "BackgroundResponseWorkflow":
-            await _print_progress(handle, settings)
+        if await run.streaming():
+            await _print_text(run, settings)
         else:
-            await _print_text(handle, settings)
+            await _print_progress(run, settings)
     except (LookupError, TypeError) as err:
         raise cli.CommandError(str(err)) from None
     except WorkflowFailureError as err:
@@ -76,11 +69,9 @@ def _emit(kind: str, fields: dict[str, Any]) -> None:
     print(json.dumps({"type": kind, **fields}, default=str), flush=True)
 
 
-async def _print_progress(
-    handle: WorkflowHandle[Any, ResponseResult], settings: FollowSettings
-) -> None:
+async def _print_progress(run: RunHandle, settings: FollowSettings) -> None:
     """A polling run: progress lines to stderr, the text to stdout at the end."""
-    async for event in follow_progress(handle, poll_seconds=max(settings.poll, 0.5)):
+    async for event in run.follow_progress(poll_seconds=max(settings.poll, 0.5)):
         if isinstance(event, str):
             if settings.as_json:
                 _emit("retrying", {"message": event})
@@ -111,15 +102,13 @@ async def _print_progress(
 _RESULT_FIELDS = {"response_id", "status", "output_text", "polls", "usage", "error"}
 
 
-async def _print_text(
-    handle: WorkflowHandle[Any, ResponseResult], settings: FollowSettings
-) -> None:
+async def _print_text(run: RunHandle, settings: FollowSettings) -> None:
     """A streaming run: its text to stdout as it grows, items and notes to stderr."""
     offset = start = settings.from_offset
     last: TextSlice | None = None
     line_start = True  # whether the text printed so far ends a line
     items_from = None if settings.no_items else 0
-    async for piece in follow(handle, start, poll_seconds=settings.poll, items_from=items_from):
+    async for piece in run.follow(start, poll_seconds=settings.poll, items_from=items_from):
         offset, last = piece.next_offset, piece
         if settings.as_json:
             _emit("text", piece.model_dump(mode="json"))

@@ -31,10 +31,15 @@ from temporalio.client import Client
 
 from durable_responses import cli
 from durable_responses.fake_openai import FakeOpenAIServer, GenerationSettings, ServerSettings
-from durable_responses.follow import follow, retrying
-from durable_responses.models import PollPolicy, ResponseRequest, StreamPolicy
+from durable_responses.models import (
+    PollPolicy,
+    Progress,
+    ResponseRequest,
+    ResponseResult,
+    StreamPolicy,
+)
+from durable_responses.run import RunHandle
 from durable_responses.testing import WorkerProcess, dev_server
-from durable_responses.workflows import BackgroundResponseWorkflow, StreamingResponseWorkflow
 
 POLL_PROMPT = "In two sentences, what does the theory of relativity say?"
 STREAM_PROMPT = "Name three benefits of regular exercise, briefly."
@@ -97,8 +102,8 @@ def _wrap(text: str) -> str:
 
 async def polling(client: Client, task_queue: str, model: str | None) -> None:
     say("\n=== 1. Polling: BackgroundResponseWorkflow ===")
-    handle = await client.start_workflow(
-        BackgroundResponseWorkflow.run,
+    run = await RunHandle.start(
+        client,
         ResponseRequest(
             input=POLL_PROMPT,
             model=model,
@@ -107,28 +112,25 @@ async def polling(client: Client, task_queue: str, model: str | None) -> None:
         id=f"demo-poll-{uuid.uuid4().hex[:8]}",
         task_queue=task_queue,
     )
-    say(f"started workflow {handle.id}: the response is created in an activity, then polled")
+    say(f"started workflow {run.id}: the response is created in an activity, then polled")
     say("between durable timers (workflow.sleep), so a crash here would lose nothing.")
-    result_task = asyncio.ensure_future(handle.result())
     shown = -1
-    note: str | None = None
-    while True:
-        finished = result_task.done()  # one last query after the end shows the final poll
-        if (news := retrying(await handle.describe())) != note and news is not None:
-            say(f"  [{news}]")  # rather than silence while Temporal retries a failing call
-        note = news
-        progress = await handle.query(BackgroundResponseWorkflow.progress)
-        if progress.polls != shown and progress.response_id:
-            label = "created" if progress.polls == 0 else f"poll {progress.polls}"
-            say(
-                f"  {label:>8}: {progress.status:<11} {progress.response_id[:20]}…  "
-                f"t={progress.elapsed_seconds:4.1f}s"
-            )
-            shown = progress.polls
-        if finished:
-            break
-        await asyncio.wait({result_task}, timeout=0.2)
-    result = result_task.result()
+    result: ResponseResult | None = None
+    # The progress query after the end shows the final poll, then the result comes.
+    async for event in run.follow_progress(poll_seconds=0.2):
+        if isinstance(event, str):
+            say(f"  [{event}]")  # rather than silence while Temporal retries a failing call
+        elif isinstance(event, Progress):
+            if event.polls != shown and event.response_id:
+                label = "created" if event.polls == 0 else f"poll {event.polls}"
+                say(
+                    f"  {label:>8}: {event.status:<11} {event.response_id[:20]}…  "
+                    f"t={event.elapsed_seconds:4.1f}s"
+                )
+                shown = event.polls
+        else:
+            result = event
+    assert result is not None  # follow_progress ends with the result or raises
     say(f"  result: {result.status} after {result.polls} poll(s)\n")
     say(_wrap(result.output_text))
 
@@ -143,8 +145,8 @@ async def streaming(
     crash: bool,
 ) -> None:
     say("\n=== 2. Streaming with resumption: StreamingResponseWorkflow ===")
-    handle = await client.start_workflow(
-        StreamingResponseWorkflow.run,
+    run = await RunHandle.start(
+        client,
         ResponseRequest(
             input=STREAM_PROMPT,
             model=model,
@@ -153,16 +155,17 @@ async def streaming(
             streaming=StreamPolicy(),
         ),
         id=f"demo-stream-{uuid.uuid4().hex[:8]}",
+        stream=True,
         task_queue=task_queue,
     )
     say(
-        f"started workflow {handle.id}; following its text through Temporal "
+        f"started workflow {run.id}; following its text through Temporal "
         "(the text query and the reader's heartbeat: no history):\n"
     )
     followed = ""
     killed_at: float | None = None
     recovered_after: float | None = None
-    async for piece in follow(handle, items_from=0):
+    async for piece in run.follow(items_from=0):
         if piece.activity and "retrying" in piece.activity:
             say(f"\n  [{piece.activity}]")
         if killed_at is not None and recovered_after is None and piece.text:
@@ -187,8 +190,8 @@ async def streaming(
             f"  text flowed again {recovered_after:.1f}s after the kill (heartbeat timeout "
             "+ retry + new worker start)"
         )
-    result = await handle.result()
-    events = len((await handle.fetch_history()).events)
+    result = await run.result()
+    events = len((await run.workflow.fetch_history()).events)
     say(
         f"  result: {result.status}, {len(result.output_text)} characters, cursor "
         f"{result.cursor}, {result.chunks} batches, {result.resumes} resume(s), "
@@ -200,9 +203,7 @@ async def streaming(
     if fake is not None:
         record = fake.control.response(result.response_id, events=False)
         mine = [
-            r
-            for r in fake.control.responses()
-            if r.metadata.get("temporal_workflow_id") == handle.id
+            r for r in fake.control.responses() if r.metadata.get("temporal_workflow_id") == run.id
         ]
         if result.output_text != record.text:
             raise DemoFailed("the assembled text differs from the provider's canonical text")

@@ -25,6 +25,7 @@ CLIENT_OR_HARNESS = (
     "temporalio.service",
     "durable_responses.testing",
     "durable_responses.follow",
+    "durable_responses.run",
     "durable_responses.connection",
     "durable_responses.namespace",
     "durable_responses.plugin",
@@ -110,6 +111,11 @@ CONTRACT_READERS = sorted(
         *(ROOT / "durable_responses" / "testing").glob("*.py"),
         ROOT / "durable_responses" / "telemetry.py",
         ROOT / "durable_responses" / "namespace.py",
+        # The client side of a run: the handle and what builds on it.
+        ROOT / "durable_responses" / "run.py",
+        ROOT / "durable_responses" / "follow.py",
+        ROOT / "durable_responses" / "_follow_command.py",
+        ROOT / "durable_responses" / "demo.py",
     ]
 )
 

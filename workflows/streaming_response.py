@@ -5,27 +5,17 @@ the text has no gap and no duplicate."""
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
 from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from durable_responses.activities import (
-        ResponseSnapshot,
-        StreamBatch,
-        StreamReaderEnd,
-        StreamReaderInput,
-    )
-    from durable_responses.activities.responses import ResponsesActivities
-    from durable_responses.activities.stream_reader import SIGNAL_LIMIT
+    from durable_responses.activities import StreamBatch
     from durable_responses.models import (
         ErrorType,
-        PollPolicy,
         Progress,
         ResponseResult,
         StreamPolicy,
@@ -53,13 +43,11 @@ with workflow.unsafe.imports_passed_through():
         WebhookSetting,
     )
 
-    from . import _chunked, _state
-    from . import _deadline as deadline
     from . import _following as following
     from . import _outcome as outcome
-    from ._deadline import poll_delay
+    from . import _state
     from ._patches import patched
-    from ._polling import poll_once, poll_until_terminal
+    from ._reading import Reading
     from ._recording import Recording
     from ._sandbox import SANDBOXED
     from ._size import ensure_input_fits, fit_result
@@ -72,19 +60,6 @@ STREAM_READER_PATCH = "stream-reader-v1"
 FLEX_REFUSED_PATCH = "streaming-flex-refused-v1"
 """Runs from before this patch accepted `flex_fallback_seconds` and ignored it; new ones refuse
 it at start (asked only when it is set, so other runs record no marker)."""
-READER_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=100),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=0,  # until the deadline; a retry attaches after the recorded cursor
-    non_retryable_error_types=[SIGNAL_LIMIT],
-)
-"""Retries of the reader. The first comes at once: after a worker dies or shuts down it is
-the hand-over, and text should flow again within a heartbeat timeout."""
-READER_ATTEMPT = timedelta(hours=24)
-"""Start-to-close bound of one reader attempt; liveness comes from the heartbeat timeout."""
-MAX_HISTORY_BYTES = 20 * 1024 * 1024
-"""Continue-as-new past this history size even while live: far below the server's 50 MB."""
 
 
 @workflow.defn(
@@ -141,12 +116,20 @@ class StreamingResponseWorkflow:
             )
         await ensure_input_fits(checked)
         state = self._state
+        reading = Reading(
+            state,
+            self._policy,
+            checked,
+            recording=self._recording,
+            wake=self._wake,
+            continue_as_new=lambda seconds: self._continue_as_new(checked, seconds),
+        )
         try:
             async with cancelling_upstream_on_exit(state):
                 if patched(STREAM_READER_PATCH):
-                    snapshot = await self._stream_until_terminal(checked)
+                    snapshot = await reading.stream_until_terminal()
                 else:
-                    snapshot = await self._read_until_terminal(checked)
+                    snapshot = await reading.chunks_until_terminal()
         except workflow.ContinueAsNewError:
             # Not done: a follower that asks this run before it closes must keep going, and
             # its next query reaches the new run.
@@ -174,92 +157,6 @@ class StreamingResponseWorkflow:
             )
         )
 
-    # ---- the reader ----------------------------------------------------------------------------
-
-    async def _stream_until_terminal(self, request: CarriedRequest) -> ResponseSnapshot:
-        """Run readers until the terminal batch is recorded (usually one reader, one attempt)."""
-        state = self._state
-        while self._recording.terminal is None:
-            if state.polling_fallback:
-                return await self._poll_until_terminal(request)
-            reader = self._start_reader(request)
-            if await self._must_continue_while(reader):
-                await self._stop(reader)
-                if self._recording.terminal is None:
-                    await self._continue_as_new(request, None)
-            try:
-                await reader
-                if (
-                    self._recording.terminal is None
-                ):  # never from our reader; no hot loop if it does
-                    workflow.logger.warning("reader of %s ended early", state.response_id)
-                    await workflow.sleep(poll_delay(state, 1.0))
-            except ActivityError as err:
-                if self._recording.terminal is not None:
-                    break  # recorded before the reader failed: nothing more to read
-                if outcome.fell_back_to_polling(err, state):
-                    continue
-                if outcome.is_error_type(err, SIGNAL_LIMIT):
-                    await self._continue_as_new(request, None)
-                if state.deadline_at is not None and err.retry_state == RetryState.TIMEOUT:
-                    # The reader's only schedule-to-close bound is the deadline.
-                    raise deadline.reached() from err
-                outcome.raise_activity_failure(err, state)
-        return self._recording.terminal
-
-    def _start_reader(self, request: CarriedRequest) -> workflow.ActivityHandle[StreamReaderEnd]:
-        state, policy = self._state, self._policy
-        left = deadline.remaining(state.deadline_at)
-        if left is not None and left <= timedelta(0):
-            raise deadline.reached()
-        self._recording.reader_attempt = 0  # a new activity counts its attempts from 1
-        return workflow.start_activity_method(
-            ResponsesActivities.stream_background_response,
-            StreamReaderInput(
-                params=request.api_params() if state.response_id is None else None,
-                response_id=state.response_id,
-                cursor=state.cursor,
-                text_length=state.text_length,
-                reasoning_length=state.reasoning_length,
-                item_count=len(state.items),
-                first_batch_seconds=policy.first_batch_seconds,
-                batch_growth=policy.batch_growth,
-                max_batch_seconds=policy.max_batch_seconds,
-                max_batch_chars=policy.max_batch_chars,
-            ),
-            start_to_close_timeout=READER_ATTEMPT if left is None else min(READER_ATTEMPT, left),
-            schedule_to_close_timeout=left,
-            heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
-            retry_policy=READER_RETRY,
-            # On cancellation the reader records what it read (and the id) before it stops.
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        )
-
-    async def _must_continue_while(self, reader: workflow.ActivityHandle[StreamReaderEnd]) -> bool:
-        """Wait for the reader; True if the run must continue as new while it is live."""
-        try:
-            await workflow.wait_condition(lambda: reader.done() or self._history_full())
-        except BaseException:
-            await self._stop(reader)  # its last batch (and the id) are recorded first
-            raise
-        return not reader.done()
-
-    def _history_full(self) -> bool:
-        """Continue-as-new is deferred while live, up to bounds far below the server's limits
-        (and the server's suggestion is ignored until then: the stream matters more)."""
-        info = workflow.info()
-        return (
-            self._recording.batches_this_run >= self._policy.max_batches_per_run
-            or info.get_current_history_length() >= self._policy.max_history_events
-            or info.get_current_history_size() >= MAX_HISTORY_BYTES
-        )
-
-    @staticmethod
-    async def _stop(reader: workflow.ActivityHandle[StreamReaderEnd]) -> None:
-        if not reader.done():
-            reader.cancel()
-        await workflow.wait({reader})
-
     @workflow.signal(name=WEBHOOK_SIGNAL)
     def openai_webhook(self, event: WebhookEvent) -> None:
         """OpenAI says the response has ended: a polling fallback polls it now. (The reader,
@@ -277,42 +174,6 @@ class StreamingResponseWorkflow:
         """Append a reader's batch from the recorded cursor on; ignore what is already here."""
         self._recording.record(batch)
 
-    async def _read_until_terminal(self, request: CarriedRequest) -> ResponseSnapshot:
-        """The chunk loop of runs from before the stream reader (`_chunked.py`)."""
-        return await _chunked.read_until_terminal(
-            self._state,
-            self._policy,
-            request,
-            append=self._recording.append,
-            append_missing=self._recording.append_missing,
-            poll_until_terminal=lambda: self._poll_until_terminal(request),
-            continue_as_new=lambda seconds: self._continue_as_new(request, seconds),
-        )
-
-    async def _poll_until_terminal(self, request: CarriedRequest) -> ResponseSnapshot:
-        """Fallback once the stream cannot be replayed: poll and append only what is new."""
-        state = self._state
-
-        async def continue_as_new() -> NoReturn:
-            await self._continue_as_new(request, state.chunk_seconds)
-
-        def policy() -> PollPolicy:
-            return request.poll.for_run(webhooks=state.webhooks, window=None)
-
-        first = await poll_once(
-            state, policy(), self._recording.record_snapshot, partial_output=True
-        )
-        return await poll_until_terminal(
-            state,
-            policy,
-            first,
-            record=self._recording.record_snapshot,
-            continue_as_new=continue_as_new,
-            polls_this_run=1,
-            partial_output=True,
-            wake=self._wake,
-        )
-
     async def _continue_as_new(
         self, request: CarriedRequest, chunk_seconds: float | None
     ) -> NoReturn:
@@ -328,8 +189,6 @@ class StreamingResponseWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         state.chunk_seconds = chunk_seconds
         workflow.continue_as_new(_state.continued(request, state))
-
-    # ---- state -------------------------------------------------------------------------------
 
     # ---- clients -----------------------------------------------------------------------------
 
