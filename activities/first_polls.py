@@ -25,9 +25,10 @@ from durable_responses.models import is_terminal
 
 from .models import CreateResponseInput, FirstPollsHeartbeat, ResponseRef, ResponseSnapshot
 
-HEARTBEAT_EVERY_SECONDS = 1.0
-"""How often the activity heartbeats while it polls: how soon it sees a cancel (the plugin's
-heartbeat throttle is half a second)."""
+HEARTBEAT_EVERY_SECONDS = 5.0
+"""How often the activity heartbeats while it polls after the first heartbeat (which names the
+response at once): how soon it sees a cancel. Each heartbeat is a server write, so a short run
+makes one or two; the count of polls it carries may lag a retry's by those since."""
 
 
 def resumed() -> FirstPollsHeartbeat | None:
