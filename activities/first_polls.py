@@ -71,7 +71,7 @@ async def poll_while_young(
                 break
             try:
                 last = await retrieve(ResponseRef(response_id=known.response_id))
-            except Exception as err:  # noqa: BLE001 - any failure: the workflow polls instead
+            except Exception as err:  # any failure: the workflow polls instead
                 activity.logger.info(
                     "first poll of %s failed (%s): left to durable polls", known.response_id, err
                 )
