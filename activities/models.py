@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from durable_responses.models import ResponseErrorInfo, ResponseParams, Usage
+from durable_responses.models import PollPolicy, ResponseErrorInfo, ResponseParams, Usage
 from durable_responses.models.fitting import RecordedItem
 from durable_responses.models.items import OutputItem
 
@@ -49,12 +49,32 @@ class ResponseSnapshot(BaseModel):
         description="Set by the create: a webhook receiver wakes the workflow when the "
         "response ends, so polls are a slow safety net.",
     )
+    polls: int = Field(
+        default=0, description="Set by the create: the first polls it made itself (retrieves)."
+    )
 
 
 class CreateResponseInput(BaseModel):
     """Input of `create_background_response`."""
 
     params: ResponseParams = Field(default_factory=lambda: ResponseParams(input="-"))
+    first_polls: PollPolicy | None = Field(
+        default=None,
+        description="Poll on these intervals inside the activity, heartbeating, while the "
+        "next poll is due within `first_polls_seconds` of the create (None: answer at once).",
+    )
+    first_polls_seconds: float = Field(default=0.0, ge=0)
+
+
+class FirstPollsHeartbeat(BaseModel):
+    """Heartbeat details of a create that polls: a retried attempt resumes polling this
+    response instead of creating another."""
+
+    response_id: str
+    status: str = ""
+    model: str = ""
+    polls: int = 0
+    created_at: float = Field(description="Wall-clock time of the create's answer (epoch s).")
 
 
 class EncodedSize(BaseModel):

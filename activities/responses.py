@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,15 +16,18 @@ from durable_responses.models import (
     DEFAULT_MODEL,
     METADATA_WORKFLOW_KEY,
     ResponseParams,
+    is_terminal,
     names,
 )
 from durable_responses.models.reaper import ReapReport, ReapRequest
 
+from . import first_polls
 from .chunk_reader import ChunkReader
 from .errors import to_application_error, translated_errors
 from .models import (
     CreateResponseInput,
     EncodedSize,
+    FirstPollsHeartbeat,
     ReadStreamChunkInput,
     ResponseRef,
     ResponseSnapshot,
@@ -127,14 +131,36 @@ class ResponsesActivities:
 
     @activity.defn(name=names.CREATE_ACTIVITY)
     async def create_background_response(self, input: CreateResponseInput) -> ResponseSnapshot:
-        """Start a background response (`background=true`); returns at once, usually queued."""
-        with openai_call("create") as span, translated_errors():
-            response = await self._client.responses.create(
-                **self._create_kwargs(input.params), timeout=CALL_TIMEOUT_SECONDS
+        """Start a background response (`background=true`): answers at once, usually queued;
+        with `first_polls` (and no webhook receiver), after polling it while it is young
+        (`first_polls.py`). A retried attempt resumes the polls of the response it created."""
+        polling = input.first_polls is not None and not self.webhooks
+        known = first_polls.resumed() if polling else None
+        snapshot = None
+        if known is None:
+            with openai_call("create") as span, translated_errors():
+                response = await self._client.responses.create(
+                    **self._create_kwargs(input.params), timeout=CALL_TIMEOUT_SECONDS
+                )
+                span.set_attribute(RESPONSE_ID, response.id)
+            activity.logger.info(
+                "created background response %s (%s)", response.id, response.status
             )
-            span.set_attribute(RESPONSE_ID, response.id)
-        activity.logger.info("created background response %s (%s)", response.id, response.status)
-        snapshot = await fit_snapshot(snapshot_of(response))
+            snapshot = await fit_snapshot(snapshot_of(response))
+            if polling and not is_terminal(snapshot.status):
+                known = FirstPollsHeartbeat(
+                    response_id=snapshot.id,
+                    status=snapshot.status,
+                    model=snapshot.model,
+                    created_at=time.time(),
+                )
+        else:
+            activity.logger.info("resuming the first polls of %s", known.response_id)
+        if known is not None:
+            snapshot = await first_polls.poll_while_young(
+                input, known, snapshot, self.retrieve_response
+            )
+        assert snapshot is not None
         return snapshot.model_copy(update={"webhooks": self.webhooks})
 
     @activity.defn(name=names.MEASURE_INPUT_ACTIVITY)

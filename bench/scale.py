@@ -163,9 +163,10 @@ def _workflow(kind: str, variant: str, i: int) -> tuple[str, Any]:
             initial_interval_seconds=POLL_SECONDS, backoff=1.0, max_interval_seconds=POLL_SECONDS
         ),
     )
+    # As JSON with only the fields set: the `before` variant's models may not know the rest.
     return (
         "BackgroundResponseWorkflow" if kind == "polling" else "StreamingResponseWorkflow"
-    ), request
+    ), request.model_dump(mode="json", exclude_unset=True)
 
 
 async def _batch(

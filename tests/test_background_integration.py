@@ -48,7 +48,11 @@ async def test_sigkill_worker_then_new_worker_finishes_with_one_create(
     with worker_process(address_of(dev_env), task_queue, fake_server.base_url) as first:
         handle = await dev_env.client.start_workflow(
             BackgroundResponseWorkflow.run,
-            ResponseRequest(input="kill me", poll=FAST_POLL),
+            # durable polls from the first, so the kill lands in one of them or a sleep
+            # (test_first_polls.py kills a create polling a young response)
+            ResponseRequest(
+                input="kill me", poll=FAST_POLL.model_copy(update={"first_polls_seconds": 0})
+            ),
             id=f"bg-kill-{uuid.uuid4()}",
             task_queue=task_queue,
         )

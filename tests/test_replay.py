@@ -60,3 +60,8 @@ def test_the_umbrella_covers_exactly_the_patches_from_before_it():
         _polling.WEBHOOK_PATCH,
     }
     assert earlier == _patches.COVERED
+
+
+def test_the_second_umbrella_covers_the_first_and_the_first_polls():
+    """New runs record `UMBRELLA_2` alone; it must imply every patch the first one did."""
+    assert _patches.COVERED | {_patches.FIRST_POLLS_PATCH} == _patches.COVERED_2

@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from durable_responses.activities import CreateResponseInput, ResponseRef, ResponseSnapshot
@@ -26,6 +27,10 @@ with workflow.unsafe.imports_passed_through():
 
 CREATE_TIMEOUT = timedelta(seconds=60)
 RETRIEVE_TIMEOUT = timedelta(seconds=30)
+FIRST_POLLS_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+"""A create that polls heartbeats only once the provider has answered (a heartbeat sent
+earlier would hold back the one naming the response by the worker's throttle), so this
+outlasts one create call (20 s): the price is a dead worker's young run waiting this long."""
 
 API_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -84,6 +89,8 @@ async def _create(
     bound = retry_budget(state, CREATE_TIMEOUT)
     if budget is not None:
         bound = budget if bound is None else min(bound, budget)
+    if input.first_polls is not None:
+        return await _create_polling(state, input, bound)
     call = asyncio.ensure_future(
         workflow.execute_activity_method(
             ResponsesActivities.create_background_response,
@@ -106,6 +113,41 @@ async def _create(
     except ActivityError as err:
         if budget is not None and not deadline_passed(state):
             raise  # the caller decides what running out of `budget` means
+        raise_activity_failure(err, state)
+
+
+async def _create_polling(
+    state: ResumeState, input: CreateResponseInput, bound: timedelta | None
+) -> ResponseSnapshot:
+    """The create that makes the first polls itself (`activities/first_polls.py`).
+
+    It heartbeats once it has an id, so a dead worker's attempt is retried after
+    `FIRST_POLLS_HEARTBEAT_TIMEOUT` and resumes polling the response its heartbeat names. A
+    cancel reaches it through that heartbeat: it answers with what it created, which is
+    recorded before the cancel goes on, so the cleanup cancels the response upstream.
+    """
+    call = asyncio.ensure_future(
+        workflow.execute_activity_method(
+            ResponsesActivities.create_background_response,
+            input,
+            start_to_close_timeout=CREATE_TIMEOUT + timedelta(seconds=input.first_polls_seconds),
+            schedule_to_close_timeout=bound,
+            heartbeat_timeout=FIRST_POLLS_HEARTBEAT_TIMEOUT,
+            retry_policy=API_RETRY,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+    )
+    try:
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            call.cancel()
+            with contextlib.suppress(ActivityError, asyncio.CancelledError):
+                created = await call
+                state.response_id, state.status = created.id, created.status
+                state.polls += created.polls
+            raise
+    except ActivityError as err:
         raise_activity_failure(err, state)
 
 

@@ -8,6 +8,10 @@ recorded without it (started before this change) replays by its own markers, as 
 `COVERED` is closed: a patch added from now on calls `workflow.patched` itself. Runs that
 recorded the umbrella before that patch existed took its old branch; were it covered, their
 replay would take the new one.
+
+`UMBRELLA_2` does the same for `COVERED` and the patches after it: new runs record it (one
+marker) and take them all; runs that recorded `UMBRELLA` replay by it, as they ran. A patch
+that is not yet in `COVERED_2` (a run with `UMBRELLA_2` never took it) asks for itself.
 """
 
 from __future__ import annotations
@@ -27,9 +31,19 @@ COVERED = frozenset(
 )
 
 
+FIRST_POLLS_PATCH = "first-polls-v1"
+"""Runs from before this patch made every poll after a durable sleep; new ones let the create
+activity make the first polls (`workflows/_first_polls.py`)."""
+
+UMBRELLA_2 = "patches-2027-01"
+COVERED_2 = COVERED | {FIRST_POLLS_PATCH}
+
+
 def patched(patch_id: str) -> bool:
     """`workflow.patched(patch_id)`, true without a marker of its own in a run that recorded
-    `UMBRELLA` (every run from now on: the umbrella is asked first)."""
+    an umbrella covering it (every run from now on: `UMBRELLA_2` is asked first)."""
+    if patch_id in COVERED_2 and workflow.patched(UMBRELLA_2):
+        return True
     if patch_id in COVERED and workflow.patched(UMBRELLA):
         return True
     return workflow.patched(patch_id)

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from . import _outcome as outcome
     from . import _state, metrics
     from ._calls import create_response
+    from ._first_polls import counted_first_polls, first_polls
     from ._polling import poll_until_terminal
     from ._sandbox import SANDBOXED
     from ._size import ensure_input_fits
@@ -69,9 +70,14 @@ class BackgroundResponseWorkflow:
             if state.response_id is None:
                 created = await create_response(
                     state,
-                    CreateResponseInput(params=_with_continuation(checked.api_params())),
+                    first_polls(
+                        checked,
+                        state,
+                        CreateResponseInput(params=_with_continuation(checked.api_params())),
+                    ),
                     flex_fallback_seconds=checked.flex_fallback_seconds,
                 )
+                counted_first_polls(checked, state, created)
                 self._record(created)
                 self._wake.created(created.webhooks)
                 metrics.created(state.model)

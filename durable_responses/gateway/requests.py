@@ -189,6 +189,10 @@ def parse_create(body: object) -> CreateCall:
             400, f"Invalid '{param}': {first['msg']}", param=param, code="invalid_value"
         ) from None
     stream = bool(body.get("stream"))
+    if body.get("background"):
+        # Answered once the run records the upstream id (`runs.created`): polls made by the
+        # create activity would hold that back for their whole budget.
+        request.poll = request.poll.model_copy(update={"first_polls_seconds": 0.0})
     if stream and request.discounted_window():
         raise APIError(
             400,

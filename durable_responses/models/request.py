@@ -27,6 +27,16 @@ and well inside what the workflows' timers, timeouts and datetimes hold. Past it
 1e12 s or an interval of 1e15 s overflows `datetime`/`timedelta` in workflow code, which fails
 the workflow task again and again instead of failing the workflow."""
 
+FIRST_POLLS_SECONDS = 10.0
+"""How long after the create its activity keeps polling itself (`PollPolicy.first_polls_seconds`).
+
+Long enough for the default intervals' first three polls (2, 5 and 9.5 s) and for the short
+runs whose Temporal overhead dominates; short because until the activity returns the run shows
+no response id or polls, and the activity holds a worker slot. A run of minutes gets durable
+sleeps after it, so a crash still costs nothing but the heartbeat timeout."""
+MAX_FIRST_POLLS_SECONDS = 60.0
+"""Upper bound of `first_polls_seconds`: runs longer than this are what durable sleeps are for."""
+
 
 class Reasoning(BaseModel):
     """The Responses API `reasoning` option."""
@@ -263,6 +273,17 @@ class PollPolicy(BaseModel):
         gt=0,
         description="With a `2h`/`8h` completion window: polls grow to this interval (a "
         "webhook, if any, still wakes the run at once).",
+    )
+    first_polls_seconds: float = Field(
+        default=FIRST_POLLS_SECONDS,
+        ge=0,
+        le=MAX_FIRST_POLLS_SECONDS,
+        description="The polls due this soon after the create (on the same intervals) are made "
+        "by the create activity itself, heartbeating, rather than after durable sleeps: a "
+        "response that ends that soon costs one activity and two workflow tasks. Until the "
+        "activity returns, `progress` shows the run `starting` with no response id. 0: every "
+        "poll after a durable sleep. Not with webhooks, `task_queue`, a completion window, a "
+        "flex fallback, or a deadline that soon.",
     )
 
     @model_validator(mode="after")

@@ -220,7 +220,10 @@ class ScriptedProvider:
 
     @activity.defn(name=names.CREATE_ACTIVITY)
     async def create_background_response(self, input: CreateResponseInput) -> ResponseSnapshot:
-        """Create: `queued`, or already finished when the reply takes no time."""
+        """Create: `queued`, or already finished when the reply takes no time. It answers at
+        once even when asked for first polls (`CreateResponseInput.first_polls`), which would
+        take real time: every poll is then a durable one in workflow time, as `polls_for`
+        counts them."""
         with translated_errors():
             response = await self._create(input.params)
         status = "queued" if response.reply.takes > timedelta(0) else response.reply.status

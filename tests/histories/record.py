@@ -109,15 +109,24 @@ async def main() -> None:
                     ResponseRequest(input="Explain relativity.", poll=POLL),
                     task_queue,
                 )
+                fake.control.configure(tokens=450)  # three seconds: past the create's polls
                 await _record(
                     env.client,
                     "background_continued_as_new",
                     BackgroundResponseWorkflow.__name__,
                     ResponseRequest(
-                        input="Long one.", poll=POLL.model_copy(update={"max_polls_per_run": 2})
+                        input="Long one.",
+                        # polls inside the create, then durable ones, continuing as new
+                        poll=PollPolicy(
+                            initial_interval_seconds=0.1,
+                            backoff=1.0,
+                            max_polls_per_run=1,
+                            first_polls_seconds=0.3,
+                        ),
                     ),
                     task_queue,
                 )
+                fake.control.configure(tokens=120)
                 streaming = ResponseRequest(
                     input="Three benefits of exercise.",
                     # small batches, and continue-as-new while live after 4 of them
