@@ -2,6 +2,8 @@
 latency, and how late a stream's last event comes after the provider finished.
 
     python -m bench.gateway [--clients 1,100] [--seconds 4] [--poll 1.0] [--processes 1]
+    python -m bench.gateway --followers 100 [--run-tokens 60000] [--run-seconds 40]
+    python -m bench.gateway --resets 200
 
 One process tree: the fake (its own process), a Temporal dev server, one worker process (or
 `--processes N` of them under one supervisor; their CPU is summed), one gateway process, and
@@ -17,6 +19,11 @@ Each level runs N clients at once:
 
 Targets (issue 23, 2 cores, 100 clients): first event at most 1.2x direct + 100 ms; GET
 p50 <= 25 ms, p99 <= 100 ms; end lag under 1 s, not growing with run length.
+
+`--followers N` measures something else: N streams following one long run, and the gateway's
+CPU per follower and per tick as the run grows (`bench/gateway_followers.py`); `--resets N`:
+how soon the gateway is idle again after N streams are reset by their clients
+(`bench/gateway_resets.py`).
 """
 
 from __future__ import annotations
@@ -323,7 +330,28 @@ def cli() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--poll", type=float, default=1.0)
     parser.add_argument("--processes", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--followers", type=int, default=0, help="instead: N followers of one long run"
+    )
+    parser.add_argument("--run-tokens", type=int, default=60_000, help="the followed run's")
+    parser.add_argument("--run-seconds", type=float, default=40.0, help="its wall time")
+    parser.add_argument("--gateway-code", help="run the gateway from this checkout instead")
+    parser.add_argument("--resets", type=int, default=0, help="instead: N streams reset")
     args = parser.parse_args()
+    if args.resets:
+        from bench import gateway_resets
+
+        asyncio.run(gateway_resets.main(args.resets, args.processes))
+        return
+    if args.followers:
+        from bench import gateway_followers
+
+        asyncio.run(
+            gateway_followers.main(
+                args.followers, args.run_tokens, args.run_seconds, args.processes, args.gateway_code
+            )
+        )
+        return
     levels = [int(n) for n in args.clients.split(",")]
     asyncio.run(main(levels, args.seconds, args.poll, args.processes))
 

@@ -29,7 +29,8 @@ The decisions, and why:
 - **`--dev`:** the supervisor starts the dev server (and, without `OPENAI_API_KEY`, the fake
   API) once; the children connect to it with `--address` (and `OPENAI_BASE_URL`).
 - **Ports:** `--metrics-port P` gives child i the port P+i: each process has its own metrics
-  (the SDK's runtime is per process), so Prometheus scrapes N targets. `--webhook-port P` runs
+  (the SDK's runtime is per process), so Prometheus scrapes N targets; `--health-port P`
+  likewise, each child's readiness its own. `--webhook-port P` runs
   the one receiver in child 0, and `--webhooks` in the others: OpenAI calls one URL, and any
   worker's client can signal any run. Child 0 alone keeps the reaper's Schedule up to date.
 - **Logs:** each child's lines reach the supervisor's stderr prefixed `[worker i]`; a JSON
@@ -77,7 +78,7 @@ class _Child:
 
 def child_settings(settings: WorkerSettings, index: int, address: str | None) -> WorkerSettings:
     """The settings of child `index`: one process, no dev server of its own, its metrics
-    port; the webhook receiver and the reaper's Schedule in child 0 only."""
+    and health ports; the webhook receiver and the reaper's Schedule in child 0 only."""
     return settings.model_copy(
         update={
             "processes": 1,
@@ -85,6 +86,7 @@ def child_settings(settings: WorkerSettings, index: int, address: str | None) ->
             "fake": False,
             "address": address,
             "metrics_port": settings.metrics_port + index if settings.metrics_port else 0,
+            "health_port": settings.health_port + index if settings.health_port else 0,
             "webhooks": settings.webhooks or bool(settings.webhook_port),
             "webhook_port": settings.webhook_port if index == 0 else 0,
             "reap_every": settings.reap_every if index == 0 else 0,

@@ -56,7 +56,14 @@ class WorkerSettings(TemporalSettings):
     )
     metrics_host: str = Field(
         default="127.0.0.1",
-        description="address the metrics endpoint binds (0.0.0.0: all interfaces, in a container)",
+        description="address the metrics and health endpoints bind (0.0.0.0: all interfaces, "
+        "in a container)",
+    )
+    health_port: int = Field(
+        default=0,
+        ge=0,
+        description="serve /livez and /readyz (Temporal reachable, the worker polling) on this "
+        "port (0: off)",
     )
     otlp_endpoint: str | None = Field(
         default=None,
@@ -110,7 +117,8 @@ class WorkerSettings(TemporalSettings):
     processes: int | Literal["auto"] = Field(
         default=1,
         description="run this many worker processes on the task queue, each a full worker "
-        "(auto: one per core); metrics on --metrics-port + i, webhooks in the first",
+        "(auto: one per core); metrics on --metrics-port + i, health on --health-port + i, "
+        "webhooks in the first",
     )
 
     @field_validator("processes", mode="before")

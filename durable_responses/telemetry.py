@@ -1,10 +1,11 @@
-"""Observability of a worker: Prometheus metrics and OpenTelemetry tracing, both opt-in.
+"""Observability of a worker or a gateway: Prometheus metrics and OpenTelemetry tracing, both
+opt-in.
 
 Metrics: one `Runtime` per process serves the SDK's own metrics and the project's (see
-`workflows/metrics.py`) on `http://<host>:<port>/metrics`. Tracing: the `otel` extra
-(`pip install -e '.[otel]'`) adds `temporalio.contrib.opentelemetry`'s `TracingInterceptor`,
-so a trace runs from the client that starts a workflow through its activities to each OpenAI
-call (`activities/tracing.py`).
+`workflows/metrics.py`, `gateway/metrics.py`) on `http://<host>:<port>/metrics`. Tracing:
+the `otel` extra (`pip install -e '.[otel]'`) adds `temporalio.contrib.opentelemetry`'s
+`TracingInterceptor`, so a trace runs from the client that starts a workflow through its
+activities to each OpenAI call (`activities/tracing.py`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import os
 from temporalio.client import Interceptor
 from temporalio.runtime import LoggingConfig, PrometheusConfig, Runtime, TelemetryConfig
 
-from durable_responses.models.names import METRIC_COMPLETION_LAG
+from durable_responses.models.names import METRIC_COMPLETION_LAG, METRIC_GATEWAY_LATENCY
 
 log = logging.getLogger("durable_responses.telemetry")
 
 LAG_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 """Seconds; the completion lag is about one poll interval, which grows up to minutes."""
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Seconds until a gateway answer's headers: a read takes milliseconds, a create up to the
+provider's answer (5 s at most, `gateway.runs.CREATE_WAIT_SECONDS`)."""
 
 
 def metrics_runtime(
@@ -38,7 +42,10 @@ def metrics_runtime(
             metrics=PrometheusConfig(
                 bind_address=f"{host}:{port}",
                 durations_as_seconds=True,
-                histogram_bucket_overrides={METRIC_COMPLETION_LAG: LAG_BUCKETS},
+                histogram_bucket_overrides={
+                    METRIC_COMPLETION_LAG: LAG_BUCKETS,
+                    METRIC_GATEWAY_LATENCY: REQUEST_BUCKETS,
+                },
             ),
         )
     )

@@ -20,7 +20,7 @@ from openai import AsyncOpenAI
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from durable_responses import cli, telemetry, webhooks
+from durable_responses import cli, health, telemetry, webhooks
 from durable_responses.activities import ResponsesActivities
 from durable_responses.models.reaper import ReapRequest
 from durable_responses.plugin import GRACEFUL_SHUTDOWN, DurableResponsesPlugin
@@ -104,7 +104,22 @@ async def run(settings: WorkerSettings) -> int:
                     **limits(polls=True),
                 )
             )
+        if settings.health_port:
+            await health.serve_beside(
+                stack,
+                client,
+                settings.metrics_host,
+                settings.health_port,
+                also=lambda: polling(workers),
+            )
         return await serve(*workers, ready=ready)
+
+
+def polling(workers: Sequence[Worker]) -> str | None:
+    """Why the worker is not ready (a worker not started yet, or shutting down), or None."""
+    if all(worker.is_running for worker in workers):
+        return None
+    return "worker not polling (starting, or shutting down)"
 
 
 def uses_fake(settings: WorkerSettings) -> bool:

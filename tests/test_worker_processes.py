@@ -202,13 +202,14 @@ async def test_dev_with_processes_starts_one_server_for_all_and_ctrl_c_is_130(tm
             await proc.wait()
 
 
-def test_each_child_is_one_worker_with_its_metrics_port_and_webhooks_in_the_first():
+def test_each_child_is_one_worker_with_its_metrics_and_health_ports_and_webhooks_in_the_first():
     settings = WorkerSettings.from_args(
         [
             "--processes=3",
             "--dev",
             "--task-queue=q",
             "--metrics-port=9100",
+            "--health-port=9200",
             "--webhook-port=8700",
             "--reap-every=60",
             "--max-polls-per-second=0.5",
@@ -217,6 +218,7 @@ def test_each_child_is_one_worker_with_its_metrics_port_and_webhooks_in_the_firs
     )
     children = [child_settings(settings, i, "127.0.0.1:7233") for i in range(3)]
     assert [c.metrics_port for c in children] == [9100, 9101, 9102]
+    assert [c.health_port for c in children] == [9200, 9201, 9202]
     assert [c.webhook_port for c in children] == [8700, 0, 0]
     assert [c.reap_every for c in children] == [60, 0, 0]
     for child in children:

@@ -22,7 +22,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from durable_responses import cli
+from durable_responses import cli, telemetry
 from durable_responses.models import TASK_QUEUE
 
 from .auth import KEYS_FILE_VARIABLE, KEYS_VARIABLE, Tenants, hash_key
@@ -50,6 +50,8 @@ class GatewaySettings(cli.TemporalSettings):
         "watch_secret": WATCH_SECRET_VARIABLE,
         "watch_link_seconds": "DURABLE_RESPONSES_GATEWAY_WATCH_LINK_SECONDS",
         "public_url": "DURABLE_RESPONSES_GATEWAY_PUBLIC_URL",
+        "metrics_port": "DURABLE_RESPONSES_GATEWAY_METRICS_PORT",
+        "metrics_host": "DURABLE_RESPONSES_GATEWAY_METRICS_HOST",
     }
     ENVIRONMENT: ClassVar[dict[str, str]] = {
         **cli.TemporalSettings.ENVIRONMENT,
@@ -96,12 +98,28 @@ class GatewaySettings(cli.TemporalSettings):
         "https://gateway.example.com behind a proxy); unset: the request's Host",
     )
 
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="serve Prometheus metrics (requests, latency, open streams, runs started, "
+        "and the Temporal client's) on this port (0: off)",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="address the metrics endpoint binds (0.0.0.0: all interfaces, in a container)",
+    )
+
 
 async def serve(settings: GatewaySettings) -> int:
     """The keys, Temporal, then serve until SIGINT/SIGTERM."""
     tenants = Tenants.from_env()  # before connecting: a bad key is the first thing to fix
     links = _watch_links(settings)  # a malformed secret, too, before connecting
-    client = await cli.connect(settings)
+    debug = settings.log_level == "DEBUG"
+    runtime = telemetry.metrics_runtime(
+        settings.metrics_port, settings.metrics_host, cli.core_logging(debug)
+    )
+    client = await cli.connect(settings, runtime=runtime)
     if settings.watch_secret is None:  # after connecting: no server is the one line to read
         log.warning(
             "no %s: watch links are signed with a secret of this process, so they stop "

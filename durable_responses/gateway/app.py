@@ -14,6 +14,7 @@
 
 One access log line per request (`durable_responses.gateway.access`): tenant, method, route,
 status, milliseconds, and an error's code and param; never a key, a query or a body.
+Prometheus metrics of the same requests (`metrics.py`), on their own port.
 
 aiohttp, not an ASGI stack: the project already depends on it, and a long-lived SSE answer
 that must stop cleanly when the client leaves wants the transport in hand, as the fake does.
@@ -34,14 +35,16 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from durable_responses import health
 from durable_responses.models import ResponseRequest
 
-from . import bodies, health, ids, runs, streams, watch
+from . import bodies, ids, runs, streams, watch
 from .auth import Tenants
 from .errors import APIError, not_found, printable, unauthorized
 from .input_items import listed as listed_input
 from .input_items import page
 from .limits import TenantLimits
+from .metrics import UNMATCHED, GatewayMetrics
 from .objects import Run, response_object
 from .requests import (
     idempotency_key,
@@ -78,6 +81,7 @@ class Gateway:
         create_wait_seconds: float = runs.CREATE_WAIT_SECONDS,
         watch_links: watch.WatchLinks | None = None,
         public_url: str | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.client = client
         self.tenants = tenants
@@ -93,11 +97,15 @@ class Gateway:
         self.watch_links = watch_links or watch.WatchLinks.ephemeral()
         self.public_url = public_url.rstrip("/") if public_url else None
         """The gateway's origin as browsers reach it (behind a proxy); None: the request's."""
+        self.metrics = metrics or GatewayMetrics.of(client)
+        """Prometheus metrics, on the client's runtime (`metrics.py`)."""
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 _TENANT: web.RequestKey[str] = web.RequestKey("tenant", str)
 _ERROR: web.RequestKey[APIError] = web.RequestKey("error", APIError)
+_BEGAN: web.RequestKey[float] = web.RequestKey("began", float)
+_PREPARED: web.RequestKey[float] = web.RequestKey("prepared", float)
 
 
 def _tenant(request: web.Request) -> str:
@@ -130,7 +138,7 @@ def _watcher(request: web.Request) -> str:
 
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    began = time.perf_counter()
+    began = request[_BEGAN] = time.perf_counter()
     status = 499  # the client left before the answer (nginx's code for it)
     try:
         answer = await _answer(request, handler)
@@ -140,7 +148,16 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         status = err.status
         raise
     finally:
-        _access(request, status, time.perf_counter() - began)
+        ended = time.perf_counter()
+        _access(request, status, ended - began)
+        resource = request.match_info.route.resource
+        # Latency to the answer's headers: a stream's whole life would swamp the histogram.
+        request.app[GATEWAY].metrics.request(
+            request.method,
+            resource.canonical if resource is not None else UNMATCHED,
+            status,
+            request.get(_PREPARED, ended) - began,
+        )
 
 
 def _access(request: web.Request, status: int, seconds: float) -> None:
@@ -239,6 +256,9 @@ async def create(request: web.Request) -> web.StreamResponse:
         raise
     if started.existing:
         log.info("create with key %r: %s again", key, response_id)
+    else:
+        mode = "stream" if call.stream else "background" if call.background else "foreground"
+        gateway.metrics.run_started(tenant, mode)
     # As OpenAI's create: answered once the provider has accepted or refused the response
     # (its refusal raised here, with its status), or `queued` if it takes too long.
     reader = await runs.created(
@@ -344,10 +364,14 @@ async def _settled(reader: runs.RunReader) -> Run:
 async def _stream(
     request: web.Request, reader: runs.RunReader, *, starting_after: int
 ) -> web.StreamResponse:
-    keepalive = request.app[GATEWAY].keepalive_seconds
-    return await streams.stream(
-        request, reader, starting_after=starting_after, keepalive_seconds=keepalive
-    )
+    gateway = request.app[GATEWAY]
+    with gateway.metrics.stream():
+        return await streams.stream(
+            request,
+            reader,
+            starting_after=starting_after,
+            keepalive_seconds=gateway.keepalive_seconds,
+        )
 
 
 async def watch_link(request: web.Request) -> web.StreamResponse:
@@ -399,6 +423,7 @@ async def watch_response(request: web.Request) -> web.StreamResponse:
 
 async def _secure(request: web.Request, answer: web.StreamResponse) -> None:
     """Every answer gets `watch.SECURITY_HEADERS`, and a CSP unless it set its own (the page)."""
+    request[_PREPARED] = time.perf_counter()
     answer.headers.update(watch.SECURITY_HEADERS)
     answer.headers.setdefault("Content-Security-Policy", watch.API_CSP)
 

@@ -10,12 +10,17 @@ be cut differently later). The list only ever grows, so a client that reconnects
 
 These are the gateway's events, not a copy of the provider's: the same types, shapes and
 order, deltas cut at other places.
+
+A stream builds them with an `EventLog`: the same list, each tick only the events after those
+built already, so a follower's work per tick is what the run added since, however long the
+run is (`events` builds the whole list at once, as a reconnecting client's first tick does).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .objects import Run, opening_object, response_object
@@ -42,6 +47,115 @@ def events(run: Run) -> list[Event]:
         event["sequence_number"] = len(listed)
         listed.append(event)
     return listed
+
+
+class EventLog:
+    """The events of one run as it grows, built once each: `new(run)` gives those after the
+    ones it gave before (`events(run)` without its first `count`), at the cost of what is new.
+
+    What it remembers: how many opening events it built, how many finished items it has
+    expanded, how many events of the next item it built while that item was the message
+    being written (the finished item's events start with those, `_live_message`), and how
+    many whole chunks of that message's text went out as deltas.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        """Events built so far: the next event's `sequence_number`."""
+        self._opened = 0  # of created, queued, in_progress
+        self._items = 0  # finished items expanded
+        self._item_events = 0  # events built of item `_items` while it was being written
+        self._chunks = 0  # whole chunks of that message's text sent
+        self._done_text = 0  # text the finished messages hold (`Run.live_text`)
+        self._ended = False
+
+    def new(self, run: Run) -> list[Event]:
+        """The events of `run` after the `count` built before, numbered on from `count`."""
+        built: list[Event] = []
+
+        def add(event: Event) -> None:
+            event["sequence_number"] = self.count
+            self.count += 1
+            built.append(event)
+
+        if self._ended:
+            return built
+        openings: list[Callable[[], Event]] = [
+            lambda: {"type": "response.created", "response": opening_object(run, "queued")},
+            lambda: {"type": "response.queued", "response": opening_object(run, "queued")},
+        ]
+        if not (run.status == "queued" and not run.terminal):
+            openings.append(
+                lambda: {
+                    "type": "response.in_progress",
+                    "response": opening_object(run, "in_progress"),
+                }
+            )
+        for opening in openings[self._opened :]:
+            add(opening())
+            self._opened += 1
+        if self._opened < 3:
+            return built
+        while self._items < len(run.items):
+            item = run.items[self._items]
+            for event in itertools.islice(_item(self._items, item), self._item_events, None):
+                add(event)
+            self._done_text += _message_text_length(item)
+            self._items += 1
+            self._item_events = self._chunks = 0
+        if run.terminal:
+            final = response_object(run)
+            add({"type": _TERMINAL.get(run.status, "response.failed"), "response": final})
+            self._ended = True
+            return built
+        live = run.live_item
+        if live is None or run.live_index != len(run.items) or live.get("type") != "message":
+            return built
+        if self._item_events == 0:  # as `_live_message` and `_part` open it
+            add(
+                {
+                    "type": "response.output_item.added",
+                    "output_index": self._items,
+                    "item": _opened(live),
+                }
+            )
+            add(
+                {
+                    "type": "response.content_part.added",
+                    "item_id": live.get("id"),
+                    "output_index": self._items,
+                    "content_index": 0,
+                    "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+                }
+            )
+            self._item_events = 2
+        whole = (len(run.text) - self._done_text) // CHUNK
+        while self._chunks < whole:
+            start = self._done_text + self._chunks * CHUNK
+            add(
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": live.get("id"),
+                    "output_index": self._items,
+                    "content_index": 0,
+                    "delta": run.text[start : start + CHUNK],
+                    "logprobs": [],
+                }
+            )
+            self._chunks += 1
+            self._item_events += 1
+        return built
+
+
+def _message_text_length(item: dict[str, Any]) -> int:
+    """The text a finished item holds of the run's text (as `Run.live_text` counts it)."""
+    if item.get("type") != "message":
+        return 0
+    return sum(
+        len(part.get("text") or "")
+        for part in item.get("content") or []
+        if isinstance(part, dict) and part.get("type") == "output_text"
+    )
 
 
 def _unnumbered(run: Run) -> Iterator[Event]:

@@ -289,6 +289,8 @@ class RunReader:
             and tail.offset == len(self._recorded)
             and tail.current_index == self.run.live_index
             and tail.current_id == item.get("id")
+            # Unchanged (the same offset and length): no copy of the whole text per tick.
+            and len(self.run.text) != len(self._recorded) + len(tail.text)
         ):
             self.run.text = self._recorded + tail.text
 

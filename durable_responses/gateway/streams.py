@@ -12,7 +12,7 @@ from aiohttp import web
 from temporalio.service import RPCError
 
 from . import runs
-from .events import events
+from .events import EventLog
 from .objects import Run
 
 log = logging.getLogger("durable_responses.gateway")
@@ -51,20 +51,23 @@ async def stream(
     starting_after: int,
     keepalive_seconds: float = KEEPALIVE_SECONDS,
 ) -> web.StreamResponse:
-    """The run's events after `starting_after`, live to its end (`events.py`)."""
+    """The run's events after `starting_after`, live to its end (`events.py`): each tick
+    builds only the events the run added since the last."""
     answer = web.StreamResponse(
         headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
     )
     await answer.prepare(request)
     sent = starting_after + 1
+    event_log = EventLog()
     retry = f"retry: {RECONNECT_MS}\n"  # with the first event: a frame of its own is no event
     keepalive = keepalive_seconds
     written = time.monotonic()
     try:
         run = reader.run
         while True:
-            listed = events(run)
-            for event in listed[sent:]:
+            for event in event_log.new(run):
+                if event["sequence_number"] < sent:
+                    continue  # sent before the client reconnected
                 frame = json.dumps(event, ensure_ascii=False)
                 await answer.write(
                     f"{retry}event: {event['type']}\nid: {event['sequence_number']}\n"
@@ -72,7 +75,6 @@ async def stream(
                 )
                 retry = ""
                 written = time.monotonic()
-            sent = max(sent, len(listed))
             if run.terminal:
                 break
             await asyncio.sleep(POLL_SECONDS)

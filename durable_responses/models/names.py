@@ -90,6 +90,18 @@ METRICS = (
 )
 """The metrics our workflows emit (`workflows/metrics.py`), beside the SDK's own."""
 
+METRIC_GATEWAY_REQUESTS = "durable_responses_gateway_requests"
+METRIC_GATEWAY_LATENCY = "durable_responses_gateway_request_latency_seconds"
+METRIC_GATEWAY_OPEN_STREAMS = "durable_responses_gateway_open_streams"
+METRIC_GATEWAY_RUNS_STARTED = "durable_responses_gateway_runs_started"
+GATEWAY_METRICS = (
+    METRIC_GATEWAY_REQUESTS,
+    METRIC_GATEWAY_LATENCY,
+    METRIC_GATEWAY_OPEN_STREAMS,
+    METRIC_GATEWAY_RUNS_STARTED,
+)
+"""The metrics the gateway emits (`gateway/metrics.py`), beside the SDK client's own."""
+
 
 def response_workflow(*, stream: bool) -> str:
     """The workflow that runs one response: streamed, or polled."""

@@ -26,7 +26,7 @@ from aiohttp import web
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_responses.gateway import health
+from durable_responses import health
 from durable_responses.models.webhooks import RESPONSE_EVENTS, WEBHOOK_SIGNAL
 
 from .owners import OwnerLookup
