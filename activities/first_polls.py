@@ -45,6 +45,7 @@ async def poll_while_young(
     known: FirstPollsHeartbeat,
     created: ResponseSnapshot | None,
     retrieve: Callable[[ResponseRef], Awaitable[ResponseSnapshot]],
+    cancel_upstream: Callable[[str], Awaitable[None]],
 ) -> ResponseSnapshot:
     """Poll `known` on the policy's intervals until it ends or the next poll is due past the
     budget; the last snapshot, with `polls` set, however it stops.
@@ -80,6 +81,14 @@ async def poll_while_young(
             known.status, known.model = last.status, last.model or known.model
             interval = policy.next_interval(interval)
     except asyncio.CancelledError:
+        details = activity.cancellation_details()
+        if details is not None and details.not_found:
+            # The run closed without cleanup (terminated, timed out) before it recorded the
+            # id: no search attribute names the response, so the reaper cannot find it. End it
+            # here (the orphan rule), as the stream reader does for an unrecorded response.
+            activity.logger.info("run of %s closed while polling: cancelling", known.response_id)
+            await cancel_upstream(known.response_id)
+            raise
         # Cancelled through a heartbeat: answer with the id, so the workflow's cleanup cancels
         # the response upstream (the orphan rule), as it does for a create it let finish.
         activity.logger.info("create of %s cancelled while polling", known.response_id)

@@ -41,6 +41,7 @@ from .snapshots import snapshot_of
 from .stream_reader import (
     StreamReader,
 )
+from .streams import cancel_unrecorded
 from .timeouts import CALL_TIMEOUT_SECONDS as CALL_TIMEOUT_SECONDS  # its old home
 from .tracing import RESPONSE_ID, openai_call
 
@@ -158,10 +159,13 @@ class ResponsesActivities:
             activity.logger.info("resuming the first polls of %s", known.response_id)
         if known is not None:
             snapshot = await first_polls.poll_while_young(
-                input, known, snapshot, self.retrieve_response
+                input, known, snapshot, self.retrieve_response, self._cancel_unrecorded
             )
         assert snapshot is not None
         return snapshot.model_copy(update={"webhooks": self.webhooks})
+
+    async def _cancel_unrecorded(self, response_id: str) -> None:
+        await cancel_unrecorded(self._client, response_id, CALL_TIMEOUT_SECONDS)
 
     @activity.defn(name=names.MEASURE_INPUT_ACTIVITY)
     async def measure_create_input(self, input: CreateResponseInput) -> EncodedSize:

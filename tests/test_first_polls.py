@@ -174,3 +174,33 @@ async def test_cancel_mid_first_polls_cancels_the_response_upstream_at_once(
     assert took < 10  # through the heartbeat, not at the end of the 60 s budget
     assert progress.response_id == record.id and progress.status == "cancelled"
     assert progress.polls >= 1  # the create's polls are counted when it answers the cancel
+
+
+async def test_a_run_terminated_mid_first_polls_leaves_nothing_running_upstream(
+    dev_env, fake, activities, task_queue
+):
+    """A terminate runs no workflow code, and the run never recorded the id (no search
+    attribute for the reaper to find): the polling create learns from its heartbeat that its
+    run is gone and cancels the response itself."""
+    fake.configure(tokens=3000, tokens_per_second=50)  # a minute
+    async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        handle = await dev_env.client.start_workflow(
+            BackgroundResponseWorkflow.run,
+            ResponseRequest(input="terminate me while young", poll=LONG_YOUNG),
+            id=f"young-terminate-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+
+        async def polled() -> bool:
+            created = fake.responses()
+            return bool(created) and _retrieves(fake, created[0].id) >= 1
+
+        await wait_until(polled)
+        await handle.terminate("test: a terminate runs no cleanup")
+
+        async def cancelled() -> bool:
+            return fake.responses()[0].status == "cancelled"
+
+        await wait_until(cancelled, timeout=30)  # within a heartbeat (5 s) and its round trip
+    (record,) = fake.responses()
+    assert record.counts.get("cancels") == 1

@@ -227,9 +227,13 @@ async def test_followers_and_progress_show_items_as_they_happen(
     fake.configure(tokens=80, tokens_per_second=200, item_seconds=0.4)
     scenario = SCENARIOS["deep-research"]
     async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        # Durable polls from the first: polls inside the create (the default's first 10 s)
+        # reach the workflow's progress only when the create answers.
+        request = _request(scenario, "Survey solid-state batteries.")
+        request.poll = request.poll.model_copy(update={"first_polls_seconds": 0})
         polled = await dev_env.client.start_workflow(
             BackgroundResponseWorkflow.run,
-            _request(scenario, "Survey solid-state batteries."),
+            request,
             id=f"items-progress-{uuid.uuid4()}",
             task_queue=task_queue,
         )

@@ -29,7 +29,11 @@ from durable_responses.workflows.search_attributes import (
 from tests.test_cli import temporal
 from tests.workers import address_of, build_worker, free_port, wait_until, worker_process
 
-FAST_POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1.0)
+FAST_POLL = PollPolicy(
+    initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1.0, first_polls_seconds=0
+)
+"""Durable polls from the first: a run polled inside its create (the default's first 10 s)
+upserts its status only when the create answers, and these tests watch it change."""
 
 
 def _scrape(port: int) -> dict[str, float]:

@@ -18,7 +18,12 @@ from durable_responses.reaper import ensure_schedule, schedule_id
 from durable_responses.workflows import BackgroundResponseWorkflow
 from tests.workers import address_of, build_worker, wait_until, worker_process
 
-POLL = PollPolicy(initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1.0)
+POLL = PollPolicy(
+    initial_interval_seconds=0.2, backoff=1.5, max_interval_seconds=1.0, first_polls_seconds=0
+)
+"""Durable polls from the first, so the runs record their response's id at once: the reaper
+finds responses by it. A run terminated inside its first polls cancels its own
+(tests/test_first_polls.py)."""
 NOW = ReapRequest(older_than_seconds=0)
 
 
