@@ -50,9 +50,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from durable_responses import cli
+from durable_responses._dev import READY, fake_api, start_dev_server, uses_fake
 from durable_responses.plugin import GRACEFUL_SHUTDOWN
 from durable_responses.settings import SUPERVISOR_VARIABLE, WorkerSettings
-from durable_responses.worker import READY, fake_api, start_dev_server, uses_fake
 
 log = logging.getLogger("durable_responses.supervisor")
 

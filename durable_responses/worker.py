@@ -17,10 +17,11 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from durable_responses import cli, health, telemetry, webhooks
+from durable_responses._dev import READY, fake_api, start_dev_server, uses_fake
+from durable_responses._supervisor import supervise
 from durable_responses.activities import ResponsesActivities
 from durable_responses.models.reaper import ReapRequest
 from durable_responses.plugin import GRACEFUL_SHUTDOWN, DurableResponsesPlugin
@@ -28,7 +29,6 @@ from durable_responses.reaper import ensure_schedule
 from durable_responses.settings import SUPERVISOR_VARIABLE, WorkerSettings
 
 log = logging.getLogger("durable_responses.worker")
-READY = "worker polling task queue"
 
 
 async def serve(*workers: Worker, ready: str = "") -> int:
@@ -59,8 +59,6 @@ async def run(settings: WorkerSettings) -> int:
             "OPENAI_BASE_URL=http://fake-openai:8787/v1; locally: python worker.py --dev",
         ) from err
     if settings.process_count() > 1:  # not a worker: the supervisor of several
-        from durable_responses._supervisor import supervise  # it builds on this module
-
         return await supervise(settings)
     debug = settings.log_level == "DEBUG"
     options: dict[str, Any] = {
@@ -120,39 +118,6 @@ def polling(workers: Sequence[Worker]) -> str | None:
     if all(worker.is_running for worker in workers):
         return None
     return "worker not polling (starting, or shutting down)"
-
-
-def uses_fake(settings: WorkerSettings) -> bool:
-    """`--dev` calls the local fake API unless `OPENAI_API_KEY` is set (and no `--fake`)."""
-    return settings.dev and (settings.fake or not os.environ.get("OPENAI_API_KEY"))
-
-
-def fake_api(stack: contextlib.ExitStack | contextlib.AsyncExitStack) -> str:
-    """The local fake Responses API, until `stack` closes: its base URL."""
-    from durable_responses.fake_openai import FakeOpenAIServer
-
-    url = stack.enter_context(FakeOpenAIServer()).base_url
-    log.info("no OPENAI_API_KEY: using the local fake Responses API at %s", url)
-    return url
-
-
-async def start_dev_server(
-    settings: WorkerSettings, stack: contextlib.AsyncExitStack, **options: Any
-) -> tuple[Client, str]:
-    """`--dev`: a dev server where a client would look (flag, env, profile), and how to try it."""
-    from durable_responses.testing import dev_server, find_binary  # only here: the harness
-
-    host, port = cli.host_port(settings.target())  # `--address localhost`: port 7233
-    address = f"{host}:{port}"
-    env = await stack.enter_async_context(
-        dev_server(port=port, ui_port=settings.ui_port, **options)
-    )
-    log.info("dev server on %s, Web UI http://localhost:%s", address, settings.ui_port)
-    return env.client, (
-        f"\nTry it in another terminal:\n  {find_binary('temporal')} workflow execute --address "
-        f"{address} --type BackgroundResponseWorkflow --task-queue {settings.task_queue} "
-        '--workflow-id hello-1 --input \'{"input": "Briefly explain relativity."}\'\n'
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
