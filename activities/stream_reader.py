@@ -28,7 +28,12 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import (
+    Response,
+    ResponseErrorEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+)
 from temporalio import activity
 from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
@@ -48,12 +53,8 @@ from durable_responses.models.limits import MAX_BATCH_ITEM_BYTES, MAX_ITEM_BYTES
 
 from .errors import stream_error, translated_errors
 from .models import ResponseSnapshot, StreamBatch, StreamReaderEnd, StreamReaderInput
-from .streams import (
-    CONNECT_TIMEOUT_SECONDS,
-    TERMINAL_EVENTS,
-    cancel_unrecorded,
-    open_background_stream,
-)
+from .raw_events import Event, RawEvents, event_model, open_raw_stream
+from .streams import CONNECT_TIMEOUT_SECONDS, TERMINAL_EVENTS, cancel_unrecorded
 from .tracing import RESPONSE_ID, openai_call
 
 BATCH_SIGNAL = names.BATCH_SIGNAL  # its old home
@@ -321,10 +322,10 @@ class StreamReader:
                 )
             await asyncio.sleep(min(0.1 * 2**self._reattaches, 2.0))
 
-    async def _open(self) -> openai.AsyncStream[ResponseStreamEvent]:
+    async def _open(self) -> RawEvents:
         self.stream_opens += 1
         self._attached = bool(self.response_id)
-        return await open_background_stream(
+        return await open_raw_stream(
             self._client,
             self._create_kwargs,
             self._input.params,
@@ -334,7 +335,7 @@ class StreamReader:
             "stream_background_response",
         )
 
-    async def _read(self, stream: openai.AsyncStream[ResponseStreamEvent]) -> bool:
+    async def _read(self, stream: RawEvents) -> bool:
         """Fold events in until the terminal one (True) or the stream ends or breaks."""
         try:
             async for event in stream:
@@ -346,38 +347,48 @@ class StreamReader:
             )
         return False
 
-    def _apply(self, event: ResponseStreamEvent) -> bool:
-        """Fold one event into the pending batch; True when it was the terminal event."""
-        response = getattr(event, "response", None)
-        if isinstance(response, Response):
-            self.model = str(response.model) or self.model
+    def _apply(self, event: Event) -> bool:
+        """Fold one event into the pending batch; True when it was the terminal event.
+
+        Deltas are read from the JSON as is; the response, an item and an error are built
+        into the SDK's models (`event_model`): they are what is recorded.
+        """
+        kind = event.get("type")
+        response = event.get("response")
+        if not isinstance(response, dict):
+            response = None
+        elif response.get("id"):
+            self.model = str(response.get("model") or "") or self.model
             if not self.response_id:
-                self.response_id = response.id
+                self.response_id = str(response["id"])
                 self._id_seen.set()
                 activity.heartbeat(self._tail())  # names it to a retry before it is recorded
-                activity.logger.info("created streaming background response %s", response.id)
-        if event.type == "error":
-            raise stream_error(event, self.response_id)
-        if self.cursor is not None and event.sequence_number <= self.cursor:
+                activity.logger.info("created streaming background response %s", response["id"])
+        if kind == "error":
+            raise stream_error(event_model(event, ResponseErrorEvent), self.response_id)
+        sequence: int = event["sequence_number"]
+        if self.cursor is not None and sequence <= self.cursor:
             return False  # replayed after a reattach: already folded in
-        self.cursor = event.sequence_number
+        self.cursor = sequence
         self._reattaches = 0
-        if event.type == "response.output_text.delta":
-            self._text += event.delta
-        elif event.type == "response.reasoning_summary_text.delta":
-            self._reasoning += event.delta
-        elif event.type == "response.output_item.added":
-            item = event.item.to_dict(mode="json", warnings=False)
+        if kind == "response.output_text.delta":
+            self._text += event["delta"]
+        elif kind == "response.reasoning_summary_text.delta":
+            self._reasoning += event["delta"]
+        elif kind == "response.output_item.added":
+            added = event_model(event, ResponseOutputItemAddedEvent)
+            item = added.item.to_dict(mode="json", warnings=False)
             self._activity = describe_item(item)
-            self._current = (event.output_index, item)
-        elif event.type == "response.output_item.done":
-            self._record_item(event.item.to_dict(mode="json", warnings=False), event.output_index)
+            self._current = (added.output_index, item)
+        elif kind == "response.output_item.done":
+            done = event_model(event, ResponseOutputItemDoneEvent)
+            self._record_item(done.item.to_dict(mode="json", warnings=False), done.output_index)
             self._current = None
         terminal = False
-        if isinstance(response, Response):
-            self._status = response.status or self._status
-            if event.type in TERMINAL_EVENTS:
-                self._end_with(self._snapshot_of(response))
+        if response is not None:
+            self._status = str(response.get("status") or "") or self._status
+            if kind in TERMINAL_EVENTS:
+                self._end_with(self._snapshot_of(event_model(response, Response)))
                 terminal = True
         self._notify()
         return terminal
