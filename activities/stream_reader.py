@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 from openai import AsyncOpenAI
@@ -66,8 +66,17 @@ SIGNAL_LIMIT = "SignalLimitReached"
 """Non-retryable error type when the server refuses more signals to this run: the workflow
 continues as new and a new reader attaches there."""
 HEARTBEAT_EVERY_SECONDS = 0.2
-"""How often the tail is handed to the SDK; it reaches the server at the worker's heartbeat
-throttle (`max_heartbeat_throttle_interval`, 0.5 s with the plugin)."""
+"""How often the tail is handed to the SDK while few streams run; it reaches the server at the
+worker's heartbeat throttle (`max_heartbeat_throttle_interval`, 0.5 s with the plugin)."""
+MAX_HEARTBEAT_EVERY_SECONDS = 0.5
+"""... and at most this rarely when many run: the throttle, so followers' tail lags by no
+more than the throttle already makes it."""
+QUIET_READERS = 10
+"""Readers in one worker process up to which batches and heartbeats keep their own pace.
+Beyond, both space out in proportion to the readers (up to `max_batch_seconds` and
+`MAX_HEARTBEAT_EVERY_SECONDS`): each signal is a workflow task and each heartbeat an encode,
+and at a hundred streams they cost more CPU than the text does. The id, the first text and
+the end still go at once; followers read the rest from the heartbeat's tail."""
 SILENCE_SECONDS = 900.0
 """Longest wait for the next event before the reader reattaches. Reasoning models can be
 silent for minutes before their first token; a short read timeout would reattach after the
@@ -150,9 +159,24 @@ class StreamReader:
 
     # ---- the attempt -------------------------------------------------------------------------
 
+    running: ClassVar[int] = 0
+    """Readers running in this process: the load batches and heartbeats are sized to."""
+
+    @classmethod
+    def load(cls) -> float:
+        """How much further apart batches and heartbeats go than with few readers (>= 1)."""
+        return max(1.0, cls.running / QUIET_READERS)
+
     async def run(self) -> StreamReaderEnd:
         """Read until the terminal batch is recorded; a fault raises after recording what was
         read, and the retry attaches after the recorded cursor."""
+        StreamReader.running += 1
+        try:
+            return await self._run()
+        finally:
+            StreamReader.running -= 1
+
+    async def _run(self) -> StreamReaderEnd:
         # Heartbeats first: asking the workflow for its cursor may take longer than the
         # heartbeat timeout, and a reader declared dead would be started again meanwhile.
         heartbeat = asyncio.create_task(self._heartbeat_loop())
@@ -531,7 +555,8 @@ class StreamReader:
                 continue
             if not self._urgent():
                 self._due.clear()
-                wait = last + self._interval - self._loop.time()
+                interval = min(self._interval * self.load(), self._input.max_batch_seconds)
+                wait = last + interval - self._loop.time()
                 if wait > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._due.wait(), timeout=wait)
@@ -602,7 +627,9 @@ class StreamReader:
     async def _heartbeat_loop(self) -> None:
         while True:
             activity.heartbeat(self._tail())
-            await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
+            await asyncio.sleep(
+                min(HEARTBEAT_EVERY_SECONDS * self.load(), MAX_HEARTBEAT_EVERY_SECONDS)
+            )
 
 
 def _tail_of(details: Any) -> StreamTail | None:
