@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx2
 import openai
 from openai import AsyncOpenAI
 from temporalio import activity
@@ -55,6 +56,15 @@ def _idempotency_key() -> str:
     return f"durable-responses/{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
 
 
+def http_client() -> httpx2.AsyncClient:
+    """The HTTP transport of the client the worker builds itself: the SDK's aiohttp one
+    (`openai.DefaultAioHttpClient`, its defaults and error mapping). A stream event costs a
+    third of the CPU it costs through the default transport, which wakes twice per read;
+    at 100 concurrent streams reading is most of a worker's work (`bench/scale.py`). A client
+    passed in (`ResponsesActivities(client)`) is used as it is."""
+    return openai.DefaultAioHttpClient()
+
+
 class ResponsesActivities:
     """The OpenAI calls, sharing one `AsyncOpenAI` whose own retries are off.
 
@@ -89,7 +99,11 @@ class ResponsesActivities:
         without a key. The default model: `default_model`, `DURABLE_RESPONSES_MODEL`, `o3`."""
         return cls(
             # An empty OPENAI_BASE_URL (compose's default) means the real API, not "".
-            AsyncOpenAI(max_retries=0, base_url=os.environ.get("OPENAI_BASE_URL") or None),
+            AsyncOpenAI(
+                max_retries=0,
+                base_url=os.environ.get("OPENAI_BASE_URL") or None,
+                http_client=http_client(),
+            ),
             default_model=default_model,
             webhooks=webhooks,
         )

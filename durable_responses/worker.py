@@ -23,6 +23,7 @@ from durable_responses import cli, health, telemetry, webhooks
 from durable_responses._dev import READY, fake_api, start_dev_server, uses_fake
 from durable_responses._supervisor import supervise
 from durable_responses.activities import ResponsesActivities
+from durable_responses.activities.responses import http_client
 from durable_responses.models.reaper import ReapRequest
 from durable_responses.plugin import GRACEFUL_SHUTDOWN, DurableResponsesPlugin
 from durable_responses.reaper import ensure_schedule
@@ -75,7 +76,12 @@ async def run(settings: WorkerSettings) -> int:
             ready = ""
             client = await cli.connect(settings, **options)
         if activities is None:
-            fake = AsyncOpenAI(base_url=fake_api(stack), api_key="fake-key", max_retries=0)
+            fake = AsyncOpenAI(
+                base_url=fake_api(stack),
+                api_key="fake-key",
+                max_retries=0,
+                http_client=http_client(),
+            )
             activities = ResponsesActivities(fake, default_model=settings.model)
         activities.webhooks = settings.webhooks or bool(settings.webhook_port)
         if settings.webhook_port:
