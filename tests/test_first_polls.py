@@ -14,6 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 
+from durable_responses.activities import first_polls as first_polls_module
 from durable_responses.models import PollPolicy, ResponseRequest
 from durable_responses.workflows import BackgroundResponseWorkflow
 from tests.workers import address_of, build_worker, wait_until, worker_process
@@ -204,3 +205,43 @@ async def test_a_run_terminated_mid_first_polls_leaves_nothing_running_upstream(
         await wait_until(cancelled, timeout=30)  # within a heartbeat (5 s) and its round trip
     (record,) = fake.responses()
     assert record.counts.get("cancels") == 1
+
+
+async def test_past_the_young_runs_limit_a_run_polls_durably_from_the_first(
+    dev_env, fake, activities, task_queue, monkeypatch
+):
+    """Runs polling inside their creates hold activity slots: past the limit the next create
+    answers at once, so creates of other runs never queue behind first polls."""
+    monkeypatch.setattr(first_polls_module, "MAX_YOUNG_RUNS", 1)
+    fake.configure(tokens=3000, tokens_per_second=50)  # a minute: the first keeps its slot
+    async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        first = await dev_env.client.start_workflow(
+            BackgroundResponseWorkflow.run,
+            ResponseRequest(input="I poll inside my create.", poll=LONG_YOUNG),
+            id=f"young-first-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+
+        async def polled() -> bool:
+            created = fake.responses()
+            return bool(created) and _retrieves(fake, created[0].id) >= 1
+
+        await wait_until(polled)
+        second = await dev_env.client.start_workflow(
+            BackgroundResponseWorkflow.run,
+            ResponseRequest(input="I poll durably.", poll=LONG_YOUNG),
+            id=f"young-second-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+
+        async def recorded() -> bool:
+            return (await second.query(BackgroundResponseWorkflow.progress)).polls >= 1
+
+        await wait_until(recorded)  # its id and a durable poll, while the first still polls
+        assert (await first.query(BackgroundResponseWorkflow.progress)).response_id is None
+        assert EventType.EVENT_TYPE_TIMER_STARTED in await _events(second)
+        await first.cancel()
+        await second.cancel()
+        for handle in (first, second):
+            with pytest.raises(WorkflowFailureError):
+                await handle.result()
