@@ -141,7 +141,8 @@ async def direct(kind: str, base_url: str, shapes: Sequence[dict[str, str]]) -> 
     one = polling if kind == "polling" else streaming
     await asyncio.gather(*(one(i, WARM_SHAPE) for i in range(WARM_RUNS)))
     print("ready", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    if not await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline):
+        raise SystemExit("the bench is gone")  # its end of the pipe closed before the go
     cpu = cpu_seconds(os.getpid())
     started = time.monotonic()
     done = await asyncio.gather(*(one(i, s) for i, s in enumerate(shapes)))
@@ -160,11 +161,16 @@ async def start_direct(
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps(list(shapes)).encode() + b"\n")
-    await proc.stdin.drain()
-    line = await proc.stdout.readline()
-    if line.strip() != b"ready":
-        raise RuntimeError(f"the direct client did not start: {line!r}")
+    try:
+        proc.stdin.write(json.dumps(list(shapes)).encode() + b"\n")
+        await proc.stdin.drain()
+        line = await proc.stdout.readline()
+        if line.strip() != b"ready":
+            raise RuntimeError(f"the direct client did not start: {line!r}")
+    except BaseException:  # stopped while it warms up: no child outlives the bench
+        proc.kill()
+        await proc.wait()
+        raise
     return proc
 
 
@@ -397,13 +403,20 @@ async def run(options: Options) -> list[Row]:
     return rows
 
 
-async def main(options: Options) -> None:
-    # SIGTERM unwinds like Ctrl-C: the dev server, the worker, the fake and the direct client
-    # are all stopped on the way out.
+async def main(options: Options) -> bool:
+    """The bench; False when a signal stopped it."""
+    # Ctrl-C and SIGTERM unwind the run: the dev server, the worker, the fake and the direct
+    # client are all stopped on the way out. Set here, SIGINT is caught even where the shell
+    # started the bench ignoring it (a background job).
     task = asyncio.current_task()
     assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    await run(options)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+    try:
+        await run(options)
+    except asyncio.CancelledError:
+        return False
+    return True
 
 
 def cli() -> None:
@@ -429,7 +442,8 @@ def cli() -> None:
         args.n, args.min_minutes, args.max_minutes, args.streams, args.stream_minutes,
         args.scale, args.seed, args.worker_args.split(),
     )  # fmt: skip
-    asyncio.run(main(options))
+    if not asyncio.run(main(options)):
+        sys.exit("stopped: every process it started is gone")
 
 
 if __name__ == "__main__":
