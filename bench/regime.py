@@ -84,13 +84,14 @@ def shape(seconds: float, answer_share: float, tokens_per_second: float) -> dict
     """The fake's per-request settings (`fake_*` metadata) for a response of `seconds`:
     queued, reasoning, then `answer_share` of it writing the answer at `tokens_per_second`."""
     answer = seconds * answer_share
-    tokens = max(1, round(answer * tokens_per_second))
+    tokens = max(2, round(answer * tokens_per_second))
     return {
         "fake_queued_seconds": f"{seconds * QUEUED_SHARE:.3f}",
         "fake_reasoning_seconds": f"{seconds * (1 - QUEUED_SHARE - answer_share):.3f}",
         "fake_reasoning_tokens": str(REASONING_TOKENS),
         "fake_tokens": str(tokens),
-        "fake_tokens_per_second": f"{tokens / answer:.4f}",
+        # The first token comes at once: `tokens - 1` intervals fill the answer's time.
+        "fake_tokens_per_second": f"{(tokens - 1) / answer:.4f}",
     }
 
 
