@@ -72,6 +72,7 @@ POLL_ANSWER_SHARE, POLL_TOKENS_PER_SECOND = 0.1, 30.0
 STREAM_REASONING_SHARE, STREAM_TOKENS_PER_SECOND = 0.45, 10.0
 REASONING_TOKENS = 50
 WARM_RUNS = 10
+DIRECT_SLOTS = 100
 WARM_SHAPE = {
     "fake_queued_seconds": "0.1",
     "fake_reasoning_seconds": "0.1",
@@ -115,21 +116,27 @@ async def direct(kind: str, base_url: str, shapes: Sequence[dict[str, str]]) -> 
     the stream; warmed up, then started when the parent writes a line to stdin."""
     client = AsyncOpenAI(base_url=base_url, api_key="sk-bench")
     policy = PollPolicy()
+    # As many calls in flight as our worker's activity slots (the SDK's default, 100): 1,000
+    # connections opened at once overflow the fake's listen backlog into connect timeouts.
+    slots = asyncio.Semaphore(DIRECT_SLOTS)
+
+    async def create(**kwargs: Any) -> Any:
+        async with slots:
+            return await client.responses.create(**kwargs)
 
     async def polling(i: int, metadata: dict[str, str]) -> tuple[str, float]:
-        response = await client.responses.create(
-            model=MODEL, input=f"q{i}", background=True, metadata=metadata
-        )
+        response = await create(model=MODEL, input=f"q{i}", background=True, metadata=metadata)
         interval = policy.initial_interval_seconds
         while response.status in ("queued", "in_progress"):
             await asyncio.sleep(interval)
-            response = await client.responses.retrieve(response.id)
+            async with slots:
+                response = await client.responses.retrieve(response.id)
             interval = policy.next_interval(interval)
         return response.id, time.time()
 
     async def streaming(i: int, metadata: dict[str, str]) -> tuple[str, float]:
         text, response_id = [], ""
-        events = await client.responses.create(
+        events = await create(
             model=MODEL, input=f"q{i}", background=True, stream=True, metadata=metadata
         )
         async for event in events:
