@@ -24,6 +24,8 @@ process's (`/proc/<pid>/stat`, over the phase only). Per variant:
 
 - makespan (first start to last result) and the ratio ours/direct (target: <= 1.05 at 1,000
   runs of minutes);
+- create lag: when the fake accepted the run's response after the run was started (ours: the
+  create activity waits for one of the worker's activity slots, which the first polls hold);
 - completion delay: the run's result (ours: the workflow's result reached the client; direct:
   the last poll or the stream's end) after the fake finished the response, p50/p90;
 - CPU of the worker (direct: the client process) and of the server, per run and per
@@ -127,7 +129,8 @@ async def direct(kind: str, base_url: str, shapes: Sequence[dict[str, str]]) -> 
         async with slots:
             return await client.responses.create(**kwargs)
 
-    async def polling(i: int, metadata: dict[str, str]) -> tuple[str, float]:
+    async def polling(i: int, metadata: dict[str, str]) -> tuple[str, float, float]:
+        began = time.time()
         response = await create(model=MODEL, input=f"q{i}", background=True, metadata=metadata)
         interval = policy.initial_interval_seconds
         while response.status in ("queued", "in_progress"):
@@ -135,10 +138,10 @@ async def direct(kind: str, base_url: str, shapes: Sequence[dict[str, str]]) -> 
             async with slots:
                 response = await client.responses.retrieve(response.id)
             interval = policy.next_interval(interval)
-        return response.id, time.time()
+        return response.id, began, time.time()
 
-    async def streaming(i: int, metadata: dict[str, str]) -> tuple[str, float]:
-        text, response_id = [], ""
+    async def streaming(i: int, metadata: dict[str, str]) -> tuple[str, float, float]:
+        text, response_id, began = [], "", time.time()
         events = await create(
             model=MODEL, input=f"q{i}", background=True, stream=True, metadata=metadata
         )
@@ -147,7 +150,7 @@ async def direct(kind: str, base_url: str, shapes: Sequence[dict[str, str]]) -> 
                 response_id = event.response.id
             elif event.type == "response.output_text.delta":
                 text.append(event.delta)
-        return response_id, time.time()
+        return response_id, began, time.time()
 
     one = polling if kind == "polling" else streaming
     await asyncio.gather(*(one(i, WARM_SHAPE) for i in range(WARM_RUNS)))
@@ -195,6 +198,7 @@ class Row:
     n: int
     makespan: float
     delays: list[float]
+    create_lags: list[float]
     run_minutes: float
     tokens: int
     worker_cpu: float
@@ -216,11 +220,15 @@ class Processes:
 
 async def ours(
     p: Processes, kind: str, shapes: Sequence[dict[str, str]]
-) -> tuple[float, list[tuple[str, float]], list[WorkflowHandle[Any, Any]]]:
-    """Our runs with the default policies; each result's response id and when it arrived."""
+) -> tuple[float, list[tuple[str, float, float]], list[WorkflowHandle[Any, Any]]]:
+    """Our runs with the default policies; each run's response id, when it was started and
+    when its result arrived."""
     workflow = "BackgroundResponseWorkflow" if kind == "polling" else "StreamingResponseWorkflow"
 
-    async def one(i: int, metadata: dict[str, str]) -> tuple[str, float, WorkflowHandle[Any, Any]]:
+    async def one(
+        i: int, metadata: dict[str, str]
+    ) -> tuple[str, float, float, WorkflowHandle[Any, Any]]:
+        began = time.time()
         request = ResponseRequest(input=f"q{i}", model=MODEL, metadata=metadata)
         handle = await p.client.start_workflow(
             workflow,
@@ -232,7 +240,7 @@ async def ours(
         while True:
             try:
                 result: ResponseResult = await handle.result()
-                return result.response_id, time.time(), handle
+                return result.response_id, began, time.time(), handle
             except RPCError as err:  # an overloaded server times its long poll out: ask again
                 if err.status not in BUSY:
                     raise
@@ -240,7 +248,7 @@ async def ours(
 
     started = time.monotonic()
     done = await asyncio.gather(*(one(i, s) for i, s in enumerate(shapes)))
-    return time.monotonic() - started, [(r, t) for r, t, _ in done], [h for _, _, h in done]
+    return time.monotonic() - started, [(r, b, t) for r, b, t, _ in done], [d[3] for d in done]
 
 
 def reset_peak_rss(pid: int) -> None:
@@ -261,16 +269,18 @@ async def provider_times(base_url: str) -> dict[str, dict[str, Any]]:
 
 
 def outcome(
-    runs: Sequence[tuple[str, float]], records: dict[str, dict[str, Any]]
-) -> tuple[list[float], float, int]:
-    """Completion delays after the provider finished, run-minutes upstream, answer tokens."""
-    delays, minutes, tokens = [], 0.0, 0
-    for response_id, ended in runs:
+    runs: Sequence[Sequence[Any]], records: dict[str, dict[str, Any]]
+) -> tuple[list[float], list[float], float, int]:
+    """Completion delays after the provider finished, how long after its start each run's
+    response was created, run-minutes upstream, answer tokens."""
+    delays, lags, minutes, tokens = [], [], 0.0, 0
+    for response_id, began, ended in runs:
         record = records[response_id]
         delays.append(ended - record["finished_at"])
+        lags.append(record["accepted_at"] - began)
         minutes += (record["finished_at"] - record["accepted_at"]) / 60
         tokens += len(record["text"].split())
-    return delays, minutes, tokens
+    return delays, lags, minutes, tokens
 
 
 async def phase(
@@ -305,7 +315,7 @@ async def phase(
     )  # fmt: skip
     theirs = Row(
         kind, "direct", n, got["makespan"],
-        *outcome([(r, t) for r, t in got["runs"]], records), got["cpu"], got["rss"],
+        *outcome(got["runs"], records), got["cpu"], got["rss"],
     )  # fmt: skip
     return mine, theirs, fake_cpu
 
@@ -323,10 +333,11 @@ def _cpu(r: Row, seconds: float, *, tokens: bool) -> str:
 
 def table(rows: Sequence[Row]) -> str:
     lines = [
-        "| kind | N | variant | makespan | ours/direct | done after provider p50 / p90 "
+        "| kind | N | variant | makespan | ours/direct | created after start p50 / p90 "
+        "| done after provider p50 / p90 "
         "| run-min | worker CPU s (ms/run, ms/run-min, ms/1k tok) "
         "| server CPU s (ms/run, ms/run-min) | events / WFTs per run | worker / server peak RSS |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     direct = {r.kind: r for r in rows if r.variant == "direct"}
     for r in rows:
@@ -336,6 +347,7 @@ def table(rows: Sequence[Row]) -> str:
         h = r.histories
         lines.append(
             f"| {r.kind} | {r.n} | {r.variant} | {r.makespan:.1f} s | {ratio} "
+            f"| {statistics.median(r.create_lags):.2f} / {pct(r.create_lags, 0.9):.2f} s "
             f"| {statistics.median(r.delays):.2f} / {pct(r.delays, 0.9):.2f} s "
             f"| {r.run_minutes:.0f} | {_cpu(r, r.worker_cpu, tokens=True)} "
             f"| {_cpu(r, r.server_cpu, tokens=False) if ours else '-'} "
