@@ -41,6 +41,7 @@ from durable_responses.models import ResponseRequest
 from . import bodies, ids, runs, streams, watch
 from .auth import Tenants
 from .errors import APIError, not_found, printable, unauthorized
+from .followers import Followers
 from .input_items import listed as listed_input
 from .input_items import page
 from .limits import TenantLimits
@@ -99,6 +100,8 @@ class Gateway:
         """The gateway's origin as browsers reach it (behind a proxy); None: the request's."""
         self.metrics = metrics or GatewayMetrics.of(client)
         """Prometheus metrics, on the client's runtime (`metrics.py`)."""
+        self.followers = Followers(streams.POLL_SECONDS)
+        """The runs streamed now, each read once per tick for all its streams."""
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
@@ -276,10 +279,14 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 
 async def retrieve(request: web.Request, *, stream: bool | None = None) -> web.StreamResponse:
-    reader = await _reader(request)
     if stream is None:
         stream = request.query.get("stream", "").lower() in ("true", "1")
     if stream:
+        # A run streamed here already: its shared reader is as fresh as a new one would be,
+        # and the tenant's (its id names the tenant), so nothing to read to join it.
+        gateway = request.app[GATEWAY]
+        shared = gateway.followers.get(ids.workflow_id(_tenant(request), _response_id(request)))
+        reader = shared.reader if shared is not None else await _reader(request)
         if not reader.run.stream:
             raise APIError(
                 400,
@@ -287,6 +294,7 @@ async def retrieve(request: web.Request, *, stream: bool | None = None) -> web.S
                 param="stream",
             )
         return await _stream(request, reader, starting_after=starting_after(request))
+    reader = await _reader(request)
     return web.json_response(response_object(reader.run))
 
 
@@ -365,10 +373,10 @@ async def _stream(
     request: web.Request, reader: runs.RunReader, *, starting_after: int
 ) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    with gateway.metrics.stream():
+    with gateway.metrics.stream(), gateway.followers.follow(reader) as shared:
         return await streams.stream(
             request,
-            reader,
+            shared,
             starting_after=starting_after,
             keepalive_seconds=gateway.keepalive_seconds,
         )
