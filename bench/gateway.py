@@ -2,6 +2,7 @@
 latency, and how late a stream's last event comes after the provider finished.
 
     python -m bench.gateway [--clients 1,100] [--seconds 4] [--poll 1.0] [--processes 1]
+        [--gateway-code DIR]
     python -m bench.gateway --followers 100 [--run-tokens 60000] [--run-seconds 40]
     python -m bench.gateway --resets 200
 
@@ -31,7 +32,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -41,6 +44,7 @@ import aiohttp
 from temporalio.client import Client
 
 from bench._process import cpu_seconds, fake_process, pct, tree_cpu_seconds
+from bench.gateway_followers import code_from
 from durable_responses.fake_openai import FakeControl
 from durable_responses.gateway import hash_key
 from durable_responses.testing import GatewayProcess, WorkerProcess, dev_server
@@ -143,8 +147,15 @@ async def streams(
     return sample
 
 
-async def main(levels: Sequence[int], seconds: float, every: float, processes: int = 1) -> None:
+async def main(
+    levels: Sequence[int],
+    seconds: float,
+    every: float,
+    processes: int = 1,
+    gateway_code: str | None = None,
+) -> None:
     tokens = int(seconds * TOKENS_PER_SECOND)
+    shim = tempfile.TemporaryDirectory(prefix="bench-gateway-code-")
     fake_port = free_port()
     fake_proc = fake_process(
         fake_port,
@@ -158,6 +169,7 @@ async def main(levels: Sequence[int], seconds: float, every: float, processes: i
     fake = FakeControl(f"http://127.0.0.1:{fake_port}")
     direct = f"http://127.0.0.1:{fake_port}/v1"
     rows: list[tuple[str, str, str, str]] = []
+    load = " ".join(f"{n:.2f}" for n in os.getloadavg())
     try:
         async with dev_server(port=None, ui_port=None, db=None) as env:
             address = address_of(env)
@@ -168,7 +180,11 @@ async def main(levels: Sequence[int], seconds: float, every: float, processes: i
                     address, task_queue, env=env_vars, args=["--processes", str(processes)]
                 ) as worker,
                 GatewayProcess(
-                    address, task_queue, port=free_port(), keys=f"bench:{hash_key(KEY)}"
+                    address,
+                    task_queue,
+                    port=free_port(),
+                    keys=f"bench:{hash_key(KEY)}",
+                    env=code_from(gateway_code, shim.name),
                 ) as gateway,
             ):
                 base = gateway.url
@@ -213,6 +229,8 @@ async def main(levels: Sequence[int], seconds: float, every: float, processes: i
                     }
     finally:
         fake_proc.kill()
+        shim.cleanup()
+    print(f"\nGateway from {gateway_code or 'this checkout'}; load average before: {load}")
     _print(rows, seconds, every, used)
 
 
@@ -353,7 +371,7 @@ def cli() -> None:
         )
         return
     levels = [int(n) for n in args.clients.split(",")]
-    asyncio.run(main(levels, args.seconds, args.poll, args.processes))
+    asyncio.run(main(levels, args.seconds, args.poll, args.processes, args.gateway_code))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,16 @@ sys.meta_path.insert(0, _Other)
 editable install's finder and of the working directory that `python -m` puts first."""
 
 
+def code_from(gateway_code: str | None, shim: str) -> dict[str, str]:
+    """The environment of a gateway that runs `gateway_code`'s `durable_responses` (none:
+    this checkout's), its `sitecustomize` written in the directory `shim`."""
+    if not gateway_code:
+        return {}
+    code = str(Path(gateway_code).resolve())
+    Path(shim, "sitecustomize.py").write_text(_SHIM.format(code=code))
+    return {"PYTHONPATH": shim}
+
+
 @dataclass
 class Follower:
     chars: int = 0
@@ -175,10 +185,7 @@ async def main(
     metrics_port = free_port()
     gateway_env = {"DURABLE_RESPONSES_GATEWAY_METRICS_PORT": str(metrics_port)}
     shim = tempfile.TemporaryDirectory(prefix="bench-gateway-code-")
-    if gateway_code:
-        code = str(Path(gateway_code).resolve())
-        Path(shim.name, "sitecustomize.py").write_text(_SHIM.format(code=code))
-        gateway_env["PYTHONPATH"] = shim.name
+    gateway_env.update(code_from(gateway_code, shim.name))
     try:
         async with dev_server(port=None, ui_port=None, db=None) as env:
             address = address_of(env)
