@@ -39,14 +39,17 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
 
 from bench._process import cpu_seconds, fake_process, pct, tree_cpu_seconds
 from bench.gateway_followers import code_from
 from durable_responses.fake_openai import FakeControl
 from durable_responses.gateway import hash_key
+from durable_responses.models.names import OPENAI_RESPONSE_ID
 from durable_responses.testing import GatewayProcess, WorkerProcess, dev_server
 from tests.workers import address_of, free_port
 
@@ -61,6 +64,10 @@ class Sample:
     closed: list[float] = field(default_factory=list)
     """The workflow's close after the provider finished (the worker's part of the lag)."""
     gets: list[float] = field(default_factory=list)
+    creates: list[float] = field(default_factory=list)
+    """A background (polled) create's answer, from its POST."""
+    phases: dict[str, list[float]] = field(default_factory=dict)
+    """Seconds from the workflow's start to each step of its history (`_phases`)."""
 
 
 async def _stream(
@@ -108,9 +115,11 @@ async def _poll(
         "background": True,
         "metadata": {"fake_tokens": str(tokens)},
     }
+    started = time.monotonic()
     async with http.post(f"{base}/responses", json=body, headers=headers) as answer:
         answer.raise_for_status()
         response_id = (await answer.json())["id"]
+    sample.creates.append(time.monotonic() - started)
     await asyncio.sleep(offset)
     while True:
         await asyncio.sleep(every)
@@ -144,7 +153,40 @@ async def streams(
             described = await client.get_workflow_handle(f"gateway/bench/{response_id}").describe()
             assert described.close_time is not None
             sample.closed.append(described.close_time.timestamp() - record.finished_at)
+            handle = client.get_workflow_handle(f"gateway/bench/{response_id}")
+            for phase, seconds in (await _phases(handle)).items():
+                sample.phases.setdefault(phase, []).append(seconds)
     return sample
+
+
+async def _phases(handle: WorkflowHandle[Any, Any]) -> dict[str, float]:
+    """When a streamed run reached each step before its first event could go out, in seconds
+    from its start (the server's clock): its first workflow task done, its reader scheduled,
+    the reader's first batch (the provider's acceptance, which the create waits for) and the
+    response id recorded."""
+    steps = {
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "first workflow task done",
+        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "reader scheduled",
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: "first batch signal (accepted)",
+        EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: "id recorded (upsert)",
+    }
+    phases: dict[str, float] = {}  # in the order of `steps`, as they come
+    began: float | None = None
+    async for event in handle.fetch_history_events():
+        at = event.event_time.ToDatetime().timestamp()
+        began = at if began is None else began
+        step = steps.get(event.event_type)
+        upserted = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+        if (
+            step == "id recorded (upsert)"
+            and OPENAI_RESPONSE_ID.name not in upserted.indexed_fields
+        ):
+            continue  # the run's status, upserted before
+        if step is not None and step not in phases:
+            phases[step] = at - began
+        if len(phases) == len(steps):
+            break
+    return phases
 
 
 async def main(
@@ -284,8 +326,13 @@ def _rows(
     first_d = statistics.median(d["short"].first)
     first_g = statistics.median(g["short"].first)
     target = f"<= {_ms(1.2 * first_d + 0.1)}"
+    phases = [
+        (f"{clients}", f"  run's {step}, p50 (from its start)", "", _ms(statistics.median(times)))
+        for step, times in sorted(g["short"].phases.items(), key=lambda p: statistics.median(p[1]))
+    ]
     return [
         (f"{clients}", "first event p50", f"{_ms(first_d)}", f"{_ms(first_g)}  ({target})"),
+        *phases,
         (
             f"{clients}",
             "Temporal's workflow start alone, p50",
@@ -297,6 +344,12 @@ def _rows(
             "first event p90",
             _ms(pct(d["short"].first, 0.9)),
             _ms(pct(g["short"].first, 0.9)),
+        ),
+        (
+            f"{clients}",
+            "background create answered p50 / p90",
+            f"{_ms(pct(d['polls'].creates, 0.5))} / {_ms(pct(d['polls'].creates, 0.9))}",
+            f"{_ms(pct(g['polls'].creates, 0.5))} / {_ms(pct(g['polls'].creates, 0.9))}",
         ),
         (
             f"{clients}",

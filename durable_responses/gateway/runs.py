@@ -160,7 +160,9 @@ async def created(
             await _accepted(handle)
     except TimeoutError:
         log.info("create of %s not answered by the provider in %gs", response_id, wait_seconds)
-    reader = await RunReader.open(client, tenant, response_id)
+    # No `view` query: a query waits for the worker (busy at the run's start), and a stream's
+    # first events need nothing it answers; the stream's first tick asks.
+    reader = await RunReader.open(client, tenant, response_id, view=False)
     if reader.refusal is not None:
         raise reader.refusal
     return reader
@@ -267,9 +269,16 @@ class RunReader:
 
     @classmethod
     async def open(
-        cls, client: Client, tenant: str, response_id: str, *, param: str = "response_id"
+        cls,
+        client: Client,
+        tenant: str,
+        response_id: str,
+        *,
+        param: str = "response_id",
+        view: bool = True,
     ) -> RunReader:
-        """The reader of a tenant's response; 404 if the tenant has no such response."""
+        """The reader of a tenant's response; 404 if the tenant has no such response. With
+        `view=False` a running stream's recording is left for the first `refresh`."""
         handle = client.get_workflow_handle(
             workflow_id(tenant, response_id), result_type=ResponseResult
         )
@@ -293,7 +302,7 @@ class RunReader:
         )
         reader = cls(handle, run)
         reader.memo = memo
-        await reader._update(description)
+        await reader._update(description, view=view)
         return reader
 
     async def refresh(self) -> Run:
@@ -302,7 +311,7 @@ class RunReader:
             await self._update(await self.handle.describe())
         return self.run
 
-    async def _update(self, description: Any) -> None:
+    async def _update(self, description: Any, *, view: bool = True) -> None:
         self.upstream_id = description.typed_search_attributes.get(OPENAI_RESPONSE_ID)
         status = description.status
         if status == WorkflowExecutionStatus.RUNNING:
@@ -310,7 +319,7 @@ class RunReader:
                 # A query costs the worker a task; the state it reads changes only with the
                 # history, so it is asked again only when the history has grown.
                 length = description.raw_description.workflow_execution_info.history_length
-                if length != self._history_length and await self._read_view():
+                if view and length != self._history_length and await self._read_view():
                     self._history_length = length
                 await self._add_tail(description)
             else:
