@@ -82,6 +82,7 @@ async def _stream(
     }
     started = time.monotonic()
     response_id = ""
+    first_at = 0.0
     async with http.post(
         f"{base}/responses", json=body, headers={"Authorization": f"Bearer {key}"}
     ) as answer:
@@ -91,11 +92,12 @@ async def _stream(
                 continue
             if not response_id:
                 sample.first.append(time.monotonic() - started)
+                first_at = time.time()
             event = json.loads(line[5:])
             response_id = response_id or event["response"]["id"]
             if event["type"] in ("response.completed", "response.failed", "response.incomplete"):
                 arrived = time.time()
-                return f"{response_id}@{arrived}"
+                return f"{response_id}@{arrived}@{first_at}"
     raise RuntimeError("stream ended without a terminal event")
 
 
@@ -145,7 +147,7 @@ async def streams(
     sample = Sample()
     ends = await asyncio.gather(*(_stream(http, base, key, tokens, sample) for _ in range(clients)))
     for end in ends:
-        response_id, _, arrived = end.partition("@")
+        response_id, arrived, first_at = end.split("@")
         record = fake.response(resolve(response_id), events=False)
         assert record.finished_at is not None
         sample.lag.append(float(arrived) - record.finished_at)
@@ -154,16 +156,16 @@ async def streams(
             assert described.close_time is not None
             sample.closed.append(described.close_time.timestamp() - record.finished_at)
             handle = client.get_workflow_handle(f"gateway/bench/{response_id}")
-            for phase, seconds in (await _phases(handle)).items():
+            for phase, seconds in (await _phases(handle, float(first_at))).items():
                 sample.phases.setdefault(phase, []).append(seconds)
     return sample
 
 
-async def _phases(handle: WorkflowHandle[Any, Any]) -> dict[str, float]:
+async def _phases(handle: WorkflowHandle[Any, Any], first_at: float) -> dict[str, float]:
     """When a streamed run reached each step before its first event could go out, in seconds
-    from its start (the server's clock): its first workflow task done, its reader scheduled,
-    the reader's first batch (the provider's acceptance, which the create waits for) and the
-    response id recorded."""
+    from its start (the server's clock, this machine's): its first workflow task done, its
+    reader scheduled, the reader's first batch (the provider's acceptance, which the create
+    waits for), the response id recorded, and its first event at the client."""
     steps = {
         EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "first workflow task done",
         EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "reader scheduled",
@@ -186,6 +188,8 @@ async def _phases(handle: WorkflowHandle[Any, Any]) -> dict[str, float]:
             phases[step] = at - began
         if len(phases) == len(steps):
             break
+    if began is not None:
+        phases["first event at the client"] = first_at - began
     return phases
 
 

@@ -21,8 +21,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from durable_responses.fake_openai import FakeControl
-from durable_responses.gateway import Tenants, start
-from durable_responses.gateway.ids import idempotent_response_id, workflow_id
+from durable_responses.gateway import Tenants, runs, start
+from durable_responses.gateway.ids import idempotent_response_id, new_response_id, workflow_id
+from durable_responses.gateway.requests import parse_create
 from durable_responses.models.names import (
     CREATE_ACTIVITY,
     OPENAI_RESPONSE_ID,
@@ -286,3 +287,35 @@ async def test_a_create_answers_on_the_providers_acceptance_before_the_run_recor
                 await handle.result()  # the run ends, recorded as ever
     finally:
         await runner.cleanup()
+
+
+async def test_a_create_that_polls_first_is_answered_on_its_first_heartbeat(
+    dev_env, activities, task_queue, fake
+):
+    """A foreground create keeps the first polls: its activity goes on polling for seconds
+    after the provider accepted, its first heartbeat naming the response. The create's wait
+    ends on that heartbeat, while the activity still runs (it waited for the activity's end
+    and the workflow task after it)."""
+    fake.configure(tokens=900, tokens_per_second=150)  # 6 s: the activity polls all along
+    temporal = dev_env.client
+    response_id = new_response_id()
+    handle = temporal.get_workflow_handle(workflow_id("acme", response_id))
+    call = parse_create({"model": "o3", "input": f"Polled ({uuid.uuid4()})"})
+    async with (
+        Worker(temporal, task_queue=task_queue, activities=activities.all()),
+        build_worker(temporal, activities, task_queue=task_queue, no_remote_activities=True),
+    ):
+        await runs.start(temporal, task_queue, "acme", response_id, call)
+        began = time.monotonic()
+        reader = await runs.created(temporal, "acme", response_id, wait_seconds=30)
+        waited = time.monotonic() - began
+        history = await _history(handle)
+        assert _scheduled(history, CREATE_ACTIVITY)
+        assert not any(
+            e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED for e in history
+        )  # the create still polls
+        assert len(gateway_upstream(fake)) == 1
+        assert waited < 3, waited
+        assert reader.refusal is None and not reader.run.terminal
+        async with asyncio.timeout(30):
+            await handle.result()  # the run ends, recorded as ever
