@@ -2,6 +2,7 @@
 latency, and how late a stream's last event comes after the provider finished.
 
     python -m bench.gateway [--clients 1,100] [--seconds 4] [--poll 1.0] [--processes 1]
+        [--gateway-code DIR]
     python -m bench.gateway --followers 100 [--run-tokens 60000] [--run-seconds 40]
     python -m bench.gateway --resets 200
 
@@ -31,18 +32,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
 
 from bench._process import cpu_seconds, fake_process, pct, tree_cpu_seconds
+from bench.gateway_followers import code_from
 from durable_responses.fake_openai import FakeControl
 from durable_responses.gateway import hash_key
+from durable_responses.models.names import OPENAI_RESPONSE_ID
 from durable_responses.testing import GatewayProcess, WorkerProcess, dev_server
 from tests.workers import address_of, free_port
 
@@ -57,6 +64,10 @@ class Sample:
     closed: list[float] = field(default_factory=list)
     """The workflow's close after the provider finished (the worker's part of the lag)."""
     gets: list[float] = field(default_factory=list)
+    creates: list[float] = field(default_factory=list)
+    """A background (polled) create's answer, from its POST."""
+    phases: dict[str, list[float]] = field(default_factory=dict)
+    """Seconds from the workflow's start to each step of its history (`_phases`)."""
 
 
 async def _stream(
@@ -71,6 +82,7 @@ async def _stream(
     }
     started = time.monotonic()
     response_id = ""
+    first_at = 0.0
     async with http.post(
         f"{base}/responses", json=body, headers={"Authorization": f"Bearer {key}"}
     ) as answer:
@@ -80,11 +92,12 @@ async def _stream(
                 continue
             if not response_id:
                 sample.first.append(time.monotonic() - started)
+                first_at = time.time()
             event = json.loads(line[5:])
             response_id = response_id or event["response"]["id"]
             if event["type"] in ("response.completed", "response.failed", "response.incomplete"):
                 arrived = time.time()
-                return f"{response_id}@{arrived}"
+                return f"{response_id}@{arrived}@{first_at}"
     raise RuntimeError("stream ended without a terminal event")
 
 
@@ -104,9 +117,11 @@ async def _poll(
         "background": True,
         "metadata": {"fake_tokens": str(tokens)},
     }
+    started = time.monotonic()
     async with http.post(f"{base}/responses", json=body, headers=headers) as answer:
         answer.raise_for_status()
         response_id = (await answer.json())["id"]
+    sample.creates.append(time.monotonic() - started)
     await asyncio.sleep(offset)
     while True:
         await asyncio.sleep(every)
@@ -132,7 +147,7 @@ async def streams(
     sample = Sample()
     ends = await asyncio.gather(*(_stream(http, base, key, tokens, sample) for _ in range(clients)))
     for end in ends:
-        response_id, _, arrived = end.partition("@")
+        response_id, arrived, first_at = end.split("@")
         record = fake.response(resolve(response_id), events=False)
         assert record.finished_at is not None
         sample.lag.append(float(arrived) - record.finished_at)
@@ -140,11 +155,53 @@ async def streams(
             described = await client.get_workflow_handle(f"gateway/bench/{response_id}").describe()
             assert described.close_time is not None
             sample.closed.append(described.close_time.timestamp() - record.finished_at)
+            handle = client.get_workflow_handle(f"gateway/bench/{response_id}")
+            for phase, seconds in (await _phases(handle, float(first_at))).items():
+                sample.phases.setdefault(phase, []).append(seconds)
     return sample
 
 
-async def main(levels: Sequence[int], seconds: float, every: float, processes: int = 1) -> None:
+async def _phases(handle: WorkflowHandle[Any, Any], first_at: float) -> dict[str, float]:
+    """When a streamed run reached each step before its first event could go out, in seconds
+    from its start (the server's clock, this machine's): its first workflow task done, its
+    reader scheduled, the reader's first batch (the provider's acceptance, which the create
+    waits for), the response id recorded, and its first event at the client."""
+    steps = {
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "first workflow task done",
+        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "reader scheduled",
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: "first batch signal (accepted)",
+        EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: "id recorded (upsert)",
+    }
+    phases: dict[str, float] = {}  # in the order of `steps`, as they come
+    began: float | None = None
+    async for event in handle.fetch_history_events():
+        at = event.event_time.ToDatetime().timestamp()
+        began = at if began is None else began
+        step = steps.get(event.event_type)
+        upserted = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+        if (
+            step == "id recorded (upsert)"
+            and OPENAI_RESPONSE_ID.name not in upserted.indexed_fields
+        ):
+            continue  # the run's status, upserted before
+        if step is not None and step not in phases:
+            phases[step] = at - began
+        if len(phases) == len(steps):
+            break
+    if began is not None:
+        phases["first event at the client"] = first_at - began
+    return phases
+
+
+async def main(
+    levels: Sequence[int],
+    seconds: float,
+    every: float,
+    processes: int = 1,
+    gateway_code: str | None = None,
+) -> None:
     tokens = int(seconds * TOKENS_PER_SECOND)
+    shim = tempfile.TemporaryDirectory(prefix="bench-gateway-code-")
     fake_port = free_port()
     fake_proc = fake_process(
         fake_port,
@@ -158,6 +215,7 @@ async def main(levels: Sequence[int], seconds: float, every: float, processes: i
     fake = FakeControl(f"http://127.0.0.1:{fake_port}")
     direct = f"http://127.0.0.1:{fake_port}/v1"
     rows: list[tuple[str, str, str, str]] = []
+    load = " ".join(f"{n:.2f}" for n in os.getloadavg())
     try:
         async with dev_server(port=None, ui_port=None, db=None) as env:
             address = address_of(env)
@@ -168,7 +226,11 @@ async def main(levels: Sequence[int], seconds: float, every: float, processes: i
                     address, task_queue, env=env_vars, args=["--processes", str(processes)]
                 ) as worker,
                 GatewayProcess(
-                    address, task_queue, port=free_port(), keys=f"bench:{hash_key(KEY)}"
+                    address,
+                    task_queue,
+                    port=free_port(),
+                    keys=f"bench:{hash_key(KEY)}",
+                    env=code_from(gateway_code, shim.name),
                 ) as gateway,
             ):
                 base = gateway.url
@@ -213,6 +275,8 @@ async def main(levels: Sequence[int], seconds: float, every: float, processes: i
                     }
     finally:
         fake_proc.kill()
+        shim.cleanup()
+    print(f"\nGateway from {gateway_code or 'this checkout'}; load average before: {load}")
     _print(rows, seconds, every, used)
 
 
@@ -266,8 +330,13 @@ def _rows(
     first_d = statistics.median(d["short"].first)
     first_g = statistics.median(g["short"].first)
     target = f"<= {_ms(1.2 * first_d + 0.1)}"
+    phases = [
+        (f"{clients}", f"  run's {step}, p50 (from its start)", "", _ms(statistics.median(times)))
+        for step, times in sorted(g["short"].phases.items(), key=lambda p: statistics.median(p[1]))
+    ]
     return [
         (f"{clients}", "first event p50", f"{_ms(first_d)}", f"{_ms(first_g)}  ({target})"),
+        *phases,
         (
             f"{clients}",
             "Temporal's workflow start alone, p50",
@@ -279,6 +348,12 @@ def _rows(
             "first event p90",
             _ms(pct(d["short"].first, 0.9)),
             _ms(pct(g["short"].first, 0.9)),
+        ),
+        (
+            f"{clients}",
+            "background create answered p50 / p90",
+            f"{_ms(pct(d['polls'].creates, 0.5))} / {_ms(pct(d['polls'].creates, 0.9))}",
+            f"{_ms(pct(g['polls'].creates, 0.5))} / {_ms(pct(g['polls'].creates, 0.9))}",
         ),
         (
             f"{clients}",
@@ -353,7 +428,7 @@ def cli() -> None:
         )
         return
     levels = [int(n) for n in args.clients.split(",")]
-    asyncio.run(main(levels, args.seconds, args.poll, args.processes))
+    asyncio.run(main(levels, args.seconds, args.poll, args.processes, args.gateway_code))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ fake's generation rate is the duration scale). N clients follow it with
 `GET /v1/responses/{id}?stream=true` from its start to its end. Every `WINDOW` seconds the bench
 samples the gateway's CPU and the followers' received text: a gateway whose work per tick is
 what is new keeps a flat CPU per tick as the text grows; one that rebuilds the run's events
-each tick grows with it.
+each tick grows with it. The gateway's own Temporal calls (its client's `temporal_request`
+metric, scraped from its metrics port) give the `view` queries and describes per tick: a
+gateway that shares one reader per run makes one of each per tick, whatever N.
 
 `--gateway-code DIR` runs the gateway from another checkout (e.g. `git archive main` unpacked
 in DIR) under the same bench, worker and fake, for old-vs-new figures in one session.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import tempfile
 import time
 import uuid
@@ -54,6 +57,16 @@ sys.meta_path.insert(0, _Other)
 editable install's finder and of the working directory that `python -m` puts first."""
 
 
+def code_from(gateway_code: str | None, shim: str) -> dict[str, str]:
+    """The environment of a gateway that runs `gateway_code`'s `durable_responses` (none:
+    this checkout's), its `sitecustomize` written in the directory `shim`."""
+    if not gateway_code:
+        return {}
+    code = str(Path(gateway_code).resolve())
+    Path(shim, "sitecustomize.py").write_text(_SHIM.format(code=code))
+    return {"PYTHONPATH": shim}
+
+
 @dataclass
 class Follower:
     chars: int = 0
@@ -76,6 +89,21 @@ class Result:
     followers: list[Follower] = field(default_factory=list)
     wall: float = 0.0
     cpu: float = 0.0
+    calls: dict[str, float] = field(default_factory=dict)
+    """The gateway's Temporal calls over the run, by operation."""
+
+
+_REQUEST = re.compile(r'^temporal_request\{[^}]*operation="(\w+)"[^}]*\} (\S+)$', re.M)
+
+
+async def _calls(http: aiohttp.ClientSession, metrics_url: str) -> dict[str, float]:
+    """The gateway's Temporal calls so far, by operation (its client's own counter)."""
+    async with http.get(metrics_url) as answer:
+        text = await answer.text()
+    calls: dict[str, float] = {}
+    for operation, value in _REQUEST.findall(text):
+        calls[operation] = calls.get(operation, 0.0) + float(value)
+    return calls
 
 
 async def _follow(http: aiohttp.ClientSession, base: str, response_id: str, me: Follower) -> None:
@@ -99,6 +127,7 @@ async def _run(
     http: aiohttp.ClientSession,
     base: str,
     gateway_pid: int,
+    metrics_url: str,
     followers: int,
     tokens: int,
     rate: float,
@@ -123,6 +152,7 @@ async def _run(
     result = Result(followers=[Follower() for _ in range(followers)])
     began = time.monotonic()
     cpu0 = cpu_seconds(gateway_pid)
+    calls0 = await _calls(http, metrics_url)
     tasks = [asyncio.create_task(_follow(http, base, response_id, f)) for f in result.followers]
     last = cpu0
     while not all(task.done() for task in tasks):
@@ -136,6 +166,8 @@ async def _run(
         task.result()  # a follower's failure fails the bench
     result.wall = time.monotonic() - began
     result.cpu = cpu_seconds(gateway_pid) - cpu0
+    calls = await _calls(http, metrics_url)
+    result.calls = {name: n - calls0.get(name, 0.0) for name, n in calls.items()}
     return result
 
 
@@ -150,12 +182,10 @@ async def main(
     fake_port = free_port()
     fake_proc = fake_process(fake_port, "--queued-seconds", "0.3", "--reasoning", "off")
     direct = f"http://127.0.0.1:{fake_port}/v1"
-    gateway_env: dict[str, str] = {}
+    metrics_port = free_port()
+    gateway_env = {"DURABLE_RESPONSES_GATEWAY_METRICS_PORT": str(metrics_port)}
     shim = tempfile.TemporaryDirectory(prefix="bench-gateway-code-")
-    if gateway_code:
-        code = str(Path(gateway_code).resolve())
-        Path(shim.name, "sitecustomize.py").write_text(_SHIM.format(code=code))
-        gateway_env["PYTHONPATH"] = shim.name
+    gateway_env.update(code_from(gateway_code, shim.name))
     try:
         async with dev_server(port=None, ui_port=None, db=None) as env:
             address = address_of(env)
@@ -180,8 +210,9 @@ async def main(
                     idle0, idle_at = cpu_seconds(gateway.pid or 0), time.monotonic()
                     await asyncio.sleep(2)
                     idle = (cpu_seconds(gateway.pid or 0) - idle0) / (time.monotonic() - idle_at)
+                    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
                     result = await _run(
-                        http, gateway.url, gateway.pid or 0, followers, tokens, rate
+                        http, gateway.url, gateway.pid or 0, metrics_url, followers, tokens, rate
                     )
     finally:
         fake_proc.kill()
@@ -220,4 +251,12 @@ def _print(
         f"\nWhole run: {result.wall:.1f} s wall, gateway {result.cpu:.1f} s CPU: "
         f"{result.cpu / followers * 1000:.0f} ms per follower, "
         f"{result.cpu / ticks * 1000:.2f} ms per follower per tick ({POLL_SECONDS:g} s ticks)"
+    )
+    run_ticks = result.wall / POLL_SECONDS
+    queries = result.calls.get("QueryWorkflow", 0.0)
+    describes = result.calls.get("DescribeWorkflowExecution", 0.0)
+    print(
+        f"Gateway's Temporal calls: {queries:.0f} queries, {describes:.0f} describes over "
+        f"{run_ticks:.0f} ticks: {queries / run_ticks:.2f} queries and "
+        f"{describes / run_ticks:.2f} describes per tick"
     )

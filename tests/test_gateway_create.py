@@ -6,17 +6,29 @@ a bound; parameters the gateway does not know go to the provider, which decides.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
 
 from durable_responses.fake_openai import FakeControl
-from durable_responses.gateway import Tenants, start
+from durable_responses.gateway import Tenants, runs, start
+from durable_responses.gateway.ids import idempotent_response_id, new_response_id, workflow_id
+from durable_responses.gateway.requests import parse_create
+from durable_responses.models.names import (
+    CREATE_ACTIVITY,
+    OPENAI_RESPONSE_ID,
+    STREAM_READER_ACTIVITY,
+)
 from tests.gateways import KEY, KEYS, gateway_upstream
 from tests.workers import build_worker
 
@@ -184,3 +196,126 @@ async def test_a_parameter_the_sdk_does_not_know_goes_to_the_provider(
     else:
         assert not configure["reject_unknown_parameters"]
         assert check(None, fake)
+
+
+async def _history(handle: WorkflowHandle[Any, Any]) -> list[Any]:
+    """The run's events so far; none before it has started."""
+    try:
+        return [event async for event in handle.fetch_history_events()]
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return []
+
+
+def _scheduled(history: list[Any], activity: str) -> bool:
+    return any(
+        e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == activity
+        for e in history
+    )
+
+
+def _id_recorded(history: list[Any]) -> bool:
+    return any(
+        e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+        and OPENAI_RESPONSE_ID.name
+        in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        for e in history
+    )
+
+
+async def _post(url: str, key: str, mode: str) -> dict[str, Any]:
+    """The create's answer: its Response, or a stream's first event."""
+    body = {"model": "o3", "input": f"Accepted ({uuid.uuid4()})", **MODES[mode]}
+    headers = {"Authorization": f"Bearer {KEY}", "Idempotency-Key": key}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{url}/responses", json=body, headers=headers) as answer,
+    ):
+        answer.raise_for_status()
+        if mode != "stream":
+            return dict(await answer.json())
+        async for line in answer.content:
+            if line.startswith(b"data:"):
+                return dict(json.loads(line[5:]))
+    raise AssertionError("the stream ended without an event")
+
+
+@pytest.mark.parametrize("mode", ["stream", "background"])
+async def test_a_create_answers_on_the_providers_acceptance_before_the_run_records_it(
+    dev_env, activities, task_queue, fake, mode
+):
+    """The run's workflow worker goes once the create (a stream's reader) is scheduled, so no
+    workflow task records what the provider answers: the create still answers as soon as the
+    provider has accepted (the reader's first batch signal; the create's first heartbeat), not
+    after its bound (it waited for the workflow to record the response id)."""
+    fake.configure(tokens=300, tokens_per_second=150)
+    fake.add_fault(route="create", kind="delay", seconds=1.5, times=1)  # the worker goes first
+    temporal = dev_env.client
+    key = f"accepted-{uuid.uuid4()}"
+    handle = temporal.get_workflow_handle(workflow_id("acme", idempotent_response_id("acme", key)))
+    scheduled = STREAM_READER_ACTIVITY if mode == "stream" else CREATE_ACTIVITY
+    runner, url = await start(
+        temporal, Tenants.parse(KEYS), port=0, task_queue=task_queue, create_wait_seconds=30
+    )
+    try:
+        async with Worker(temporal, task_queue=task_queue, activities=activities.all()):
+            began = time.monotonic()
+            async with build_worker(
+                temporal, activities, task_queue=task_queue, no_remote_activities=True
+            ):
+                posted = asyncio.create_task(_post(url, key, mode))
+                async with asyncio.timeout(20):
+                    while not _scheduled(await _history(handle), scheduled):
+                        await asyncio.sleep(0.05)
+            assert not posted.done()  # the provider has not answered yet
+            async with asyncio.timeout(20):
+                answer = await posted
+            waited = time.monotonic() - began
+            assert not _id_recorded(await _history(handle))  # no workflow task since
+            assert len(gateway_upstream(fake)) == 1
+            assert waited < 10, waited  # the provider's 1.5 s, not the 30 s bound
+            response = answer["response"] if mode == "stream" else answer
+            assert response["status"] in ("queued", "in_progress")
+            async with (
+                build_worker(
+                    temporal, activities, task_queue=task_queue, no_remote_activities=True
+                ),
+                asyncio.timeout(30),
+            ):
+                await handle.result()  # the run ends, recorded as ever
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_create_that_polls_first_is_answered_on_its_first_heartbeat(
+    dev_env, activities, task_queue, fake
+):
+    """A foreground create keeps the first polls: its activity goes on polling for seconds
+    after the provider accepted, its first heartbeat naming the response. The create's wait
+    ends on that heartbeat, while the activity still runs (it waited for the activity's end
+    and the workflow task after it)."""
+    fake.configure(tokens=900, tokens_per_second=150)  # 6 s: the activity polls all along
+    temporal = dev_env.client
+    response_id = new_response_id()
+    handle = temporal.get_workflow_handle(workflow_id("acme", response_id))
+    call = parse_create({"model": "o3", "input": f"Polled ({uuid.uuid4()})"})
+    async with (
+        Worker(temporal, task_queue=task_queue, activities=activities.all()),
+        build_worker(temporal, activities, task_queue=task_queue, no_remote_activities=True),
+    ):
+        await runs.start(temporal, task_queue, "acme", response_id, call)
+        began = time.monotonic()
+        reader = await runs.created(temporal, "acme", response_id, wait_seconds=30)
+        waited = time.monotonic() - began
+        history = await _history(handle)
+        assert _scheduled(history, CREATE_ACTIVITY)
+        assert not any(
+            e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED for e in history
+        )  # the create still polls
+        assert len(gateway_upstream(fake)) == 1
+        assert waited < 3, waited
+        assert reader.refusal is None and not reader.run.terminal
+        async with asyncio.timeout(30):
+            await handle.result()  # the run ends, recorded as ever

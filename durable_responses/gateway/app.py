@@ -12,9 +12,8 @@
     GET    /runs/{id}/response?token=...
     GET    /livez, /readyz (/healthz)        alive; ready (Temporal reachable)
 
-One access log line per request (`durable_responses.gateway.access`): tenant, method, route,
-status, milliseconds, and an error's code and param; never a key, a query or a body.
-Prometheus metrics of the same requests (`metrics.py`), on their own port.
+Around every request, the middleware (`middleware.py`): who asks, errors in OpenAI's shape,
+one access log line, metrics, security headers.
 
 aiohttp, not an ASGI stack: the project already depends on it, and a long-lived SSE answer
 that must stop cleanly when the client leaves wants the transport in hand, as the fake does.
@@ -26,25 +25,27 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from durable_responses import health
 from durable_responses.models import ResponseRequest
 
 from . import bodies, ids, runs, streams, watch
 from .auth import Tenants
-from .errors import APIError, not_found, printable, unauthorized
+from .errors import APIError, not_found, printable
+from .followers import Followers
 from .input_items import listed as listed_input
 from .input_items import page
 from .limits import TenantLimits
-from .metrics import UNMATCHED, GatewayMetrics
+from .metrics import GatewayMetrics
+from .middleware import GATEWAY, middleware, secure, tenant_of
 from .objects import Run, response_object
 from .requests import (
     idempotency_key,
@@ -55,8 +56,6 @@ from .requests import (
 )
 
 log = logging.getLogger("durable_responses.gateway")
-access_log = logging.getLogger("durable_responses.gateway.access")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CANCEL_WAIT_SECONDS = 2.0
 """How long a cancel or a delete waits for the run to close (the response cancelled upstream
@@ -99,128 +98,8 @@ class Gateway:
         """The gateway's origin as browsers reach it (behind a proxy); None: the request's."""
         self.metrics = metrics or GatewayMetrics.of(client)
         """Prometheus metrics, on the client's runtime (`metrics.py`)."""
-
-
-GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
-_TENANT: web.RequestKey[str] = web.RequestKey("tenant", str)
-_ERROR: web.RequestKey[APIError] = web.RequestKey("error", APIError)
-_BEGAN: web.RequestKey[float] = web.RequestKey("began", float)
-_PREPARED: web.RequestKey[float] = web.RequestKey("prepared", float)
-
-
-def _tenant(request: web.Request) -> str:
-    """Whose request this is, from its gateway key (401 without a known one)."""
-    if _TENANT in request:
-        return request[_TENANT]
-    if "key" in request.query:  # refused even beside a good header: it must not be used
-        raise watch.key_in_url(request.match_info.get("response_id"))
-    tenant = request.app[GATEWAY].tenants.tenant(request.headers.get("Authorization"))
-    if tenant is None:
-        raise unauthorized()
-    request[_TENANT] = tenant
-    return tenant
-
-
-def _watcher(request: web.Request) -> str:
-    """Whose run a watch route shows, from its token (`?token=`), for this run only."""
-    response_id = request.match_info.get("response_id")
-    if "key" in request.query:
-        raise watch.key_in_url(response_id)
-    if response_id is None:  # no watch route: the handler answers 404
-        return "-"
-    gateway = request.app[GATEWAY]
-    watcher = gateway.watch_links.verify(request.query.get("token", ""), response_id)
-    if watcher.tenant not in gateway.tenants:
-        raise unauthorized()
-    request[_TENANT] = watcher.tenant
-    return watcher.tenant
-
-
-@web.middleware
-async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    began = request[_BEGAN] = time.perf_counter()
-    status = 499  # the client left before the answer (nginx's code for it)
-    try:
-        answer = await _answer(request, handler)
-        status = answer.status
-        return answer
-    except web.HTTPException as err:
-        status = err.status
-        raise
-    finally:
-        ended = time.perf_counter()
-        _access(request, status, ended - began)
-        resource = request.match_info.route.resource
-        # Latency to the answer's headers: a stream's whole life would swamp the histogram.
-        request.app[GATEWAY].metrics.request(
-            request.method,
-            resource.canonical if resource is not None else UNMATCHED,
-            status,
-            request.get(_PREPARED, ended) - began,
-        )
-
-
-def _access(request: web.Request, status: int, seconds: float) -> None:
-    """The request's access line; a bad request's only line (its error's code and param),
-    no traceback: it is the client's news, not the operator's."""
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else printable(request.path)
-    error: APIError | None = request.get(_ERROR)
-    access_log.info(
-        "tenant=%s %s %s %s %.1fms%s",
-        request.get(_TENANT, "-"),
-        request.method,
-        route,
-        status,
-        seconds * 1000,
-        f" error={error.code or error.type}"
-        + (f" param={printable(error.param)}" if error.param else "")
-        if error is not None
-        else "",
-    )
-
-
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        if request.path.startswith(("/v1/", "/runs/")):
-            # Before the body is read or any route runs: a key on the API, a token on the page.
-            tenant = _tenant(request) if request.path.startswith("/v1/") else _watcher(request)
-            request.app[GATEWAY].limits.take_request(tenant)
-        return await handler(request)
-    except APIError as err:
-        request[_ERROR] = err
-        return err.response()
-    except web.HTTPException as err:
-        if err.status == 404:
-            return APIError(404, f"Invalid URL ({request.method} {request.path})").response()
-        if err.status == 405:
-            return APIError(405, f"Method not allowed ({request.method} {request.path})").response()
-        raise
-    except RPCError as err:
-        log.warning("%s %s: Temporal answered %s", request.method, request.path, err)
-        if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:  # the namespace's rate limit
-            return APIError(
-                429,
-                "Rate limit reached for requests; retry after a second.",
-                type_="requests",
-                code="rate_limit_exceeded",
-                headers={"Retry-After": "1"},
-            ).response()
-        # Temporal down or overloaded: the SDKs retry a 503.
-        return APIError(
-            503,
-            "The service is temporarily unavailable; retry shortly.",
-            type_="server_error",
-            code="unavailable",
-        ).response()
-    except Exception:
-        log.exception("%s %s failed", request.method, request.path)
-        return APIError(
-            500,
-            "The server had an error while processing your request.",
-            type_="server_error",
-            code="server_error",
-        ).response()
+        self.followers = Followers(streams.POLL_SECONDS)
+        """The runs streamed now, each read once per tick for all its streams."""
 
 
 def _response_id(request: web.Request) -> str:
@@ -232,12 +111,12 @@ def _response_id(request: web.Request) -> str:
 
 async def _reader(request: web.Request) -> runs.RunReader:
     gateway = request.app[GATEWAY]
-    return await runs.RunReader.open(gateway.client, _tenant(request), _response_id(request))
+    return await runs.RunReader.open(gateway.client, tenant_of(request), _response_id(request))
 
 
 async def create(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    tenant = _tenant(request)
+    tenant = tenant_of(request)
     key = idempotency_key(request)
     raw = await bodies.read_capped(request, gateway.max_body_bytes)
     call = parse_create(await bodies.parse_json(raw))
@@ -276,10 +155,14 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 
 async def retrieve(request: web.Request, *, stream: bool | None = None) -> web.StreamResponse:
-    reader = await _reader(request)
     if stream is None:
         stream = request.query.get("stream", "").lower() in ("true", "1")
     if stream:
+        # A run streamed here already: its shared reader is as fresh as a new one would be,
+        # and the tenant's (its id names the tenant), so nothing to read to join it.
+        gateway = request.app[GATEWAY]
+        shared = gateway.followers.get(ids.workflow_id(tenant_of(request), _response_id(request)))
+        reader = shared.reader if shared is not None else await _reader(request)
         if not reader.run.stream:
             raise APIError(
                 400,
@@ -287,6 +170,7 @@ async def retrieve(request: web.Request, *, stream: bool | None = None) -> web.S
                 param="stream",
             )
         return await _stream(request, reader, starting_after=starting_after(request))
+    reader = await _reader(request)
     return web.json_response(response_object(reader.run))
 
 
@@ -365,10 +249,10 @@ async def _stream(
     request: web.Request, reader: runs.RunReader, *, starting_after: int
 ) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    with gateway.metrics.stream():
+    with gateway.metrics.stream(), gateway.followers.follow(reader) as shared:
         return await streams.stream(
             request,
-            reader,
+            shared,
             starting_after=starting_after,
             keepalive_seconds=gateway.keepalive_seconds,
         )
@@ -392,7 +276,7 @@ async def watch_link(request: web.Request) -> web.StreamResponse:
         )
     reader = await _reader(request)  # 404 for a run that is not the tenant's
     response_id = reader.run.response_id
-    token, expires_at = gateway.watch_links.mint(_tenant(request), response_id, seconds=seconds)
+    token, expires_at = gateway.watch_links.mint(tenant_of(request), response_id, seconds=seconds)
     origin = gateway.public_url or f"{request.scheme}://{request.host}"
     return web.json_response(
         {
@@ -419,13 +303,6 @@ async def watch_events(request: web.Request) -> web.StreamResponse:
 async def watch_response(request: web.Request) -> web.StreamResponse:
     """The page's Response now, with the token."""
     return await retrieve(request, stream=False)
-
-
-async def _secure(request: web.Request, answer: web.StreamResponse) -> None:
-    """Every answer gets `watch.SECURITY_HEADERS`, and a CSP unless it set its own (the page)."""
-    request[_PREPARED] = time.perf_counter()
-    answer.headers.update(watch.SECURITY_HEADERS)
-    answer.headers.setdefault("Content-Security-Policy", watch.API_CSP)
 
 
 def _model(gateway: Gateway, name: str) -> dict[str, Any]:
@@ -458,7 +335,7 @@ async def retrieve_model(request: web.Request) -> web.StreamResponse:
 
 
 def build_app(gateway: Gateway) -> web.Application:
-    app = web.Application(middlewares=[_middleware], client_max_size=gateway.max_body_bytes)
+    app = web.Application(middlewares=[middleware], client_max_size=gateway.max_body_bytes)
     app[GATEWAY] = gateway
     app.router.add_post("/v1/responses", create)
     app.router.add_get("/v1/responses/{response_id}", retrieve)
@@ -471,6 +348,6 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/runs/{response_id}", watch_page)
     app.router.add_get("/runs/{response_id}/events", watch_events)
     app.router.add_get("/runs/{response_id}/response", watch_response)
-    app.on_response_prepare.append(_secure)
+    app.on_response_prepare.append(secure)
     health.add_routes(app, gateway.client)
     return app

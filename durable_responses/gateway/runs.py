@@ -32,6 +32,8 @@ from durable_responses.follow import reader_tail
 from durable_responses.models import ErrorType, ResponseResult
 from durable_responses.models.items import inflate_message_text
 from durable_responses.models.names import (
+    BATCH_SIGNAL,
+    CREATE_ACTIVITY,
     OPENAI_RESPONSE_ID,
     OPENAI_RESPONSE_STATUS,
     STREAM_READER_ACTIVITY,
@@ -55,6 +57,10 @@ answers `queued` anyway. OpenAI accepts a background create in well under a seco
 covers two retries of a transient failure (Temporal retries a create after 1 s, then 2 s more),
 and stays far below what clients and proxies allow a request (the SDKs: 10 minutes; common
 proxies: 60 s). Past it the run goes on, and a refusal then shows as a failed Response."""
+
+HEARTBEAT_READ_SECONDS = 0.1
+"""How often a create reads its run for the create activity's first heartbeat: the provider's
+answer is in it, and every tenth of a second waited is the client's."""
 
 MEMO_KEY = "gateway"
 READER_ACTIVITY = STREAM_READER_ACTIVITY  # its old home
@@ -143,28 +149,96 @@ async def upstream_id(client: Client, tenant: str, response_id: str) -> str:
 async def created(
     client: Client, tenant: str, response_id: str, *, wait_seconds: float = CREATE_WAIT_SECONDS
 ) -> RunReader:
-    """The run once the provider has accepted its create (the run recorded the upstream id)
-    or the run has ended, or as it is after `wait_seconds` (a provider slow or retried).
+    """The run once the provider has accepted its create or the run has ended, or as it is
+    after `wait_seconds` (a provider slow or retried).
 
-    Raises the provider's refusal (`RunReader.refusal`) as OpenAI answers it at create. Waits
-    on the run's history (a long poll, no worker involved) for the upsert of the
-    `OpenAIResponseId` search attribute, which both workflows make as they record the id.
+    Raises the provider's refusal (`RunReader.refusal`) as OpenAI answers it at create.
     """
     handle = client.get_workflow_handle(workflow_id(tenant, response_id))
     try:
         async with asyncio.timeout(wait_seconds):
-            async for event in handle.fetch_history_events(wait_new_event=True):
-                if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-                    upserted = event.upsert_workflow_search_attributes_event_attributes
-                    if OPENAI_RESPONSE_ID.name in upserted.search_attributes.indexed_fields:
-                        break
-            # The loop also ends when the run closes (its last event read).
+            await _accepted(handle)
     except TimeoutError:
         log.info("create of %s not answered by the provider in %gs", response_id, wait_seconds)
-    reader = await RunReader.open(client, tenant, response_id)
+    # No `view` query: a query waits for the worker (busy at the run's start), and a stream's
+    # first events need nothing it answers; the stream's first tick asks.
+    reader = await RunReader.open(client, tenant, response_id, view=False)
     if reader.refusal is not None:
         raise reader.refusal
     return reader
+
+
+async def _accepted(handle: WorkflowHandle[Any, Any]) -> None:
+    """Until the provider has accepted the run's create, or the run has closed (a refusal
+    fails it): the first proof the run's history or its create's heartbeat gives, so the
+    answer waits for no workflow task after the provider's answer.
+
+    - a streaming run: its reader's first batch signal (which carries the response id);
+    - a polling run: its create's first heartbeat, which names the response as soon as the
+      provider answers while the activity goes on polling it (`activities/first_polls.py`),
+      or the create completed;
+    - either: the `OpenAIResponseId` upsert the workflow makes as it records the id.
+
+    A failed create attempt proves nothing: it is retried, or the run fails and closes.
+    """
+    create_scheduled = asyncio.Event()
+    proofs = [
+        asyncio.ensure_future(_history_proves(handle, create_scheduled)),
+        asyncio.ensure_future(_heartbeat_proves(handle, create_scheduled)),
+    ]
+    try:
+        done, _ = await asyncio.wait(proofs, return_when=asyncio.FIRST_COMPLETED)
+        for proof in done:
+            proof.result()  # Temporal unreachable: raised, as any read's error
+    finally:
+        for proof in proofs:
+            proof.cancel()
+
+
+async def _history_proves(
+    handle: WorkflowHandle[Any, Any], create_scheduled: asyncio.Event
+) -> None:
+    """Read by a long poll, no worker involved; ends too when the run closes (its last event)."""
+    creates: set[int] = set()  # the events that scheduled a create
+    async for event in handle.fetch_history_events(wait_new_event=True):
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            if event.workflow_execution_signaled_event_attributes.signal_name == BATCH_SIGNAL:
+                return
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            if event.activity_task_scheduled_event_attributes.activity_type.name == CREATE_ACTIVITY:
+                creates.add(event.event_id)
+                create_scheduled.set()
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            if event.activity_task_completed_event_attributes.scheduled_event_id in creates:
+                return
+        elif kind == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            upserted = event.upsert_workflow_search_attributes_event_attributes
+            if OPENAI_RESPONSE_ID.name in upserted.search_attributes.indexed_fields:
+                return
+
+
+async def _heartbeat_proves(
+    handle: WorkflowHandle[Any, Any], create_scheduled: asyncio.Event
+) -> None:
+    """A heartbeat is no history event (the long poll does not wake for it): once a create is
+    scheduled, the run is described every `HEARTBEAT_READ_SECONDS` until one is there."""
+    await create_scheduled.wait()
+    while True:
+        try:
+            description = await handle.describe()
+        except RPCError as err:  # the history's long poll says what is wrong, if it is
+            log.debug("create of %s: not described: %s", handle.id, err)
+        else:
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                return
+            for pending in description.raw_description.pending_activities:
+                if (
+                    pending.activity_type.name == CREATE_ACTIVITY
+                    and pending.heartbeat_details.payloads
+                ):
+                    return
+        await asyncio.sleep(HEARTBEAT_READ_SECONDS)
 
 
 class RunReader:
@@ -195,9 +269,16 @@ class RunReader:
 
     @classmethod
     async def open(
-        cls, client: Client, tenant: str, response_id: str, *, param: str = "response_id"
+        cls,
+        client: Client,
+        tenant: str,
+        response_id: str,
+        *,
+        param: str = "response_id",
+        view: bool = True,
     ) -> RunReader:
-        """The reader of a tenant's response; 404 if the tenant has no such response."""
+        """The reader of a tenant's response; 404 if the tenant has no such response. With
+        `view=False` a running stream's recording is left for the first `refresh`."""
         handle = client.get_workflow_handle(
             workflow_id(tenant, response_id), result_type=ResponseResult
         )
@@ -221,7 +302,7 @@ class RunReader:
         )
         reader = cls(handle, run)
         reader.memo = memo
-        await reader._update(description)
+        await reader._update(description, view=view)
         return reader
 
     async def refresh(self) -> Run:
@@ -230,7 +311,7 @@ class RunReader:
             await self._update(await self.handle.describe())
         return self.run
 
-    async def _update(self, description: Any) -> None:
+    async def _update(self, description: Any, *, view: bool = True) -> None:
         self.upstream_id = description.typed_search_attributes.get(OPENAI_RESPONSE_ID)
         status = description.status
         if status == WorkflowExecutionStatus.RUNNING:
@@ -238,7 +319,7 @@ class RunReader:
                 # A query costs the worker a task; the state it reads changes only with the
                 # history, so it is asked again only when the history has grown.
                 length = description.raw_description.workflow_execution_info.history_length
-                if length != self._history_length and await self._read_view():
+                if view and length != self._history_length and await self._read_view():
                     self._history_length = length
                 await self._add_tail(description)
             else:

@@ -1,10 +1,11 @@
 """A run's answer while it runs: its event stream (`text/event-stream`), or a wait for its
-end, each reading the run again every `POLL_SECONDS` only while its client is there."""
+end, each reading the run again every `POLL_SECONDS` only while its client is there (the
+streams of one run share their reads, `followers.py`)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import time
 
@@ -12,7 +13,7 @@ from aiohttp import web
 from temporalio.service import RPCError
 
 from . import runs
-from .events import EventLog
+from .followers import Shared
 from .objects import Run
 
 log = logging.getLogger("durable_responses.gateway")
@@ -46,58 +47,48 @@ def gone(request: web.Request) -> bool:
 
 async def stream(
     request: web.Request,
-    reader: runs.RunReader,
+    shared: Shared,
     *,
     starting_after: int,
     keepalive_seconds: float = KEEPALIVE_SECONDS,
 ) -> web.StreamResponse:
-    """The run's events after `starting_after`, live to its end (`events.py`): each tick
-    builds only the events the run added since the last."""
+    """The run's events after `starting_after`, live to its end (`events.py`), from the run's
+    reading shared with its other streams in this process (`followers.py`)."""
     answer = web.StreamResponse(
         headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
     )
     await answer.prepare(request)
-    sent = starting_after + 1
-    event_log = EventLog()
-    retry = f"retry: {RECONNECT_MS}\n"  # with the first event: a frame of its own is no event
+    position = starting_after + 1  # the events before it were sent before a reconnect
+    retry = f"retry: {RECONNECT_MS}\n".encode()  # with the first event: alone it is no event
     keepalive = keepalive_seconds
     written = time.monotonic()
     try:
-        run = reader.run
         while True:
-            for event in event_log.new(run):
-                if event["sequence_number"] < sent:
-                    continue  # sent before the client reconnected
-                frame = json.dumps(event, ensure_ascii=False)
-                await answer.write(
-                    f"{retry}event: {event['type']}\nid: {event['sequence_number']}\n"
-                    f"data: {frame}\n\n".encode()
-                )
-                retry = ""
+            tick = shared.tick
+            if position < len(shared.frames):
+                await answer.write(retry + shared.since(position))
+                position = len(shared.frames)
+                retry = b""
                 written = time.monotonic()
-            if run.terminal:
+            if shared.ended:
                 break
-            await asyncio.sleep(POLL_SECONDS)
-            # A read can take long (a query waits for a worker, and none may run): the
-            # comment line goes out meanwhile, and a client gone stops the read.
-            refreshing = asyncio.ensure_future(reader.refresh())
-            try:
-                while not refreshing.done():
-                    if gone(request):
-                        return answer  # the client left: no more reads; the run goes on
-                    if time.monotonic() - written >= keepalive:
-                        # A comment line and no blank line: a blank line would end an
-                        # event, and the Python SDK, having seen an `id:`, decodes that
-                        # empty event as JSON and raises.
-                        await answer.write(b": keepalive\n")
-                        written = time.monotonic()
-                    await asyncio.wait({refreshing}, timeout=min(POLL_SECONDS, keepalive))
-                run = refreshing.result()
-            finally:
-                refreshing.cancel()  # nothing when done
+            if shared.error is not None:
+                raise shared.error
+            # Reads can take long (a query waits for a worker, and none may run): the comment
+            # line goes out meanwhile, and a client gone leaves (the last one stops the reads).
+            if gone(request):
+                return answer  # the client left; the run goes on
+            if time.monotonic() - written >= keepalive:
+                # A comment line and no blank line: a blank line would end an event, and the
+                # Python SDK, having seen an `id:`, decodes that empty event as JSON and raises.
+                await answer.write(b": keepalive\n")
+                written = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(POLL_SECONDS, keepalive)):
+                    await tick.wait()
         await answer.write_eof()
     except (ConnectionError, RuntimeError):
         pass  # the client left; the run goes on
     except RPCError as err:  # Temporal unreachable mid-stream: the client resumes after the last
-        log.warning("stream of %s cut: Temporal answered %s", reader.run.response_id, err)
+        log.warning("stream of %s cut: Temporal answered %s", shared.reader.run.response_id, err)
     return answer
