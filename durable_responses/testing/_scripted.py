@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from google.protobuf import empty_pb2
-from openai._models import construct_type
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import Response
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -43,18 +43,19 @@ from ._replies import SCRIPT_EXHAUSTED, SCRIPT_UNSUPPORTED, ProviderError, Reply
 from ._upstream import ScriptedResponse, sdk_error
 
 
-def _event(value: dict[str, Any]) -> ResponseStreamEvent:
-    """An SDK event object, built as the SDK's own stream builds it."""
-    return cast(ResponseStreamEvent, construct_type(type_=ResponseStreamEvent, value=value))
+def _event(value: dict[str, Any]) -> dict[str, Any]:
+    """An event as the reader gets it from the wire: decoded JSON (`activities/raw_events.py`)."""
+    decoded: dict[str, Any] = json.loads(json.dumps(value))
+    return decoded
 
 
 class _EventStream:
-    """What the stream reader reads: the SDK's event objects, then the end of the stream."""
+    """What the stream reader reads: the events, decoded from JSON, then the end of the stream."""
 
     def __init__(self, events: list[dict[str, Any]]) -> None:
         self._events = events
 
-    async def __aiter__(self) -> AsyncIterator[ResponseStreamEvent]:
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         for event in self._events:
             yield _event(event)
             await asyncio.sleep(0)
@@ -308,7 +309,7 @@ class _TimedStream(_EventStream):
         super().__init__(first)
         self._provider, self._takes, self._rest = provider, takes, rest
 
-    async def __aiter__(self) -> AsyncIterator[ResponseStreamEvent]:
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         async for event in super().__aiter__():
             yield event
         await self._provider._stream_wait(self._takes)
