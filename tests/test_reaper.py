@@ -60,6 +60,13 @@ async def test_terminate_then_the_reaper_cancels_the_response_once(
             id=f"reap-keep-{uuid.uuid4()}",
             task_queue=task_queue,
         )
+
+        async def kept_created() -> bool:  # its response exists before the reaper looks
+            return (
+                await running.query(BackgroundResponseWorkflow.progress)
+            ).response_id is not None
+
+        await wait_until(kept_created)
         dry: list[ReapReport] = []
 
         async def listed() -> bool:  # visibility sees the closed run shortly after
