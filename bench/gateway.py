@@ -5,6 +5,7 @@ latency, and how late a stream's last event comes after the provider finished.
         [--gateway-code DIR]
     python -m bench.gateway --followers 100 [--run-tokens 60000] [--run-seconds 40]
     python -m bench.gateway --resets 200
+    python -m bench.gateway --clients 100 --processes 2 --profile DIR
 
 One process tree: the fake (its own process), a Temporal dev server, one worker process (or
 `--processes N` of them under one supervisor; their CPU is summed), one gateway process, and
@@ -25,6 +26,11 @@ p50 <= 25 ms, p99 <= 100 ms; end lag under 1 s, not growing with run length.
 CPU per follower and per tick as the run grows (`bench/gateway_followers.py`); `--resets N`:
 how soon the gateway is idle again after N streams are reset by their clients
 (`bench/gateway_resets.py`).
+
+`--profile DIR` adds one more burst of the last level's streams through the gateway and says
+what limits its first events: each process's CPU from the burst's start to its last first event
+(worker fleet, gateway, server, fake, these clients) against the cores there are, and py-spy's
+heaviest functions in the worker and the gateway over that window (raw stacks kept in DIR).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -46,7 +53,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from bench._process import cpu_seconds, fake_process, pct, tree_cpu_seconds
+from bench._profile import CpuWindow, Sampling, top
 from bench.gateway_followers import code_from
+from bench.scale import server_pid
 from durable_responses.fake_openai import FakeControl
 from durable_responses.gateway import hash_key
 from durable_responses.models.names import OPENAI_RESPONSE_ID
@@ -143,8 +152,9 @@ async def streams(
     fake: FakeControl,
     resolve: Callable[[str], str],
     client: Client | None = None,
+    sample: Sample | None = None,
 ) -> Sample:
-    sample = Sample()
+    sample = sample or Sample()
     ends = await asyncio.gather(*(_stream(http, base, key, tokens, sample) for _ in range(clients)))
     for end in ends:
         response_id, arrived, first_at = end.split("@")
@@ -163,10 +173,12 @@ async def streams(
 
 async def _phases(handle: WorkflowHandle[Any, Any], first_at: float) -> dict[str, float]:
     """When a streamed run reached each step before its first event could go out, in seconds
-    from its start (the server's clock, this machine's): its first workflow task done, its
+    from its start (the server's clock, this machine's): its first workflow task picked up by a
+    worker (the wait before is the task queue's) and done, its
     reader scheduled, the reader's first batch (the provider's acceptance, which the create
     waits for), the response id recorded, and its first event at the client."""
     steps = {
+        EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: "first workflow task picked up",
         EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "first workflow task done",
         EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "reader scheduled",
         EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: "first batch signal (accepted)",
@@ -199,6 +211,7 @@ async def main(
     every: float,
     processes: int = 1,
     gateway_code: str | None = None,
+    profile: Path | None = None,
 ) -> None:
     tokens = int(seconds * TOKENS_PER_SECOND)
     shim = tempfile.TemporaryDirectory(prefix="bench-gateway-code-")
@@ -273,6 +286,17 @@ async def main(
                         "worker": tree_cpu_seconds(worker.pid or 0) - cpu["worker"],
                         "gateway": cpu_seconds(gateway.pid or 0) - cpu["gateway"],
                     }
+                    if profile is not None:
+                        pids = {
+                            "worker processes": worker.pid or 0,
+                            "gateway": gateway.pid or 0,
+                            "Temporal server": server_pid(),
+                            "fake": fake_proc.pid,
+                            "bench clients": os.getpid(),
+                        }
+                        await _profiled_burst(
+                            http, base, levels[-1], tokens, fake, resolve, pids, profile
+                        )
     finally:
         fake_proc.kill()
         shim.cleanup()
@@ -296,6 +320,59 @@ def _upstream(fake: FakeControl, response_id: str, mapping: dict[str, str]) -> s
         if workflow.startswith("gateway/"):
             mapping[workflow.rsplit("/", 1)[1]] = record.id
     return mapping.get(response_id, response_id)
+
+
+async def _profiled_burst(
+    http: aiohttp.ClientSession,
+    base: str,
+    clients: int,
+    tokens: int,
+    fake: FakeControl,
+    resolve: Callable[[str], str],
+    pids: dict[str, int],
+    out: Path,
+) -> None:
+    """`clients` streams through the gateway at once, sampled from their start to the last
+    first event (then left to finish), and what each process spent meanwhile."""
+    out.mkdir(parents=True, exist_ok=True)
+    window = CpuWindow(pids, trees=frozenset({"worker processes"}))
+    sample = Sample()
+    with (
+        Sampling(pids["worker processes"], out / "worker.raw"),
+        Sampling(pids["gateway"], out / "gateway.raw"),
+    ):
+        await asyncio.sleep(1.0)  # py-spy attached before the burst
+        began = time.monotonic()
+        window.start()
+        burst = asyncio.ensure_future(
+            streams(http, base, KEY, clients, tokens, fake, resolve, sample=sample)
+        )
+        while len(sample.first) < clients and not burst.done():
+            await asyncio.sleep(0.01)
+        window.stop()
+        wall = time.monotonic() - began
+    await burst
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"\nProfiled burst: {clients} streams through the gateway; {wall:.2f} s from their "
+        f"start to the last first event (p50 {_ms(statistics.median(sample.first))}); "
+        f"CPU used meanwhile, of {cores} cores x {wall:.2f} s = {cores * wall:.2f} s:\n"
+    )
+    print("| process | CPU s | share of the cores |\n|---|---|---|")
+    for name, used in sorted(window.used.items(), key=lambda item: -item[1]):
+        print(f"| {name} | {used:.2f} | {used / (cores * wall):.0%} |")
+    print(
+        f"| all | {sum(window.used.values()):.2f} | "
+        f"{sum(window.used.values()) / (cores * wall):.0%} |"
+    )
+    for name in ("worker", "gateway"):
+        samples, heaviest = top(out / f"{name}.raw")
+        print(
+            f"\npy-spy, {name} ({samples} samples with Python on the CPU; raw stacks in "
+            f"{out / (name + '.raw')}):\n\n| function | inclusive | self |\n|---|---|---|"
+        )
+        for function, inclusive, own in heaviest:
+            print(f"| `{function}` | {inclusive:.0%} | {own:.0%} |")
 
 
 def _ms(value: float) -> str:
@@ -412,6 +489,9 @@ def cli() -> None:
     parser.add_argument("--run-seconds", type=float, default=40.0, help="its wall time")
     parser.add_argument("--gateway-code", help="run the gateway from this checkout instead")
     parser.add_argument("--resets", type=int, default=0, help="instead: N streams reset")
+    parser.add_argument(
+        "--profile", type=Path, help="then profile one more burst of the last level into DIR"
+    )
     args = parser.parse_args()
     if args.resets:
         from bench import gateway_resets
@@ -428,7 +508,9 @@ def cli() -> None:
         )
         return
     levels = [int(n) for n in args.clients.split(",")]
-    asyncio.run(main(levels, args.seconds, args.poll, args.processes, args.gateway_code))
+    asyncio.run(
+        main(levels, args.seconds, args.poll, args.processes, args.gateway_code, args.profile)
+    )
 
 
 if __name__ == "__main__":
