@@ -69,12 +69,21 @@ def _frame(frame: str) -> str:
     return f"{name} ({where.rsplit(':', 1)[0].rsplit('/', 1)[-1].rstrip(')')})"
 
 
-def top(out: Path, n: int = 15) -> tuple[int, list[tuple[str, float, float]]]:
-    """The samples in `out`, and its `n` heaviest functions by inclusive share: (function,
-    inclusive, self), as fractions of all samples."""
+IDLE = {"EpollSelector.select (selectors.py)", "_worker (thread.py)"}
+"""Leaves where a thread waits (the event loop; a pool thread for work), though py-spy counts
+them as on the CPU."""
+PLUMBING = ("(<frozen runpy>)", "(runners.py)", "(base_events.py)", "(events.py)", "(threading.py)")
+"""Files of the frames under every stack (the interpreter, the event loop, threads): left out."""
+
+
+def top(out: Path, n: int = 15) -> tuple[int, float, list[tuple[str, float, float]]]:
+    """The busy samples in `out`, the idle share of all samples (a leaf in `IDLE`), and the `n`
+    heaviest functions by inclusive share of the busy samples: (function, inclusive, self).
+    The outer frames, `PLUMBING` and those on most busy stacks with no time of their own (a
+    command's entry), are left out: they say nothing."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
-    total = 0
+    busy = idle = 0
     for line in out.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -87,14 +96,19 @@ def top(out: Path, n: int = 15) -> tuple[int, list[tuple[str, float, float]]]:
         ]
         if not frames:
             continue
-        total += count
-        for function in set(frames):
+        if frames[-1] in IDLE:
+            idle += count
+            continue
+        busy += count
+        for function in set(frames) - {f for f in frames if f.endswith(PLUMBING)}:
             inclusive[function] += count
         own[frames[-1]] += count
-    return total, [
-        (function, count / total, own[function] / total)
-        for function, count in inclusive.most_common(n)
+    heaviest = [
+        (function, count / busy, own[function] / busy)
+        for function, count in inclusive.most_common()
+        if count < 0.6 * busy or own[function] > 0.02 * busy
     ]
+    return busy, idle / max(1, busy + idle), heaviest[:n]
 
 
 @dataclass

@@ -366,10 +366,11 @@ async def _profiled_burst(
         f"{sum(window.used.values()) / (cores * wall):.0%} |"
     )
     for name in ("worker", "gateway"):
-        samples, heaviest = top(out / f"{name}.raw")
+        busy, idle, heaviest = top(out / f"{name}.raw")
         print(
-            f"\npy-spy, {name} ({samples} samples with Python on the CPU; raw stacks in "
-            f"{out / (name + '.raw')}):\n\n| function | inclusive | self |\n|---|---|---|"
+            f"\npy-spy, {name}: {busy} busy samples ({idle:.0%} of all were its event loop "
+            f"waiting); share of the busy ones; raw stacks in {out / (name + '.raw')}:\n\n"
+            "| function | inclusive | self |\n|---|---|---|"
         )
         for function, inclusive, own in heaviest:
             print(f"| `{function}` | {inclusive:.0%} | {own:.0%} |")
