@@ -31,6 +31,7 @@ from .streams import (
     TERMINAL_EVENTS,
     cancel_unrecorded,
     open_background_stream,
+    stream_call,
 )
 from .tracing import RESPONSE_ID, openai_call
 
@@ -89,8 +90,7 @@ class ChunkReader:
         """Open (or create) the stream and read one chunk into `chunk`."""
         with openai_call("stream", chunk.response_id) as span, translated_errors():
             try:
-                stream = await open_background_stream(
-                    self._client,
+                call = stream_call(
                     self._create_kwargs,
                     input.params,
                     chunk.response_id or None,
@@ -98,6 +98,7 @@ class ChunkReader:
                     input.budget_seconds + STREAM_CONNECT_GRACE_SECONDS,
                     "read_stream_chunk",
                 )
+                stream = await open_background_stream(self._client, call)
                 try:
                     await self._read(stream, input, chunk)
                 finally:

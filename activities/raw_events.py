@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import anyio
@@ -21,9 +21,8 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from temporalio.exceptions import ApplicationError
 
-from durable_responses.models import ErrorType, ResponseParams
+from .streams import StreamCall
 
 Event = dict[str, Any]
 """One stream event, as the provider's JSON."""
@@ -125,33 +124,8 @@ def event_model(data: Any, model: type[M]) -> M:
     return built
 
 
-async def open_raw_stream(
-    client: AsyncOpenAI,
-    create_kwargs: Callable[[ResponseParams], dict[str, Any]],
-    params: ResponseParams | None,
-    response_id: str | None,
-    cursor: int | None,
-    http_timeout: float | openai.Timeout,
-    caller: str,
-) -> RawEvents:
-    """Attach to `response_id`'s stream after `cursor`, or create a background response from
-    `params` with `stream=true`; the body is left unread for `RawEvents`."""
-    if response_id:
-        kwargs: dict[str, Any] = {} if cursor is None else {"starting_after": cursor}
-        attached = client.responses.with_streaming_response.retrieve(
-            response_id, stream=True, include_obfuscation=False, timeout=http_timeout, **kwargs
-        )
-        return RawEvents(await attached.__aenter__())
-    if params is None:
-        raise ApplicationError(
-            f"{caller} needs params to create or a response_id to attach to",
-            type=ErrorType.INVALID_REQUEST,
-            non_retryable=True,
-        )
-    created = client.responses.with_streaming_response.create(
-        **create_kwargs(params),
-        stream=True,
-        stream_options={"include_obfuscation": False},
-        timeout=http_timeout,
-    )
-    return RawEvents(await created.__aenter__())
+async def open_raw_stream(client: AsyncOpenAI, call: StreamCall) -> RawEvents:
+    """`call` (`streams.stream_call`) with the body left unread for `RawEvents`."""
+    method, args, kwargs = call
+    response = getattr(client.responses.with_streaming_response, method)(*args, **kwargs)
+    return RawEvents(await response.__aenter__())

@@ -54,7 +54,7 @@ from durable_responses.models.limits import MAX_BATCH_ITEM_BYTES, MAX_ITEM_BYTES
 from .errors import stream_error, translated_errors
 from .models import ResponseSnapshot, StreamBatch, StreamReaderEnd, StreamReaderInput
 from .raw_events import Event, RawEvents, event_model, open_raw_stream
-from .streams import CONNECT_TIMEOUT_SECONDS, TERMINAL_EVENTS, cancel_unrecorded
+from .streams import CONNECT_TIMEOUT_SECONDS, TERMINAL_EVENTS, cancel_unrecorded, stream_call
 from .tracing import RESPONSE_ID, openai_call
 
 BATCH_SIGNAL = names.BATCH_SIGNAL  # its old home
@@ -349,8 +349,7 @@ class StreamReader:
     async def _open(self) -> RawEvents:
         self.stream_opens += 1
         self._attached = bool(self.response_id)
-        return await open_raw_stream(
-            self._client,
+        call = stream_call(
             self._create_kwargs,
             self._input.params,
             self.response_id,
@@ -358,6 +357,7 @@ class StreamReader:
             STREAM_TIMEOUT,
             "stream_background_response",
         )
+        return await open_raw_stream(self._client, call)
 
     async def _read(self, stream: RawEvents) -> bool:
         """Fold events in until the terminal one (True) or the stream ends or breaks."""

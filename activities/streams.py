@@ -22,36 +22,52 @@ TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "respo
 """Stream events that carry the final response."""
 
 
-async def open_background_stream(
-    client: AsyncOpenAI,
+StreamCall = tuple[str, tuple[Any, ...], dict[str, Any]]
+"""A method of `client.responses` (or of its `with_streaming_response`), with its arguments."""
+
+
+def stream_call(
     create_kwargs: Callable[[ResponseParams], dict[str, Any]],
     params: ResponseParams | None,
     response_id: str | None,
     cursor: int | None,
     http_timeout: float | openai.Timeout,
     caller: str,
-) -> openai.AsyncStream[ResponseStreamEvent]:
-    """Attach to `response_id`'s stream after `cursor`, or create a background response from
-    `params` with `stream=true`: the one create-or-attach call of both stream activities."""
+) -> StreamCall:
+    """The one create-or-attach call of the stream activities: attach to `response_id`'s stream
+    after `cursor`, or create a background response from `params` with `stream=true`."""
     if response_id:
-        kwargs: dict[str, Any] = {} if cursor is None else {"starting_after": cursor}
-        resumed: openai.AsyncStream[ResponseStreamEvent] = await client.responses.retrieve(
-            response_id, stream=True, include_obfuscation=False, timeout=http_timeout, **kwargs
-        )
-        return resumed
+        after: dict[str, Any] = {} if cursor is None else {"starting_after": cursor}
+        options = {"stream": True, "include_obfuscation": False, "timeout": http_timeout}
+        return "retrieve", (response_id,), {**options, **after}
     if params is None:
         raise ApplicationError(
             f"{caller} needs params to create or a response_id to attach to",
             type=ErrorType.INVALID_REQUEST,
             non_retryable=True,
         )
-    created: openai.AsyncStream[ResponseStreamEvent] = await client.responses.create(
-        **create_kwargs(params),
-        stream=True,
-        stream_options={"include_obfuscation": False},
-        timeout=http_timeout,
+    return (
+        "create",
+        (),
+        {
+            **create_kwargs(params),
+            "stream": True,
+            "stream_options": {"include_obfuscation": False},
+            "timeout": http_timeout,
+        },
     )
-    return created
+
+
+async def open_background_stream(
+    client: AsyncOpenAI, call: StreamCall
+) -> openai.AsyncStream[ResponseStreamEvent]:
+    """`call` (`stream_call`) through the SDK's stream, which builds every event's model: the
+    chunk reader of runs from before the stream reader."""
+    method, args, kwargs = call
+    stream: openai.AsyncStream[ResponseStreamEvent] = await getattr(client.responses, method)(
+        *args, **kwargs
+    )
+    return stream
 
 
 async def cancel_unrecorded(
