@@ -33,6 +33,7 @@ from temporalio.client import (
 from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from durable_responses.activities.models import FirstPollsHeartbeat
 from durable_responses.models import (
     TASK_QUEUE,
     Progress,
@@ -45,6 +46,7 @@ from durable_responses.models import (
 )
 from durable_responses.models.names import (
     BACKGROUND_RESPONSE_WORKFLOW,
+    CREATE_ACTIVITY,
     PROGRESS_QUERY,
     STREAM_READER_ACTIVITY,
     STREAMING_RESPONSE_WORKFLOW,
@@ -296,8 +298,11 @@ class RunHandle:
         """Yield the run's `progress` whenever it changes, then its result.
 
         Changes are of status, polls, items or the latest item (`activity`, e.g.
-        `searching: "…"`); waits between them are `poll_seconds`. A `str` is a new retry note
-        (`retrying`): an activity fails and Temporal retries it. Either kind of run.
+        `searching: "…"`); waits between them are `poll_seconds`. While a polling run's create
+        makes its first polls, the response, its status and the polls come from the create's
+        heartbeat (`first_polls`): the workflow has them only once the create returns. A `str`
+        is a new retry note (`retrying`): an activity fails and Temporal retries it. Either kind
+        of run.
         """
         backoff = _Backoff(retry_seconds)
         last: tuple[object, ...] | None = None
@@ -313,6 +318,8 @@ class RunHandle:
             note = news
             running = description.status == WorkflowExecutionStatus.RUNNING
             progress = await self.progress()
+            if progress is not None and progress.response_id is None and running:
+                progress = _with_first_polls(progress, await first_polls(description))
             if progress is not None:
                 key = (progress.status, progress.polls, progress.items, progress.activity)
                 if key != last:
@@ -362,6 +369,34 @@ def reader_activity(description: WorkflowExecutionDescription) -> PendingActivit
         ):
             return pending
     return None
+
+
+async def first_polls(description: WorkflowExecutionDescription) -> FirstPollsHeartbeat | None:
+    """What a polling run's create knows while it polls the young response itself
+    (`activities/first_polls.py`), from its last heartbeat in `description`; None if none."""
+    for pending in description.raw_description.pending_activities:
+        if pending.activity_type.name == CREATE_ACTIVITY and pending.heartbeat_details.payloads:
+            try:
+                (known,) = await description.data_converter.decode(
+                    pending.heartbeat_details.payloads, [FirstPollsHeartbeat]
+                )
+            except Exception:  # a create of another version: the workflow will say
+                return None
+            return known if isinstance(known, FirstPollsHeartbeat) else None
+    return None
+
+
+def _with_first_polls(progress: Progress, known: FirstPollsHeartbeat | None) -> Progress:
+    if known is None:
+        return progress
+    return progress.model_copy(
+        update={
+            "response_id": known.response_id,
+            "status": known.status or progress.status,
+            "model": known.model or progress.model,
+            "polls": known.polls,
+        }
+    )
 
 
 async def reader_tail(description: WorkflowExecutionDescription) -> StreamTail | None:

@@ -14,8 +14,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 
+from durable_responses import RunHandle
 from durable_responses.activities import first_polls as first_polls_module
-from durable_responses.models import PollPolicy, ResponseRequest
+from durable_responses.models import PollPolicy, Progress, ResponseRequest, ResponseResult
 from durable_responses.workflows import BackgroundResponseWorkflow
 from tests.workers import address_of, build_worker, wait_until, worker_process
 
@@ -56,6 +57,31 @@ async def test_a_short_run_polls_inside_the_create_in_one_activity_and_two_tasks
     assert events.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 2
     assert EventType.EVENT_TYPE_TIMER_STARTED not in events
     assert events.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 1
+
+
+async def test_following_a_run_in_its_first_polls_shows_its_response_before_the_end(
+    dev_env, fake, activities, task_queue
+):
+    # While the create polls, the workflow knows no response yet: the follower reads the
+    # create's heartbeat. Without it, the only progress with an id was the final one.
+    fake.configure(tokens=400, tokens_per_second=100)  # four seconds, all inside the create
+    async with build_worker(dev_env.client, activities, task_queue=task_queue):
+        handle = await dev_env.client.start_workflow(
+            BackgroundResponseWorkflow.run,
+            ResponseRequest(input="Take your time.", poll=LONG_YOUNG),
+            id=f"young-followed-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        seen = [
+            update
+            async for update in RunHandle(handle).follow_progress(poll_seconds=0.1)
+            if isinstance(update, (Progress, ResponseResult))
+        ]
+    result = seen[-1]
+    assert isinstance(result, ResponseResult) and result.status == "completed"
+    before_the_end = [p for p in seen[:-1] if isinstance(p, Progress) and p.status != "completed"]
+    assert any(p.response_id == result.response_id for p in before_the_end), before_the_end
+    assert fake.counts()["creates"] == 1
 
 
 async def test_a_run_longer_than_the_first_polls_goes_on_with_durable_sleeps(
