@@ -8,7 +8,9 @@ environment. `ENVIRONMENT` lists every variable the worker reads, derived from t
 
 from __future__ import annotations
 
+import math
 import os
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -117,8 +119,8 @@ class WorkerSettings(TemporalSettings):
     processes: int | Literal["auto"] = Field(
         default=1,
         description="run this many worker processes on the task queue, each a full worker "
-        "(auto: one per core); metrics on --metrics-port + i, health on --health-port + i, "
-        "webhooks in the first",
+        "(auto: one per core, within a container's CPU quota); metrics on --metrics-port + i, "
+        "health on --health-port + i, webhooks in the first",
     )
 
     @field_validator("processes", mode="before")
@@ -142,16 +144,19 @@ class WorkerSettings(TemporalSettings):
 
     def process_count(self) -> int:
         """How many worker processes `--processes` asks for: `auto` is the cores this process
-        may run on (a CPU quota of a container is not among them: set a number there)."""
+        may run on, and no more than a container's CPU quota allows (`cpu_quota`)."""
         if self.processes != "auto":
             return self.processes
         usable = getattr(os, "process_cpu_count", None)  # Python 3.13+
         if usable is not None:
-            return int(usable() or 1)
-        try:
-            return len(os.sched_getaffinity(0)) or 1
-        except AttributeError:  # macOS, Windows: no affinity
-            return os.cpu_count() or 1
+            cores = int(usable() or 1)
+        else:
+            try:
+                cores = len(os.sched_getaffinity(0)) or 1
+            except AttributeError:  # macOS, Windows: no affinity
+                cores = os.cpu_count() or 1
+        quota = cpu_quota()
+        return cores if quota is None else max(1, min(cores, math.ceil(quota)))
 
     def worker_limits(self, polls: bool) -> dict[str, Any]:
         """Worker options that keep a fleet under the OpenAI account's rate limits, and the
@@ -181,3 +186,25 @@ ENVIRONMENT: dict[str, str] = {
     **WorkerSettings.ENVIRONMENT,
 }
 """Every environment variable the worker reads, itself or through the SDKs it configures."""
+
+
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def cpu_quota(root: Path = CGROUP) -> float | None:
+    """The cores' worth of CPU time this container may use (`docker run --cpus`, a Kubernetes
+    CPU limit), from cgroup v2's `cpu.max` or v1's CFS quota; None where there is no quota.
+    The cores a container sees are the host's: one process per core there would oversubscribe."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]  # v2: "max 100000"
+    except (OSError, ValueError):
+        try:  # v1
+            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()  # -1: none
+            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    try:
+        cores = int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):  # "max"
+        return None
+    return cores if cores > 0 else None

@@ -12,6 +12,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Iterator
+from math import ceil
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,11 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from durable_responses import connection
+from durable_responses import settings as settings_module
 from durable_responses._supervisor import STOP_MARGIN, _mark, child_settings
 from durable_responses.models import TASK_QUEUE, PollPolicy, ResponseRequest
 from durable_responses.plugin import GRACEFUL_SHUTDOWN
-from durable_responses.settings import WorkerSettings
+from durable_responses.settings import WorkerSettings, cpu_quota
 from durable_responses.testing import WorkerProcess
 from durable_responses.workflows import BackgroundResponseWorkflow
 from tests.workers import ROOT, address_of, free_port, wait_until, worker_process
@@ -233,10 +235,36 @@ def test_each_child_is_one_worker_with_its_metrics_and_health_ports_and_webhooks
 
 
 @pytest.mark.parametrize(
-    ("value", "count"), [("1", 1), ("4", 4), ("auto", len(os.sched_getaffinity(0)))]
+    ("value", "count"),
+    [("1", 1), ("4", 4), ("auto", min(len(os.sched_getaffinity(0)), ceil(cpu_quota() or 1e9)))],
 )
 def test_processes_is_a_number_or_auto_one_per_usable_core(value, count):
     assert WorkerSettings.from_args(["--processes", value]).process_count() == count
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2, `docker run --cpus 1.5`
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),  # v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),
+    ],
+)
+def test_a_containers_cpu_quota_is_read_from_its_cgroup(tmp_path, files, quota):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cpu_quota(tmp_path) == quota
+
+
+def test_auto_starts_no_more_processes_than_the_containers_quota(monkeypatch):
+    # A container limited to 1.5 cores sees every core of its host: two processes, not 64.
+    monkeypatch.setattr(settings_module, "cpu_quota", lambda: 1.5)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(os, "process_cpu_count", lambda: 64, raising=False)  # Python 3.13+
+    assert WorkerSettings.from_args(["--processes", "auto"]).process_count() == 2
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
