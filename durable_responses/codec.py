@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
@@ -48,6 +48,10 @@ ENVIRONMENT: dict[str, str] = {
     KEYS_FILE_VARIABLE: f"file with the keys (used when {KEYS_VARIABLE} is unset)",
 }
 """The environment variables `KeyRing.from_env` reads."""
+
+PYDANTIC_CONVERTER = DataConverter(payload_converter_class=PydanticPayloadConverter)
+"""Payloads as JSON through pydantic (our models in and out of every workflow and activity),
+no codec: the SDK's own pydantic converter, built as `temporalio.contrib.pydantic` builds it."""
 
 ZLIB_ENCODING = b"binary/zlib"
 ENCRYPTED_ENCODING = b"binary/encrypted"
@@ -330,9 +334,9 @@ def data_converter(codec: PayloadCodec | None) -> DataConverter:
     model's answer) would stay in plaintext beside the encrypted payloads.
     """
     if codec is None:
-        return pydantic_data_converter
+        return PYDANTIC_CONVERTER
     return dataclasses.replace(
-        pydantic_data_converter,
+        PYDANTIC_CONVERTER,
         payload_codec=codec,
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from openai import AsyncOpenAI
 from temporalio.client import Client
-from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
@@ -28,6 +28,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from durable_responses import connection
 from durable_responses.activities import ResponsesActivities
+from durable_responses.codec import PYDANTIC_CONVERTER
 from durable_responses.namespace import ensure_search_attributes
 from durable_responses.workflows import WORKFLOWS
 
@@ -70,7 +71,7 @@ def pydantic_converter(
     A converter with its own payload converter class is the caller's choice and is kept. With
     `codec` and no codec set yet, the result uses it and encodes failure messages too.
     """
-    converter = existing or pydantic_data_converter
+    converter = existing or PYDANTIC_CONVERTER
     if converter.payload_converter_class is DataConverter.default.payload_converter_class:
         converter = dataclasses.replace(converter, payload_converter_class=PydanticPayloadConverter)
     if codec is not None and converter.payload_codec is None:

@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client
-from temporalio.converter import PayloadCodec
+from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.exceptions import ApplicationError
 
 from durable_responses.codec import (
@@ -155,9 +155,12 @@ async def test_failure_message_and_stack_are_encrypted():
 
 
 def test_without_a_codec_the_converter_is_the_plain_pydantic_one():
-    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.contrib.pydantic import PydanticPayloadConverter
 
-    assert data_converter(None) is pydantic_data_converter
+    converter = data_converter(None)
+    assert converter.payload_converter_class is PydanticPayloadConverter
+    assert converter.payload_codec is None
+    assert converter.failure_converter_class is DataConverter.default.failure_converter_class
 
 
 # ---- key ring ------------------------------------------------------------------------------
