@@ -331,6 +331,48 @@ PARENT_CHECK_SECONDS = 1.0
 """How often `until_signalled(parent=...)` looks for its parent process."""
 
 
+class _Signals:
+    """SIGINT and SIGTERM of one command, taken by its event loop before the command starts.
+
+    Taken once, at the start, so that no signal can fall between two handlers, and so that the
+    loop's wakeup descriptor is set before the command's first output: a Ctrl-C sent once a
+    server says it is serving always stops it. (Handlers installed only when the command began
+    to wait lost a SIGINT that came while it finished starting, under load, when the process
+    had inherited SIGINT ignored.) While the command is still starting, a signal stops that, as
+    `asyncio.run`'s own Ctrl-C does; once it waits in `until_signalled`, the signal ends the wait.
+    """
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.stop: asyncio.Future[int] = task.get_loop().create_future()
+        self.waiting = False
+
+    def take(self) -> None:
+        for sig, code in ((signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, 0)):
+            self.task.get_loop().add_signal_handler(sig, self._on_signal, code)
+
+    def _on_signal(self, code: int) -> None:
+        if self.stop.done():
+            if not self.waiting:  # a second Ctrl-C while the first stops the start: now
+                raise KeyboardInterrupt
+            return
+        self.stop.set_result(code)
+        if not self.waiting:
+            self.task.cancel()
+
+    def release(self, ignore: bool = False) -> None:
+        """Give the signals back (a second Ctrl-C then interrupts the shutdown), or ignore
+        them from now on."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.task.get_loop().remove_signal_handler(sig)
+            if ignore:
+                signal.signal(sig, signal.SIG_IGN)
+
+
+_signals: _Signals | None = None
+"""The running command's (`run`); None outside one."""
+
+
 async def until_signalled(parent: int | None = None) -> int:
     """Wait for SIGINT or SIGTERM; the exit code for it: 130 for Ctrl-C, 0 for a stop.
 
@@ -339,15 +381,14 @@ async def until_signalled(parent: int | None = None) -> int:
     ignores further signals: one stop may reach it twice (systemd signals the whole control
     group, and the supervisor forwards), and the second must not cut its shutdown short.
     """
-    loop = asyncio.get_running_loop()
-    stop: asyncio.Future[int] = loop.create_future()
-
-    def stop_with(code: int) -> None:
-        if not stop.done():
-            stop.set_result(code)
-
-    for sig, code in ((signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, 0)):
-        loop.add_signal_handler(sig, stop_with, code)
+    signals = _signals
+    if signals is None:  # not a command's: take the signals now
+        task = asyncio.current_task()
+        assert task is not None
+        signals = _Signals(task)
+        signals.take()
+    signals.waiting = True
+    stop = signals.stop
     try:
         while parent is not None and not stop.done():
             if os.getppid() != parent:
@@ -356,10 +397,25 @@ async def until_signalled(parent: int | None = None) -> int:
             await asyncio.wait([stop], timeout=PARENT_CHECK_SECONDS)
         return await stop
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-            if parent is not None:
-                signal.signal(sig, signal.SIG_IGN)
+        signals.release(ignore=parent is not None)
+
+
+async def _with_signals(command: Coroutine[Any, Any, int | None]) -> int | None:
+    """`command` with its signals taken before it starts (`_Signals`)."""
+    global _signals
+    task = asyncio.current_task()
+    assert task is not None
+    signals = _signals = _Signals(task)
+    signals.take()
+    try:
+        return await command
+    except asyncio.CancelledError:
+        if signals.stop.done() and not signals.waiting:  # a signal while it started
+            return signals.stop.result()
+        raise
+    finally:
+        _signals = None
+        signals.release()  # where `until_signalled` has not (a no-op where it has)
 
 
 SettingsT = TypeVar("SettingsT", bound=CommandSettings)
@@ -393,7 +449,7 @@ def _run(
         return fail(prog, settings_cls.explain(err))
     setup_logging(settings)
     try:
-        return asyncio.run(command(settings)) or 0
+        return asyncio.run(_with_signals(command(settings))) or 0
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as err:
