@@ -346,10 +346,15 @@ class _Signals:
         self.task = task
         self.stop: asyncio.Future[int] = task.get_loop().create_future()
         self.waiting = False
+        self.taken = False
 
     def take(self) -> None:
-        for sig, code in ((signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, 0)):
-            self.task.get_loop().add_signal_handler(sig, self._on_signal, code)
+        try:
+            for sig, code in ((signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, 0)):
+                self.task.get_loop().add_signal_handler(sig, self._on_signal, code)
+        except NotImplementedError:  # Windows' loop: `asyncio.run`'s Ctrl-C cancels the command
+            return
+        self.taken = True
 
     def _on_signal(self, code: int) -> None:
         if self.stop.done():
@@ -363,6 +368,9 @@ class _Signals:
     def release(self, ignore: bool = False) -> None:
         """Give the signals back (a second Ctrl-C then interrupts the shutdown), or ignore
         them from now on."""
+        if not self.taken:
+            return
+        self.taken = False
         for sig in (signal.SIGINT, signal.SIGTERM):
             self.task.get_loop().remove_signal_handler(sig)
             if ignore:
