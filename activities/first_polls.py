@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from temporalio import activity
@@ -62,66 +62,73 @@ async def poll_while_young(
     retrieve error (the workflow's retrieve maps and retries it, knowing the response), the
     worker shutting down, a cancel (the workflow records the id, then cancels upstream).
     """
+    last = created
+    with _young_slot() as room:
+        if not room:  # the slots are for creates now: durable polls
+            return _answer(last, known)
+        policy = input.first_polls
+        assert policy is not None
+        activity.heartbeat(known.model_dump())  # the first goes out at once: it names it
+        beating = asyncio.create_task(_heartbeat(known))
+        try:
+            interval = policy.initial_interval_seconds
+            for _ in range(known.polls):
+                interval = policy.next_interval(interval)
+            ends = known.created_at + input.first_polls_seconds
+            while last is None or not is_terminal(last.status):
+                if time.time() + interval > ends and last is not None:
+                    break
+                if last is not None and await _shutdown_within(interval):
+                    activity.logger.info("worker shutting down: %s is left to durable polls", known)
+                    break
+                try:
+                    last = await retrieve(ResponseRef(response_id=known.response_id))
+                except Exception as err:  # any failure: the workflow polls instead
+                    activity.logger.info(
+                        "first poll of %s failed (%s): left to durable polls",
+                        known.response_id,
+                        err,
+                    )
+                    break
+                known.polls += 1
+                known.status, known.model = last.status, last.model or known.model
+                interval = policy.next_interval(interval)
+        except asyncio.CancelledError:
+            details = activity.cancellation_details()
+            if details is not None and details.not_found:
+                # The run closed without cleanup (terminated, timed out) before it recorded
+                # the id: no search attribute names the response, so the reaper cannot find
+                # it. End it here (the orphan rule), as the stream reader does for an
+                # unrecorded response.
+                activity.logger.info(
+                    "run of %s closed while polling: cancelling", known.response_id
+                )
+                await cancel_upstream(known.response_id)
+                raise
+            # Cancelled through a heartbeat: answer with the id, so the workflow's cleanup
+            # cancels the response upstream (the orphan rule), as for a create it let finish.
+            activity.logger.info("create of %s cancelled while polling", known.response_id)
+        finally:
+            beating.cancel()
+    return _answer(last, known)
+
+
+@contextlib.contextmanager
+def _young_slot() -> Iterator[bool]:
+    """Whether this run may poll inside its create (`MAX_YOUNG_RUNS`), holding a place if so."""
     global _young_runs
-    if _young_runs >= MAX_YOUNG_RUNS:  # the slots are for creates now: durable polls
-        last = created or ResponseSnapshot(
-            id=known.response_id, status=known.status, model=known.model
-        )
-        return last.model_copy(update={"polls": known.polls})
+    if _young_runs >= MAX_YOUNG_RUNS:
+        yield False
+        return
     _young_runs += 1
     try:
-        return await _poll(input, known, created, retrieve, cancel_upstream)
+        yield True
     finally:
         _young_runs -= 1
 
 
-async def _poll(
-    input: CreateResponseInput,
-    known: FirstPollsHeartbeat,
-    created: ResponseSnapshot | None,
-    retrieve: Callable[[ResponseRef], Awaitable[ResponseSnapshot]],
-    cancel_upstream: Callable[[str], Awaitable[None]],
-) -> ResponseSnapshot:
-    policy = input.first_polls
-    assert policy is not None
-    last = created
-    activity.heartbeat(known.model_dump())  # the first goes out at once: it names the response
-    beating = asyncio.create_task(_heartbeat(known))
-    try:
-        interval = policy.initial_interval_seconds
-        for _ in range(known.polls):
-            interval = policy.next_interval(interval)
-        ends = known.created_at + input.first_polls_seconds
-        while last is None or not is_terminal(last.status):
-            if time.time() + interval > ends and last is not None:
-                break
-            if last is not None and await _shutdown_within(interval):
-                activity.logger.info("worker shutting down: %s is left to durable polls", known)
-                break
-            try:
-                last = await retrieve(ResponseRef(response_id=known.response_id))
-            except Exception as err:  # any failure: the workflow polls instead
-                activity.logger.info(
-                    "first poll of %s failed (%s): left to durable polls", known.response_id, err
-                )
-                break
-            known.polls += 1
-            known.status, known.model = last.status, last.model or known.model
-            interval = policy.next_interval(interval)
-    except asyncio.CancelledError:
-        details = activity.cancellation_details()
-        if details is not None and details.not_found:
-            # The run closed without cleanup (terminated, timed out) before it recorded the
-            # id: no search attribute names the response, so the reaper cannot find it. End it
-            # here (the orphan rule), as the stream reader does for an unrecorded response.
-            activity.logger.info("run of %s closed while polling: cancelling", known.response_id)
-            await cancel_upstream(known.response_id)
-            raise
-        # Cancelled through a heartbeat: answer with the id, so the workflow's cleanup cancels
-        # the response upstream (the orphan rule), as it does for a create it let finish.
-        activity.logger.info("create of %s cancelled while polling", known.response_id)
-    finally:
-        beating.cancel()
+def _answer(last: ResponseSnapshot | None, known: FirstPollsHeartbeat) -> ResponseSnapshot:
+    """The create's answer: the last snapshot (or what the heartbeat knows), with the polls."""
     if last is None:
         last = ResponseSnapshot(id=known.response_id, status=known.status, model=known.model)
     return last.model_copy(update={"polls": known.polls})
