@@ -34,6 +34,24 @@ def _retrieves(fake, response_id: str) -> int:
     return fake.response(response_id, events=False).counts.get("retrieves", 0)
 
 
+async def _polling_inside_its_create(client, fake, task_queue: str, input: str) -> WorkflowHandle:
+    """A run started with every poll its create's, once the create has polled (the response
+    is the fake's first)."""
+    handle = await client.start_workflow(
+        BackgroundResponseWorkflow.run,
+        ResponseRequest(input=input, poll=LONG_YOUNG),
+        id=f"young-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+
+    async def polled() -> bool:
+        created = fake.responses()
+        return bool(created) and _retrieves(fake, created[0].id) >= 1
+
+    await wait_until(polled)
+    return handle
+
+
 async def test_a_short_run_polls_inside_the_create_in_one_activity_and_two_tasks(
     dev_env, fake, activities, task_queue
 ):
@@ -177,18 +195,9 @@ async def test_cancel_mid_first_polls_cancels_the_response_upstream_at_once(
     answers with the response it made, and the workflow cancels that upstream."""
     fake.configure(tokens=3000, tokens_per_second=50)  # a minute
     async with build_worker(dev_env.client, activities, task_queue=task_queue):
-        handle = await dev_env.client.start_workflow(
-            BackgroundResponseWorkflow.run,
-            ResponseRequest(input="cancel me while young", poll=LONG_YOUNG),
-            id=f"young-cancel-{uuid.uuid4()}",
-            task_queue=task_queue,
+        handle = await _polling_inside_its_create(
+            dev_env.client, fake, task_queue, "cancel me while young"
         )
-
-        async def polled() -> bool:
-            created = fake.responses()
-            return bool(created) and _retrieves(fake, created[0].id) >= 1
-
-        await wait_until(polled)
         cancelled_at = time.monotonic()
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
@@ -211,18 +220,9 @@ async def test_a_run_terminated_mid_first_polls_leaves_nothing_running_upstream(
     run is gone and cancels the response itself."""
     fake.configure(tokens=3000, tokens_per_second=50)  # a minute
     async with build_worker(dev_env.client, activities, task_queue=task_queue):
-        handle = await dev_env.client.start_workflow(
-            BackgroundResponseWorkflow.run,
-            ResponseRequest(input="terminate me while young", poll=LONG_YOUNG),
-            id=f"young-terminate-{uuid.uuid4()}",
-            task_queue=task_queue,
+        handle = await _polling_inside_its_create(
+            dev_env.client, fake, task_queue, "terminate me while young"
         )
-
-        async def polled() -> bool:
-            created = fake.responses()
-            return bool(created) and _retrieves(fake, created[0].id) >= 1
-
-        await wait_until(polled)
         await handle.terminate("test: a terminate runs no cleanup")
 
         async def cancelled() -> bool:
@@ -241,18 +241,9 @@ async def test_past_the_young_runs_limit_a_run_polls_durably_from_the_first(
     monkeypatch.setattr(first_polls_module, "MAX_YOUNG_RUNS", 1)
     fake.configure(tokens=3000, tokens_per_second=50)  # a minute: the first keeps its slot
     async with build_worker(dev_env.client, activities, task_queue=task_queue):
-        first = await dev_env.client.start_workflow(
-            BackgroundResponseWorkflow.run,
-            ResponseRequest(input="I poll inside my create.", poll=LONG_YOUNG),
-            id=f"young-first-{uuid.uuid4()}",
-            task_queue=task_queue,
+        first = await _polling_inside_its_create(
+            dev_env.client, fake, task_queue, "I poll inside my create."
         )
-
-        async def polled() -> bool:
-            created = fake.responses()
-            return bool(created) and _retrieves(fake, created[0].id) >= 1
-
-        await wait_until(polled)
         second = await dev_env.client.start_workflow(
             BackgroundResponseWorkflow.run,
             ResponseRequest(input="I poll durably.", poll=LONG_YOUNG),
