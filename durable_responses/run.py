@@ -371,19 +371,28 @@ def reader_activity(description: WorkflowExecutionDescription) -> PendingActivit
     return None
 
 
-async def first_polls(description: WorkflowExecutionDescription) -> FirstPollsHeartbeat | None:
-    """What a polling run's create knows while it polls the young response itself
-    (`activities/first_polls.py`), from its last heartbeat in `description`; None if none."""
+def heartbeating_create(description: WorkflowExecutionDescription) -> PendingActivityInfo | None:
+    """The run's create once it has heartbeated: the provider has answered, and the create
+    polls the young response itself (`activities/first_polls.py`); None before, or after."""
     for pending in description.raw_description.pending_activities:
         if pending.activity_type.name == CREATE_ACTIVITY and pending.heartbeat_details.payloads:
-            try:
-                (known,) = await description.data_converter.decode(
-                    pending.heartbeat_details.payloads, [FirstPollsHeartbeat]
-                )
-            except Exception:  # a create of another version: the workflow will say
-                return None
-            return known if isinstance(known, FirstPollsHeartbeat) else None
+            return pending
     return None
+
+
+async def first_polls(description: WorkflowExecutionDescription) -> FirstPollsHeartbeat | None:
+    """What a polling run's create knows while it polls the young response itself, from its
+    last heartbeat in `description` (`heartbeating_create`); None if none."""
+    create = heartbeating_create(description)
+    if create is None:
+        return None
+    try:
+        (known,) = await description.data_converter.decode(
+            create.heartbeat_details.payloads, [FirstPollsHeartbeat]
+        )
+    except Exception:  # a create of another version: the workflow will say
+        return None
+    return known if isinstance(known, FirstPollsHeartbeat) else None
 
 
 def _with_first_polls(progress: Progress, known: FirstPollsHeartbeat | None) -> Progress:

@@ -40,6 +40,7 @@ from durable_responses.models.names import (
     response_workflow,
 )
 from durable_responses.models.view import RunView, ViewRequest
+from durable_responses.run import heartbeating_create
 
 from .errors import APIError, not_found
 from .ids import workflow_id
@@ -232,12 +233,8 @@ async def _heartbeat_proves(
         else:
             if description.status != WorkflowExecutionStatus.RUNNING:
                 return
-            for pending in description.raw_description.pending_activities:
-                if (
-                    pending.activity_type.name == CREATE_ACTIVITY
-                    and pending.heartbeat_details.payloads
-                ):
-                    return
+            if heartbeating_create(description) is not None:
+                return
         await asyncio.sleep(HEARTBEAT_READ_SECONDS)
 
 
