@@ -82,9 +82,7 @@ class Shared:
                 await self.reader.refresh()
                 if self._build() or self.ended:
                     self._wake()
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:  # every stream of the run ends with it
+        except Exception as err:  # every stream of the run ends with it (a cancel is no Exception)
             self.error = err
             self._wake()
 
