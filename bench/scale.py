@@ -210,6 +210,7 @@ async def sample_histories(handles: Sequence[WorkflowHandle[Any, Any]]) -> Histo
 
 
 WORKER_ARGS: list[str] = []
+SERVER_ARGS: list[str] = []
 """`--worker-args`: options of our worker (`durable-responses-worker --help`)."""
 BEFORE = "before"
 """Variant: our worker from the checkout `--before` names (e.g. a worktree of the last
@@ -230,7 +231,7 @@ def worker_env(variant: str, base_url: str) -> dict[str, str]:
 
 
 async def run_workers(kind: str, variant: str, n: int, base_url: str) -> Row:
-    async with dev_server(port=None, ui_port=None, db=None) as env:
+    async with dev_server(port=None, ui_port=None, db=None, extra_args=SERVER_ARGS) as env:
         server = server_pid()
         task_queue = f"bench-{uuid.uuid4()}"
         ours = variant in ("ours", BEFORE)
@@ -323,6 +324,9 @@ def cli() -> None:
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--variants", default="ours,baseline,baseline-unsandboxed,direct")
     parser.add_argument("--worker-args", default="", help="options of our worker, one string")
+    parser.add_argument(
+        "--server-args", default="", help="options of `temporal server start-dev`, one string"
+    )
     parser.add_argument("--before", help="a checkout of earlier code: adds the variant 'before'")
     parser.add_argument("--direct", nargs=3, metavar=("KIND", "N", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -331,6 +335,7 @@ def cli() -> None:
         print(json.dumps(asyncio.run(direct(kind, int(n), url))))
         return
     WORKER_ARGS.extend(args.worker_args.split())
+    SERVER_ARGS.extend(args.server_args.split())
     variants = args.variants.split(",")
     if args.before:
         BEFORE_PATH.append(str(Path(args.before).resolve()))

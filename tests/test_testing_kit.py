@@ -356,3 +356,22 @@ async def test_a_webhook_wakes_a_run_before_its_safety_net_poll():
     assert result.finished_at is not None and result.started_at is not None
     # The safety net alone would have seen it at 77.5 minutes (polls at 10, 25, 47.5, 77.5).
     assert result.finished_at - result.started_at < timedelta(minutes=62)
+
+
+def test_dev_servers_keep_the_search_attribute_cache_unless_the_caller_says_otherwise():
+    """The CLI's dev server reads search attributes from its store on every start and upsert;
+    ours are registered before it starts, so `dev_server` turns that off (and eager activities
+    on), as a production server runs. A caller's own value for a key wins."""
+    from durable_responses.testing._servers import _dynamic_config
+
+    flags = _dynamic_config([])
+    assert flags[::2] == ["--dynamic-config-value"] * 2
+    assert set(flags[1::2]) == {
+        "system.forceSearchAttributesCacheRefreshOnRead=false",
+        "system.enableActivityEagerExecution=true",
+    }
+    mine = ["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"]
+    assert _dynamic_config(mine) == [
+        "--dynamic-config-value",
+        "system.enableActivityEagerExecution=true",
+    ]
