@@ -151,6 +151,11 @@ class StreamReaderInput(BaseModel):
     batch_growth: float = Field(default=2.0, ge=1.0)
     max_batch_seconds: float = Field(default=10.0, gt=0)
     max_batch_chars: int = Field(default=32_000, ge=1)
+    end_in_result: bool = Field(
+        default=False,
+        description="Return the terminal batch as the result instead of signalling it: the "
+        "workflow records it from there (one signal and one workflow task fewer per run).",
+    )
 
 
 class StreamBatch(BaseModel):
@@ -195,9 +200,11 @@ class StreamBatch(BaseModel):
 
 
 class StreamReaderEnd(BaseModel):
-    """Output of `stream_background_response`, once the terminal batch is recorded."""
+    """Output of `stream_background_response`, once the terminal batch is recorded or, with
+    `end_in_result`, is `last`, for the workflow to record."""
 
     response_id: str = ""
     cursor: int | None = None
     batches: int = 0
     stream_opens: int = 0
+    last: StreamBatch | None = None

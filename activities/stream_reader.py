@@ -197,12 +197,13 @@ class StreamReader:
             while True:
                 done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if delivering in done:
-                    delivering.result()  # the terminal batch is recorded
+                    last = delivering.result()  # the terminal batch is recorded, or is `last`
                     return StreamReaderEnd(
                         response_id=self.response_id,
                         cursor=self.cursor,
-                        batches=self.batches,
+                        batches=self.batches + (last is not None),
                         stream_opens=self.stream_opens,
+                        last=last,
                     )
                 if reading in done:
                     waiting.discard(reading)
@@ -248,7 +249,7 @@ class StreamReader:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _stop_after_cancel(
-        self, reading: asyncio.Task[None], delivering: asyncio.Task[None]
+        self, reading: asyncio.Task[None], delivering: asyncio.Task[StreamBatch | None]
     ) -> None:
         """Cancelled: record what was read, and never leave a response nobody knows of.
 
@@ -544,9 +545,10 @@ class StreamReader:
                 )
             self._first_text_sent = True
 
-    async def _deliver_loop(self) -> None:
-        """Record batches in order, one in flight; returns once the terminal one is recorded.
-        Urgent ones go at once; the rest wait for the batch interval, which grows."""
+    async def _deliver_loop(self) -> StreamBatch | None:
+        """Record batches in order, one in flight; returns once the terminal one is recorded,
+        or, with `end_in_result`, returns it unsent (in flight: a cancel now flushes it by
+        signal). Urgent ones go at once; the rest wait for the batch interval, which grows."""
         last = self._loop.time()
         while True:
             self._changed.clear()
@@ -565,11 +567,13 @@ class StreamReader:
                 # burst, not its first delta, so followers are back at the live edge at once.
                 await asyncio.sleep(REPLAY_COALESCE_SECONDS)
             batch = self._take()
+            if batch.snapshot is not None and self._input.end_in_result:
+                return batch
             await self._send(batch)
             self._commit(batch)
             last = self._loop.time()
             if batch.snapshot is not None:
-                return
+                return None
 
     async def _send(self, batch: StreamBatch) -> None:
         """Signal one batch until the server has it; reading goes on meanwhile."""
@@ -597,7 +601,7 @@ class StreamReader:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    async def _flush(self, delivering: asyncio.Task[None]) -> None:
+    async def _flush(self, delivering: asyncio.Task[StreamBatch | None]) -> None:
         """Record what was read before stopping, within `FLUSH_SECONDS`, best effort. The
         delivering task stops first, so batches never go out of order."""
         delivering.cancel()

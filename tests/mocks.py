@@ -107,6 +107,9 @@ class ScriptedAPI:
                     raise self.reader_faults.pop(self.sent)
                 try:
                     batch = self.batches[self.sent].model_copy(update={"attempt": info.attempt})
+                    if batch.snapshot is not None and input.end_in_result:
+                        self.sent += 1  # as the real reader: the end comes with the result
+                        return StreamReaderEnd(response_id=RESPONSE_ID, batches=1, last=batch)
                     await handle.signal("record_stream_batch", batch)
                 except RPCError:
                     return StreamReaderEnd()  # the run closed (continued as new)
@@ -118,6 +121,8 @@ class ScriptedAPI:
                 # real reader finds the stream over and sends the terminal batch from a
                 # retrieve.
                 batch = self.batches[-1].model_copy(update={"attempt": info.attempt})
+                if input.end_in_result:
+                    return StreamReaderEnd(response_id=RESPONSE_ID, last=batch)
                 with contextlib.suppress(RPCError):
                     await handle.signal("record_stream_batch", batch)
             return StreamReaderEnd(response_id=RESPONSE_ID, batches=self.sent)

@@ -12,6 +12,8 @@ replay would take the new one.
 `UMBRELLA_2` does the same for `COVERED` and the patches after it: new runs record it (one
 marker) and take them all; runs that recorded `UMBRELLA` replay by it, as they ran. A patch
 that is not yet in `COVERED_2` (a run with `UMBRELLA_2` never took it) asks for itself.
+
+`UMBRELLA_3` in turn covers `COVERED_2` and the patches after it, the same way.
 """
 
 from __future__ import annotations
@@ -39,9 +41,19 @@ UMBRELLA_2 = "patches-2027-01"
 COVERED_2 = COVERED | {FIRST_POLLS_PATCH}
 
 
+END_IN_RESULT_PATCH = "stream-end-in-result-v1"
+"""Runs from before this patch had the reader signal its terminal batch; new ones take it from
+the reader's result (`workflows/_reading.py`)."""
+
+UMBRELLA_3 = "patches-2027-02"
+COVERED_3 = COVERED_2 | {END_IN_RESULT_PATCH}
+
+
 def patched(patch_id: str) -> bool:
     """`workflow.patched(patch_id)`, true without a marker of its own in a run that recorded
-    an umbrella covering it (every run from now on: `UMBRELLA_2` is asked first)."""
+    an umbrella covering it (every run from now on: `UMBRELLA_3` is asked first)."""
+    if patch_id in COVERED_3 and workflow.patched(UMBRELLA_3):
+        return True
     if patch_id in COVERED_2 and workflow.patched(UMBRELLA_2):
         return True
     if patch_id in COVERED and workflow.patched(UMBRELLA):

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from . import _deadline as deadline
     from . import _outcome as outcome
     from ._deadline import poll_delay
+    from ._patches import END_IN_RESULT_PATCH, patched
     from ._polling import poll_once, poll_until_terminal
     from ._recording import Recording
     from ._wake import Wake
@@ -75,10 +76,12 @@ class Reading:
             reader = self._start_reader()
             if await self._must_continue_while(reader):
                 await _stop(reader)
+                self._record_end(reader)
                 if recording.terminal is None:
                     await self.continue_as_new(None)
             try:
                 await reader
+                self._record_end(reader)
                 if recording.terminal is None:  # never from our reader; no hot loop if it does
                     workflow.logger.warning("reader of %s ended early", state.response_id)
                     await workflow.sleep(poll_delay(state, 1.0))
@@ -149,6 +152,7 @@ class Reading:
                 batch_growth=policy.batch_growth,
                 max_batch_seconds=policy.max_batch_seconds,
                 max_batch_chars=policy.max_batch_chars,
+                end_in_result=patched(END_IN_RESULT_PATCH),
             ),
             start_to_close_timeout=READER_ATTEMPT if left is None else min(READER_ATTEMPT, left),
             schedule_to_close_timeout=left,
@@ -157,6 +161,14 @@ class Reading:
             # On cancellation the reader records what it read (and the id) before it stops.
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
+
+    def _record_end(self, reader: workflow.ActivityHandle[StreamReaderEnd]) -> None:
+        """Record the terminal batch a reader returned rather than signalled (`end_in_result`),
+        also when it ended so while being stopped."""
+        if reader.done() and not reader.cancelled() and reader.exception() is None:
+            last = reader.result().last
+            if last is not None:
+                self.recording.record(last)
 
     async def _must_continue_while(self, reader: workflow.ActivityHandle[StreamReaderEnd]) -> bool:
         """Wait for the reader; True if the run must continue as new while it is live."""
