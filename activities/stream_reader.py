@@ -8,7 +8,8 @@ Three tasks share one attempt:
 
 - reading folds events into a pending batch (and reattaches after a cut stream);
 - delivering signals each batch to its own workflow run (`record_stream_batch`): the response
-  id at once, the first text at once, then at growing intervals; a signal written to history
+  id at once, the first text at once (while few run), then at growing intervals (the last is
+  the activity's result instead); a signal written to history
   is durable, and the workflow ignores what it already has, so a redelivery or a reader that
   lost its worker is harmless;
 - heartbeating carries the read but unrecorded text (`StreamTail`), which followers read with
@@ -75,8 +76,9 @@ QUIET_READERS = 10
 """Readers in one worker process up to which batches and heartbeats keep their own pace.
 Beyond, both space out in proportion to the readers (up to `max_batch_seconds` and
 `MAX_HEARTBEAT_EVERY_SECONDS`): each signal is a workflow task and each heartbeat an encode,
-and at a hundred streams they cost more CPU than the text does. The id, the first text and
-the end still go at once; followers read the rest from the heartbeat's tail."""
+and at a hundred streams they cost more CPU than the text does. The id and the end still go at
+once, the first text too while few run (beyond, it waits for the first interval, one signal and
+one workflow task fewer per run); followers read the rest from the heartbeat's tail."""
 SILENCE_SECONDS = 900.0
 """Longest wait for the next event before the reader reattaches. Reasoning models can be
 silent for minutes before their first token; a short read timeout would reattach after the
@@ -146,8 +148,8 @@ class StreamReader:
         self._snapshot: ResponseSnapshot | None = None
         self._reattaches = 0
         self._in_flight: StreamBatch | None = None
-        # The first text of every attempt goes at once: after a hand-over or a crash it is the
-        # text followers have been waiting for.
+        # The first text of every attempt goes at once while few readers run: after a hand-over
+        # or a crash it is the text followers have been waiting for (the tail shows it too).
         self._first_text_sent = False
         self._interval = input.first_batch_seconds
         self._due = asyncio.Event()  # something to record at once
@@ -484,13 +486,13 @@ class StreamReader:
         )
 
     def _urgent(self) -> bool:
-        """Recorded at once: the id, the first text, the end, or a full batch."""
+        """Recorded at once: the id, the first text (while few run), the end, or a full batch."""
         return bool(
             self.response_id
             and (
                 not self._id_sent_event.is_set()
                 or self._snapshot is not None
-                or (self._text and not self._first_text_sent)
+                or (self._text and not self._first_text_sent and self.load() == 1.0)
                 or len(self._text) >= self._input.max_batch_chars
                 or sum(item.bytes for item in self._items) >= MAX_BATCH_ITEM_BYTES
             )

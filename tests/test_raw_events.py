@@ -107,3 +107,38 @@ def test_batches_and_heartbeats_space_out_only_beyond_the_quiet_readers() -> Non
         assert StreamReader.load() == 10.0
     finally:
         StreamReader.running = before
+
+
+async def test_under_load_the_first_text_waits_for_its_batch_the_id_and_the_end_do_not() -> None:
+    """Beyond the quiet readers the first text is one signal and one workflow task per run
+    that followers do not need (the heartbeat's tail shows it): it waits for the interval."""
+    from unittest import mock
+
+    from temporalio.testing import ActivityEnvironment
+
+    from durable_responses.activities import ResponseSnapshot, StreamReaderInput
+
+    async def urgency(running: int) -> dict[str, bool]:
+        reader = StreamReader(None, lambda params: {}, None, StreamReaderInput())  # type: ignore[arg-type]
+        reader.response_id = "resp_1"
+        seen = {"id": reader._urgent()}
+        reader._id_sent_event.set()
+        reader._text = "Hello"
+        StreamReader.running = running
+        seen["first text"] = reader._urgent()
+        reader._snapshot = ResponseSnapshot(id="resp_1", status="completed")
+        seen["end"] = reader._urgent()
+        return seen
+
+    before = StreamReader.running
+    try:
+        env = ActivityEnvironment(client=mock.Mock())
+        assert await env.run(urgency, QUIET_READERS) == {
+            "id": True,
+            "first text": True,
+            "end": True,
+        }
+        busy = await env.run(urgency, QUIET_READERS * 10)
+        assert busy == {"id": True, "first text": False, "end": True}
+    finally:
+        StreamReader.running = before
