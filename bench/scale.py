@@ -210,8 +210,10 @@ async def sample_histories(handles: Sequence[WorkflowHandle[Any, Any]]) -> Histo
 
 
 WORKER_ARGS: list[str] = []
-SERVER_ARGS: list[str] = []
 """`--worker-args`: options of our worker (`durable-responses-worker --help`)."""
+SERVER_ARGS: list[str] = []
+"""`--server-args`: options of every variant's dev server (`temporal server start-dev --help`),
+e.g. `--dynamic-config-value K=V` against `DYNAMIC_CONFIG` (`durable_responses/testing/`)."""
 BEFORE = "before"
 """Variant: our worker from the checkout `--before` names (e.g. a worktree of the last
 release), in the same run as today's code, so both meet the same machine and fake."""

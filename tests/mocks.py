@@ -109,7 +109,9 @@ class ScriptedAPI:
                     batch = self.batches[self.sent].model_copy(update={"attempt": info.attempt})
                     if batch.snapshot is not None and input.end_in_result:
                         self.sent += 1  # as the real reader: the end comes with the result
-                        return StreamReaderEnd(response_id=RESPONSE_ID, batches=1, last=batch)
+                        return StreamReaderEnd(
+                            response_id=RESPONSE_ID, batches=self.sent, last=batch
+                        )
                     await handle.signal("record_stream_batch", batch)
                 except RPCError:
                     return StreamReaderEnd()  # the run closed (continued as new)

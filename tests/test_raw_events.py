@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from unittest import mock
 
 import httpx2
 import openai
 import pytest
 from openai.types.responses import ResponseOutputItemDoneEvent
+from temporalio.testing import ActivityEnvironment
 
+from durable_responses.activities import ResponseSnapshot, StreamReaderInput
 from durable_responses.activities.raw_events import RawEvents, event_model
 from durable_responses.activities.stream_reader import QUIET_READERS, StreamReader
 from durable_responses.fake_openai import FakeControl
@@ -112,11 +115,6 @@ def test_batches_and_heartbeats_space_out_only_beyond_the_quiet_readers() -> Non
 async def test_under_load_the_first_text_waits_for_its_batch_the_id_and_the_end_do_not() -> None:
     """Beyond the quiet readers the first text is one signal and one workflow task per run
     that followers do not need (the heartbeat's tail shows it): it waits for the interval."""
-    from unittest import mock
-
-    from temporalio.testing import ActivityEnvironment
-
-    from durable_responses.activities import ResponseSnapshot, StreamReaderInput
 
     async def urgency(running: int) -> dict[str, bool]:
         reader = StreamReader(None, lambda params: {}, None, StreamReaderInput())  # type: ignore[arg-type]

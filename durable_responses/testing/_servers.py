@@ -35,11 +35,11 @@ DYNAMIC_CONFIG = {
 """What our dev servers set beyond the CLI's defaults, as a production server runs.
 
 The CLI turns the search-attribute cache off (an attribute added while it runs is visible at
-once), so every start and upsert reads the attributes from the store: 37 against 30 ms of the
-server's CPU per short run (`python -m bench.scale --n 1000 --streams 0 --server-args ...`).
-Ours are registered before the server starts, so the cache is never stale. Eager activities
-hand an activity scheduled by a workflow task to the worker that completed it, without the
-task queue.
+once), so every start and upsert reads the attributes from the store. Ours are registered
+before the server starts, so the cache is never stale. Eager activities hand an activity
+scheduled by a workflow task to the worker that completed it, without the task queue. Both
+together: a fifth less of the server's CPU per short run (docs/performance.md, "The dev
+server's own settings").
 """
 
 
