@@ -18,7 +18,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflow.v1 import PendingActivityInfo
@@ -383,16 +383,7 @@ def heartbeating_create(description: WorkflowExecutionDescription) -> PendingAct
 async def first_polls(description: WorkflowExecutionDescription) -> FirstPollsHeartbeat | None:
     """What a polling run's create knows while it polls the young response itself, from its
     last heartbeat in `description` (`heartbeating_create`); None if none."""
-    create = heartbeating_create(description)
-    if create is None:
-        return None
-    try:
-        (known,) = await description.data_converter.decode(
-            create.heartbeat_details.payloads, [FirstPollsHeartbeat]
-        )
-    except Exception:  # a create of another version: the workflow will say
-        return None
-    return known if isinstance(known, FirstPollsHeartbeat) else None
+    return await _last_heartbeat(description, heartbeating_create(description), FirstPollsHeartbeat)
 
 
 def _with_first_polls(progress: Progress, known: FirstPollsHeartbeat | None) -> Progress:
@@ -411,16 +402,28 @@ def _with_first_polls(progress: Progress, known: FirstPollsHeartbeat | None) -> 
 async def reader_tail(description: WorkflowExecutionDescription) -> StreamTail | None:
     """The stream reader's read-but-unrecorded text, from its last heartbeat in `description`
     (decoded with the client's converter and codec); None if there is none."""
-    reader = reader_activity(description)
-    if reader is None or not reader.heartbeat_details.payloads:
+    return await _last_heartbeat(description, reader_activity(description), StreamTail)
+
+
+HeartbeatT = TypeVar("HeartbeatT", FirstPollsHeartbeat, StreamTail)
+
+
+async def _last_heartbeat(
+    description: WorkflowExecutionDescription,
+    pending: PendingActivityInfo | None,
+    kind: type[HeartbeatT],
+) -> HeartbeatT | None:
+    """`pending`'s last heartbeat as `kind`, decoded with the client's converter and codec;
+    None if it has none, or one of another version (the workflow's record will say)."""
+    if pending is None or not pending.heartbeat_details.payloads:
         return None
     try:
-        (tail,) = await description.data_converter.decode(
-            reader.heartbeat_details.payloads, [StreamTail]
+        (details,) = await description.data_converter.decode(
+            pending.heartbeat_details.payloads, [kind]
         )
-    except Exception:  # a reader of another version: the recorded text will come
+    except Exception:
         return None
-    return tail if isinstance(tail, StreamTail) else None
+    return details if isinstance(details, kind) else None
 
 
 def tail_after(tail: StreamTail | None, offset: int) -> str:
