@@ -34,9 +34,11 @@ def _retrieves(fake, response_id: str) -> int:
     return fake.response(response_id, events=False).counts.get("retrieves", 0)
 
 
-async def _polling_inside_its_create(client, fake, task_queue: str, input: str) -> WorkflowHandle:
-    """A run started with every poll its create's, once the create has polled (the response
-    is the fake's first)."""
+async def _polling_inside_its_create(
+    client, fake, task_queue: str, input: str, polls: int = 1
+) -> WorkflowHandle:
+    """A run started with every poll its create's, once the create has polled `polls` times
+    (the response is the fake's first)."""
     handle = await client.start_workflow(
         BackgroundResponseWorkflow.run,
         ResponseRequest(input=input, poll=LONG_YOUNG),
@@ -46,7 +48,7 @@ async def _polling_inside_its_create(client, fake, task_queue: str, input: str) 
 
     async def polled() -> bool:
         created = fake.responses()
-        return bool(created) and _retrieves(fake, created[0].id) >= 1
+        return bool(created) and _retrieves(fake, created[0].id) >= polls
 
     await wait_until(polled)
     return handle
@@ -155,18 +157,9 @@ async def test_sigkill_mid_first_polls_resumes_polling_without_a_second_create(
     instead of creating another (the fake, like OpenAI here, does not honour the key)."""
     fake.configure(tokens=600, tokens_per_second=60)  # ten seconds
     with worker_process(address_of(dev_env), task_queue, fake_server.base_url) as first:
-        handle = await dev_env.client.start_workflow(
-            BackgroundResponseWorkflow.run,
-            ResponseRequest(input="kill me while young", poll=LONG_YOUNG),
-            id=f"young-kill-{uuid.uuid4()}",
-            task_queue=task_queue,
+        handle = await _polling_inside_its_create(
+            dev_env.client, fake, task_queue, "kill me while young", polls=2
         )
-
-        async def polled_twice() -> bool:
-            created = fake.responses()
-            return bool(created) and _retrieves(fake, created[0].id) >= 2
-
-        await wait_until(polled_twice)
         progress = await handle.query(BackgroundResponseWorkflow.progress)
         assert progress.response_id is None  # still inside the create
         first.kill()
