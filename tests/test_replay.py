@@ -65,3 +65,8 @@ def test_the_umbrella_covers_exactly_the_patches_from_before_it():
 def test_the_second_umbrella_covers_the_first_and_the_first_polls():
     """New runs record `UMBRELLA_2` alone; it must imply every patch the first one did."""
     assert _patches.COVERED | {_patches.FIRST_POLLS_PATCH} == _patches.COVERED_2
+
+
+def test_the_third_umbrella_covers_the_second_and_the_end_in_the_result():
+    """New runs record `UMBRELLA_3` alone; it must imply every patch the second one did."""
+    assert _patches.COVERED_2 | {_patches.END_IN_RESULT_PATCH} == _patches.COVERED_3
