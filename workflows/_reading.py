@@ -5,6 +5,7 @@ recorded by `_recording.Recording`; the workflow's `run` picks the engine and ow
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import NoReturn
@@ -174,7 +175,9 @@ class Reading:
         """Wait for the reader; True if the run must continue as new while it is live."""
         try:
             await workflow.wait_condition(lambda: reader.done() or self._history_full())
-        except BaseException:
+        except asyncio.CancelledError:  # the run is cancelled (or evicted)
+            # Not any BaseException: a coroutine closed by garbage collection (GeneratorExit)
+            # must not await, and warned "coroutine ignored GeneratorExit" when it did.
             await _stop(reader)  # its last batch (and the id) are recorded first
             raise
         return not reader.done()
