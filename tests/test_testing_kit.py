@@ -375,3 +375,15 @@ def test_dev_servers_keep_the_search_attribute_cache_unless_the_caller_says_othe
         "--dynamic-config-value",
         "system.enableActivityEagerExecution=true",
     ]
+
+
+def test_dev_servers_get_their_http_and_metrics_ports_from_us_distinct_from_the_frontends():
+    """The CLI picked its HTTP API's port before its frontend bound, once the frontend's own
+    port: `worker --dev` then never started (`bind: address already in use`)."""
+    from durable_responses.testing._servers import _distinct_ports
+
+    port, flags = _distinct_ports(7233, 8233, [])
+    assert port == 7233 and flags[::2] == ["--http-port", "--metrics-port"]
+    assert len({port, 8233, *map(int, flags[1::2])}) == 4
+    port, flags = _distinct_ports(None, None, ["--metrics-port", "9090"])
+    assert flags[0] == "--http-port" and len(flags) == 2 and port != int(flags[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import sys
 import sysconfig
 from collections.abc import AsyncIterator, Sequence
@@ -88,6 +89,7 @@ async def dev_server(
     """
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
+    port, own_ports = _distinct_ports(port, ui_port, extra_args)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary("temporal"),
         dev_server_database_filename=str(db) if db is not None else None,
@@ -100,7 +102,7 @@ async def dev_server(
         runtime=runtime,
         interceptors=interceptors,
         plugins=plugins,
-        dev_server_extra_args=[*_dynamic_config(extra_args), *extra_args],
+        dev_server_extra_args=[*_dynamic_config(extra_args), *own_ports, *extra_args],
         dev_server_startup_timeout=STARTUP_TIMEOUT,
     )
     try:
@@ -118,3 +120,33 @@ def _dynamic_config(extra_args: Sequence[str]) -> list[str]:
         if f"{key}=" not in given
         for arg in ("--dynamic-config-value", f"{key}={value}")
     ]
+
+
+def _distinct_ports(
+    port: int | None, ui_port: int | None, extra_args: Sequence[str]
+) -> tuple[int, list[str]]:
+    """The frontend's port, and `--http-port`/`--metrics-port` flags, all distinct.
+
+    Left to itself the CLI picks the HTTP API's and the metrics' ports before its frontend
+    binds, so it can pick the very port given as `--port`: the server then fails to start
+    (`bind: address already in use`; seen once in a full run of the suite).
+    """
+    taken = {p for p in (port, ui_port) if p}
+
+    def fresh() -> int:
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                found = int(sock.getsockname()[1])
+            if found not in taken:
+                taken.add(found)
+                return found
+
+    port = port or fresh()
+    flags = [
+        arg
+        for flag in ("--http-port", "--metrics-port")
+        if flag not in extra_args
+        for arg in (flag, str(fresh()))
+    ]
+    return port, flags
