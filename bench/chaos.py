@@ -74,6 +74,7 @@ from durable_responses.models import (
 from durable_responses.models.reaper import ReapReport, ReapRequest
 from durable_responses.run import RunHandle
 from durable_responses.testing import WorkerProcess, find_binary
+from durable_responses.testing._servers import dev_server_flags
 from durable_responses.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from durable_responses.workflows.search_attributes import OPENAI_RESPONSE_ID
 
@@ -418,6 +419,9 @@ class DevServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        # The settings of `dev_server()` (the search-attribute cache, eager activities, its
+        # own ports), so chaos meets the server the tests and other benches meet.
+        _, flags = dev_server_flags(self.port, None, ())
         args = [
             find_binary("temporal"),
             "server",
@@ -431,6 +435,7 @@ class DevServer:
             str(self.db),
             "--log-level",
             "warn",
+            *flags,
         ]
         for key in SEARCH_ATTRIBUTES:
             args += ["--search-attribute", f"{key.name}=Keyword"]

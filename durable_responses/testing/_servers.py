@@ -89,7 +89,7 @@ async def dev_server(
     """
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-    port, own_ports = _distinct_ports(port, ui_port, extra_args)
+    port, flags = dev_server_flags(port, ui_port, extra_args)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary("temporal"),
         dev_server_database_filename=str(db) if db is not None else None,
@@ -102,13 +102,23 @@ async def dev_server(
         runtime=runtime,
         interceptors=interceptors,
         plugins=plugins,
-        dev_server_extra_args=[*_dynamic_config(extra_args), *own_ports, *extra_args],
+        dev_server_extra_args=flags,
         dev_server_startup_timeout=STARTUP_TIMEOUT,
     )
     try:
         yield env
     finally:
         await env.shutdown()
+
+
+def dev_server_flags(
+    port: int | None, ui_port: int | None, extra_args: Sequence[str]
+) -> tuple[int, list[str]]:
+    """The frontend's port, and every flag of `temporal server start-dev` beyond it: ours
+    (`DYNAMIC_CONFIG`, distinct ports), then the caller's, whose keys win. For a dev server
+    started by other means (`bench/chaos.py` restarts its own on one SQLite file)."""
+    port, own_ports = _distinct_ports(port, ui_port, extra_args)
+    return port, [*_dynamic_config(extra_args), *own_ports, *extra_args]
 
 
 def _dynamic_config(extra_args: Sequence[str]) -> list[str]:
