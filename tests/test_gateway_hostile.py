@@ -67,11 +67,23 @@ class Hostile:
         )
 
 
+NO_PROVIDER_WAIT = 0.2
+"""How long the hostile gateway's creates wait for a provider that never answers."""
+
+
 @pytest.fixture
 async def hostile(dev_env, task_queue) -> AsyncIterator[Hostile]:
-    """A gateway in this process with no worker on its task queue: what it starts, stays."""
+    """A gateway in this process with no worker on its task queue: what it starts, stays.
+
+    No provider ever answers its creates, so it waits for one only briefly: a create is
+    answered `queued` after `NO_PROVIDER_WAIT` instead of the 5 s default."""
     runner, _ = await start(
-        dev_env.client, Tenants.parse(KEYS), port=0, task_queue=task_queue, max_body_bytes=SMALL_CAP
+        dev_env.client,
+        Tenants.parse(KEYS),
+        port=0,
+        task_queue=task_queue,
+        max_body_bytes=SMALL_CAP,
+        create_wait_seconds=NO_PROVIDER_WAIT,
     )
     host, port = runner.addresses[0][:2]
     yield Hostile(dev_env.client, host, port, task_queue)
@@ -505,7 +517,14 @@ async def test_a_tenant_at_its_runs_in_flight_gets_429_and_starts_nothing(dev_en
     tenant, key = f"t{uuid.uuid4().hex[:12]}", f"key-{uuid.uuid4()}"
     tenants = Tenants.parse(f"{tenant}:{hash_key(key)},{KEYS}")
     limits = TenantLimits(runs_in_flight=1)
-    runner, _ = await start(dev_env.client, tenants, port=0, task_queue=task_queue, limits=limits)
+    runner, _ = await start(
+        dev_env.client,
+        tenants,
+        port=0,
+        task_queue=task_queue,
+        limits=limits,
+        create_wait_seconds=NO_PROVIDER_WAIT,
+    )
     host, port = runner.addresses[0][:2]
     headers = {"Authorization": f"Bearer {key}".encode(), "Content-Type": b"application/json"}
     try:
