@@ -2,11 +2,11 @@
 Temporal baseline (`bench/scale_baseline.py`; also outside the sandbox, the SDK's floor for
 this shape of run), and the direct SDK. Where the worker's CPU goes.
 
-    python -m bench.scale [--n 100,300,1000] [--streams 100] [--before CHECKOUT]
+    python -m bench.scale [--n 100,300,1000] [--streams 100] [--tokens 100] [--before CHECKOUT]
                           [--variants ours,baseline,baseline-unsandboxed,direct]
 
-Each response: 100 tokens at 50 tokens/s after 0.3 s queued; polled every 1.0 s (ours with a
-fixed 1 s poll policy, the baseline with its 1 s sleep, the direct SDK likewise). Each
+Each response: 100 tokens (`--tokens`) at 50 tokens/s after 0.3 s queued; polled every 1.0 s
+(ours with a fixed 1 s poll policy, the baseline with its 1 s sleep, the direct SDK likewise). Each
 variant and N gets a fresh in-memory dev server and one worker process (the direct SDK: one
 client process), and the fake runs in its own process throughout, so each figure is one
 process's own:
@@ -321,9 +321,16 @@ async def main(levels: Sequence[int], streams: int, variants: Sequence[str]) -> 
 
 
 def cli() -> None:
+    global TOKENS
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--n", default="100,300,1000")
     parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument(
+        "--tokens",
+        type=int,
+        default=TOKENS,
+        help="tokens of each response: a longer answer spreads a run's fixed cost over more",
+    )
     parser.add_argument("--variants", default="ours,baseline,baseline-unsandboxed,direct")
     parser.add_argument("--worker-args", default="", help="options of our worker, one string")
     parser.add_argument(
@@ -336,6 +343,7 @@ def cli() -> None:
         kind, n, url = args.direct
         print(json.dumps(asyncio.run(direct(kind, int(n), url))))
         return
+    TOKENS = args.tokens
     WORKER_ARGS.extend(args.worker_args.split())
     SERVER_ARGS.extend(args.server_args.split())
     variants = args.variants.split(",")
