@@ -10,6 +10,8 @@ import aiohttp
 import openai
 import pytest
 
+from durable_responses.gateway.ids import workflow_id
+from durable_responses.gateway.runs import CREATE_WAIT_SECONDS
 from durable_responses.models.names import (
     METRIC_GATEWAY_LATENCY,
     METRIC_GATEWAY_OPEN_STREAMS,
@@ -112,6 +114,28 @@ async def _until_status(port: int, path: str, status: int, seconds: float) -> fl
             return time.monotonic() - began
         assert time.monotonic() - began < seconds, f"{path} still {answered}"
         await asyncio.sleep(0.05)
+
+
+async def test_the_create_wait_is_the_operators_to_set(dev_env, task_queue):
+    """`--create-wait-seconds`: no worker takes the run, so the provider never answers and
+    the create is answered `queued` once the wait is over, not after the 5 s default."""
+    gateway = GatewayProcess(
+        address_of(dev_env),
+        task_queue,
+        port=free_port(),
+        keys=KEYS,
+        args=["--create-wait-seconds", "0.3"],
+        log_dir=LOG_DIR,
+    )
+    with gateway:
+        async with openai.AsyncOpenAI(base_url=gateway.url, api_key=KEY, max_retries=0) as sdk:
+            began = time.monotonic()
+            created = await sdk.responses.create(model="o3", input="Hi.", background=True)
+            waited = time.monotonic() - began
+    assert created.status == "queued"
+    assert waited < CREATE_WAIT_SECONDS - 1, waited
+    run = dev_env.client.get_workflow_handle(workflow_id("acme", created.id))
+    await run.terminate("tests/test_gateway_ops.py: no worker takes it")
 
 
 async def test_worker_readyz_is_503_while_temporal_is_down_and_200_once_back(

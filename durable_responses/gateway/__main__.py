@@ -28,11 +28,15 @@ from durable_responses.models import TASK_QUEUE
 from .auth import KEYS_FILE_VARIABLE, KEYS_VARIABLE, Tenants, hash_key
 from .bodies import MAX_BODY_BYTES
 from .limits import TenantLimits
+from .runs import CREATE_WAIT_SECONDS
 from .server import start
 from .watch import LINK_SECONDS, MAX_LINK_SECONDS, WatchLinks
 
 log = logging.getLogger("durable_responses.gateway")
 WATCH_SECRET_VARIABLE = "DURABLE_RESPONSES_GATEWAY_WATCH_SECRET"
+MAX_CREATE_WAIT_SECONDS = 55.0
+"""Below the 60 s common proxies allow a request: past it a client would see the proxy's 504,
+not the gateway's `queued`."""
 
 
 class GatewaySettings(cli.TemporalSettings):
@@ -52,6 +56,7 @@ class GatewaySettings(cli.TemporalSettings):
         "public_url": "DURABLE_RESPONSES_GATEWAY_PUBLIC_URL",
         "metrics_port": "DURABLE_RESPONSES_GATEWAY_METRICS_PORT",
         "metrics_host": "DURABLE_RESPONSES_GATEWAY_METRICS_HOST",
+        "create_wait_seconds": "DURABLE_RESPONSES_GATEWAY_CREATE_WAIT_SECONDS",
     }
     ENVIRONMENT: ClassVar[dict[str, str]] = {
         **cli.TemporalSettings.ENVIRONMENT,
@@ -69,6 +74,13 @@ class GatewaySettings(cli.TemporalSettings):
         default="",
         description="models GET /v1/models lists, comma-separated (the operator's choice: "
         "the gateway does not ask the provider)",
+    )
+    create_wait_seconds: float = Field(
+        default=CREATE_WAIT_SECONDS,
+        ge=0,
+        le=MAX_CREATE_WAIT_SECONDS,
+        description="how long a create waits for the provider to accept its response before "
+        "it answers `queued` anyway (a slow or retried provider)",
     )
     tenant_requests_per_second: float = Field(
         default=0,
@@ -138,6 +150,7 @@ async def serve(settings: GatewaySettings) -> int:
             requests_per_second=settings.tenant_requests_per_second,
             runs_in_flight=settings.tenant_runs_in_flight,
         ),
+        create_wait_seconds=settings.create_wait_seconds,
         watch_links=links,
         public_url=settings.public_url,
     )
