@@ -11,7 +11,6 @@ import openai
 import pytest
 
 from durable_responses.gateway.ids import workflow_id
-from durable_responses.gateway.runs import CREATE_WAIT_SECONDS
 from durable_responses.models.names import (
     METRIC_GATEWAY_LATENCY,
     METRIC_GATEWAY_OPEN_STREAMS,
@@ -118,7 +117,8 @@ async def _until_status(port: int, path: str, status: int, seconds: float) -> fl
 
 async def test_the_create_wait_is_the_operators_to_set(dev_env, task_queue):
     """`--create-wait-seconds`: no worker takes the run, so the provider never answers and
-    the create is answered `queued` once the wait is over, not after the 5 s default."""
+    the create is answered `queued` once the wait is over, not after the 5 s default (the
+    gateway's log says which wait ran out: no clock to race on a busy machine)."""
     gateway = GatewayProcess(
         address_of(dev_env),
         task_queue,
@@ -129,11 +129,10 @@ async def test_the_create_wait_is_the_operators_to_set(dev_env, task_queue):
     )
     with gateway:
         async with openai.AsyncOpenAI(base_url=gateway.url, api_key=KEY, max_retries=0) as sdk:
-            began = time.monotonic()
             created = await sdk.responses.create(model="o3", input="Hi.", background=True)
-            waited = time.monotonic() - began
+        output = gateway.output()
     assert created.status == "queued"
-    assert waited < CREATE_WAIT_SECONDS - 1, waited
+    assert f"create of {created.id} not answered by the provider in 0.3s" in output, output
     run = dev_env.client.get_workflow_handle(workflow_id("acme", created.id))
     await run.terminate("tests/test_gateway_ops.py: no worker takes it")
 
