@@ -27,7 +27,6 @@ import math
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -74,7 +73,7 @@ from durable_responses.models import (
 from durable_responses.models.reaper import ReapReport, ReapRequest
 from durable_responses.run import RunHandle
 from durable_responses.testing import WorkerProcess, find_binary
-from durable_responses.testing._servers import dev_server_flags
+from durable_responses.testing._servers import dev_server_flags, free_port
 from durable_responses.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from durable_responses.workflows.search_attributes import OPENAI_RESPONSE_ID
 
@@ -401,18 +400,12 @@ _QUIET = Runtime(
 # ---- the Temporal server, killed for real ------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class DevServer:
     """`temporal server start-dev` on a fixed port and SQLite file, so it can be SIGKILLed and
     started again where it was (`dev_server()` owns its process and cannot)."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.db = workdir / "temporal.db"
         self.log = workdir / "temporal-server.log"

@@ -4,7 +4,6 @@ settings (their logs in the test's `tmp_path`), free ports, and waiting on a con
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from durable_responses.activities import ResponsesActivities
 from durable_responses.plugin import DurableResponsesPlugin
 from durable_responses.testing import WorkerProcess
+from durable_responses.testing._servers import free_port as free_port  # the tests import it here
 from durable_responses.workflows import WORKFLOWS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,13 +93,6 @@ def worker_process(
         log_dir=LOG_DIR,
         module=module,
     )
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_until(

@@ -132,6 +132,13 @@ def _dynamic_config(extra_args: Sequence[str]) -> list[str]:
     ]
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _distinct_ports(
     port: int | None, ui_port: int | None, extra_args: Sequence[str]
 ) -> tuple[int, list[str]]:
@@ -144,13 +151,10 @@ def _distinct_ports(
     taken = {p for p in (port, ui_port) if p}
 
     def fresh() -> int:
-        while True:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                found = int(sock.getsockname()[1])
-            if found not in taken:
-                taken.add(found)
-                return found
+        while (found := free_port()) in taken:
+            pass
+        taken.add(found)
+        return found
 
     port = port or fresh()
     flags = [
