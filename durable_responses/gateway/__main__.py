@@ -28,15 +28,12 @@ from durable_responses.models import TASK_QUEUE
 from .auth import KEYS_FILE_VARIABLE, KEYS_VARIABLE, Tenants, hash_key
 from .bodies import MAX_BODY_BYTES
 from .limits import TenantLimits
-from .runs import CREATE_WAIT_SECONDS
+from .runs import CREATE_WAIT_SECONDS, MAX_CREATE_WAIT_SECONDS
 from .server import start
 from .watch import LINK_SECONDS, MAX_LINK_SECONDS, WatchLinks
 
 log = logging.getLogger("durable_responses.gateway")
 WATCH_SECRET_VARIABLE = "DURABLE_RESPONSES_GATEWAY_WATCH_SECRET"
-MAX_CREATE_WAIT_SECONDS = 55.0
-"""Below the 60 s common proxies allow a request: past it a client would see the proxy's 504,
-not the gateway's `queued`."""
 
 
 class GatewaySettings(cli.TemporalSettings):

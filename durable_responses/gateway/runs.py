@@ -58,6 +58,9 @@ answers `queued` anyway. OpenAI accepts a background create in well under a seco
 covers two retries of a transient failure (Temporal retries a create after 1 s, then 2 s more),
 and stays far below what clients and proxies allow a request (the SDKs: 10 minutes; common
 proxies: 60 s). Past it the run goes on, and a refusal then shows as a failed Response."""
+MAX_CREATE_WAIT_SECONDS = 55.0
+"""The most an operator may set (`--create-wait-seconds`): below the 60 s common proxies allow
+a request, past which a client would see the proxy's 504, not the gateway's `queued`."""
 
 HEARTBEAT_READ_SECONDS = 0.1
 """How often a create reads its run for the create activity's first heartbeat: the provider's
@@ -483,6 +486,7 @@ def _not_found(response_id: str, param: str) -> APIError:
 
 __all__ = [
     "CREATE_WAIT_SECONDS",
+    "MAX_CREATE_WAIT_SECONDS",
     "MEMO_KEY",
     "RunReader",
     "Started",
